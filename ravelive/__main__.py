@@ -1,0 +1,3 @@
+from ravelive.cli import main
+
+main()
