@@ -35,7 +35,9 @@ system-runtime:
 system-test:
 	@./tools/ensure-debs $(TEST_DEBS)
 
+# Debian's python3 ships venv separately: install python3-venv when it is missing
 $(VENV)/.stamp-venv:
+	$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || ./tools/ensure-debs python3-venv
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	touch $@
