@@ -1,0 +1,457 @@
+"""NNModel: a loaded nn~-contract model (RAVE / nn_tilde streaming exports).
+
+Reads what nn~ reads (see docs in ../shared/docs/nn-contract.md): methods from
+`get_methods()` (or every `<M>_params` buffer), their `[in_ch, in_ratio,
+out_ch, out_ratio]` params and optional labels, attributes from
+`get_attributes()` with their `<A>_params` type ids and `get_A`/`set_A`,
+buffer attributes, and the native sample rate (`sr` or `get_sample_rate()`).
+Every contract fault is one ModelFormatError line naming the file and the part.
+
+The sample rate is reported, never changed: nn~ calls `set_sample_rate(host
+rate)` at load, which for RAVE-style models only relabels the model (it still
+runs at its training rate, so the sound is pitched). ravelive resamples the
+stream to the model's native rate instead, so `set_sample_rate` is not called.
+"""
+
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ravelive.errors import AudioFileError, ModelAttributeError, ModelFormatError, ModelRuntimeError
+from ravelive.models.attributes import AttributeType, coerce_values, to_json_value
+from ravelive.models.torchscript import first_line, load_scripted, load_scripted_with_metadata
+
+logger = logging.getLogger(__name__)
+
+_IGNORED_ATTRIBUTE = "none"  # nn_tilde lists "none" as a placeholder attribute
+_PARAMS_LAYOUT = "[in_ch, in_ratio, out_ch, out_ratio]"
+# What a model may raise from a call: TorchScript raises torch.jit.Error (not a RuntimeError) for
+# errors inside the model, RuntimeError for argument and shape errors.
+_MODEL_ERRORS = (torch.jit.Error, RuntimeError, ValueError, TypeError, IndexError)
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One method of the contract: x [batch, in_channels, B // in_ratio] -> [batch, out_channels, B // out_ratio]."""
+
+    name: str
+    in_channels: int
+    in_ratio: int
+    out_channels: int
+    out_ratio: int
+    input_labels: tuple[str, ...]
+    output_labels: tuple[str, ...]
+
+    @property
+    def params(self) -> tuple[int, int, int, int]:
+        """The `<M>_params` values: (in_channels, in_ratio, out_channels, out_ratio)."""
+        return (self.in_channels, self.in_ratio, self.out_channels, self.out_ratio)
+
+    def input_shape(self, block: int, batch: int = 1) -> tuple[int, int, int]:
+        """Shape of the input tensor for a model block of `block` samples."""
+        return (batch, self.in_channels, block // self.in_ratio)
+
+    def output_shape(self, block: int, batch: int = 1) -> tuple[int, int, int]:
+        """Shape the output must have for a model block of `block` samples."""
+        return (batch, self.out_channels, block // self.out_ratio)
+
+
+@dataclass(frozen=True)
+class AttributeSpec:
+    """One attribute: a value per type id, read by `get_<name>()`, written by `set_<name>(...)`."""
+
+    name: str
+    types: tuple[AttributeType, ...]
+    readable: bool = True
+    writable: bool = True
+
+
+class NNModel:
+    """A loaded nn~ model: contract read once at load, checked calls, attributes, describe()."""
+
+    def __init__(
+        self,
+        path: Path,
+        module: torch.jit.ScriptModule,
+        methods: dict[str, MethodSpec],
+        attributes: dict[str, AttributeSpec],
+        sample_rate: int | None,
+        metadata: dict[str, Any] | None,
+    ) -> None:
+        self.path = path
+        self.module = module
+        self.methods = methods
+        self.attributes = attributes
+        self.sample_rate = sample_rate
+        self.metadata = metadata
+        self._callables = {name: getattr(module, name) for name in methods}
+        self._expected_shapes: dict[tuple[str, torch.Size], tuple[int, int, int]] = {}
+        self._batch_support: dict[str, bool] = {}
+
+    @classmethod
+    def load(cls, path: str | Path) -> "NNModel":
+        """Open `path` and read its contract; ModelFormatError names the file and the fault."""
+        path = Path(path)
+        module, metadata = load_scripted_with_metadata(path)
+        method_names = set(module._c._method_names())
+        methods = _read_methods(path, module, method_names)
+        attributes = _read_attributes(path, module, method_names)
+        sample_rate = _read_sample_rate(path, module, method_names)
+        logger.info("loaded %s: methods %s, sample rate %s", path, ", ".join(methods), sample_rate)
+        return cls(path, module, methods, attributes, sample_rate, metadata)
+
+    # ---- methods -------------------------------------------------------------------------
+
+    def method(self, name: str) -> MethodSpec:
+        """The spec of method `name`; ModelRuntimeError listing the methods when there is none."""
+        try:
+            return self.methods[name]
+        except KeyError:
+            raise ModelRuntimeError(
+                f"{self.path}: no method '{name}'; this model has: {', '.join(self.methods)}"
+            ) from None
+
+    def minimum_block(self, methods: Iterable[str] | None = None) -> int:
+        """Smallest legal model block B for `methods` (default: all): a multiple of every ratio."""
+        names = list(self.methods) if methods is None else list(methods)
+        block = 1
+        for name in names:
+            spec = self.method(name)
+            block = math.lcm(block, spec.in_ratio, spec.out_ratio)
+        return block
+
+    def __call__(self, method: str, x: torch.Tensor) -> torch.Tensor:
+        """Run `method` on one block x [batch, in_ch, B // in_ratio]; returns [batch, out_ch, B // out_ratio].
+
+        ModelRuntimeError (one line: file, method, the model's own message)
+        when the input does not fit, the model raises, or its output breaks
+        the method's `_params`.
+        """
+        key = (method, x.shape)
+        expected = self._expected_shapes.get(key)
+        if expected is None:
+            expected = self._expected_output(method, x)
+            self._expected_shapes[key] = expected
+        try:
+            y = self._callables[method](x)
+        except _MODEL_ERRORS as error:
+            raise ModelRuntimeError(f"{self.path}: method '{method}' raised: {first_line(error)}") from error
+        if not isinstance(y, torch.Tensor) or y.shape != expected or y.dtype != torch.float32:
+            raise ModelRuntimeError(self._describe_bad_output(method, expected, y))
+        return y
+
+    def _expected_output(self, method: str, x: torch.Tensor) -> tuple[int, int, int]:
+        spec = self.method(method)
+        if x.dim() != 3 or x.shape[1] != spec.in_channels:
+            raise ModelRuntimeError(
+                f"{self.path}: method '{method}' takes [batch, {spec.in_channels}, frames], got {list(x.shape)}"
+            )
+        if x.dtype != torch.float32:
+            raise ModelRuntimeError(f"{self.path}: method '{method}' takes float32 input, got {x.dtype}")
+        block = x.shape[2] * spec.in_ratio
+        if block % spec.out_ratio:
+            raise ModelRuntimeError(
+                f"{self.path}: method '{method}': {x.shape[2]} input frames make a block of {block} samples, "
+                f"not a multiple of its output ratio {spec.out_ratio}; use a multiple of {self.minimum_block([method])}"
+            )
+        return spec.output_shape(block, batch=x.shape[0])
+
+    def _describe_bad_output(self, method: str, expected: tuple[int, int, int], y: Any) -> str:
+        prefix = f"{self.path}: method '{method}'"
+        if not isinstance(y, torch.Tensor):
+            return f"{prefix} returned {type(y).__name__}, expected a float32 tensor of shape {list(expected)}"
+        if y.shape != expected:
+            return (
+                f"{prefix} returned shape {list(y.shape)}, its {method}_params "
+                f"{list(self.methods[method].params)} require {list(expected)}"
+            )
+        return f"{prefix} returned {y.dtype}, expected float32"
+
+    def supports_batch(self, method: str | None = None) -> bool:
+        """Whether `method` (default: every method) accepts batch 2, as mc.nn~ needs.
+
+        Probed once on a fresh load of the same file, so the streaming state
+        of this instance is never touched; the answer is cached.
+        """
+        names = list(self.methods) if method is None else [self.method(method).name]
+        missing = [name for name in names if name not in self._batch_support]
+        if missing:
+            probe = NNModel(self.path, load_scripted(self.path), self.methods, {}, self.sample_rate, None)
+            block = self.minimum_block()
+            for name in missing:
+                x = torch.zeros(probe.methods[name].input_shape(block, batch=2))
+                try:
+                    with torch.inference_mode():
+                        probe(name, x)
+                    self._batch_support[name] = True
+                except ModelRuntimeError as error:
+                    logger.debug("batch probe of %s failed: %s", name, error)
+                    self._batch_support[name] = False
+        return all(self._batch_support[name] for name in names)
+
+    # ---- attributes ------------------------------------------------------------------------
+
+    def attribute(self, name: str) -> AttributeSpec:
+        """The spec of attribute `name`; ModelAttributeError listing the attributes when there is none."""
+        try:
+            return self.attributes[name]
+        except KeyError:
+            known = ", ".join(self.attributes) or "none"
+            raise ModelAttributeError(f"{self.path}: no attribute '{name}'; this model has: {known}") from None
+
+    def get_attribute(self, name: str) -> tuple[Any, ...]:
+        """Current values of attribute `name`, read with `get_<name>()`."""
+        spec = self.attribute(name)
+        if not spec.readable:
+            raise ModelAttributeError(f"{self.path}: attribute '{name}' has no getter get_{name}()")
+        try:
+            result = getattr(self.module, f"get_{name}")()
+        except _MODEL_ERRORS as error:
+            raise ModelAttributeError(f"{self.path}: get_{name}() raised: {first_line(error)}") from error
+        return tuple(result) if isinstance(result, (list, tuple)) else (result,)
+
+    def set_attribute(self, name: str, values: Any) -> None:
+        """Write attribute `name` with `set_<name>(*values)`, each value coerced to its type id.
+
+        Strings are parsed ("0.5", "true", "1,2,3"), so CLI and OSC text works.
+        A non-zero return from the setter is a refusal: ModelAttributeError.
+        """
+        spec = self.attribute(name)
+        if not spec.writable:
+            raise ModelAttributeError(f"{self.path}: attribute '{name}' has no setter set_{name}()")
+        coerced = coerce_values(name, spec.types, values)
+        try:
+            status = getattr(self.module, f"set_{name}")(*coerced)
+        except _MODEL_ERRORS as error:
+            raise ModelAttributeError(f"{self.path}: set_{name}{_show_args(coerced)} raised: {first_line(error)}") from error
+        if status != 0:
+            raise ModelAttributeError(
+                f"{self.path}: the model refused {name} = {_show_args(coerced)} (set_{name} returned {status})"
+            )
+        logger.info("%s: %s = %s", self.path.name, name, _show_args(coerced))
+
+    def get_buffer_attributes(self) -> list[str]:
+        """Names of buffer attributes ("attr#index"), empty when the model has none."""
+        if not self.module._c._has_method("get_buffer_attributes"):
+            return []
+        try:
+            return list(self.module.get_buffer_attributes())
+        except _MODEL_ERRORS as error:
+            raise ModelAttributeError(f"{self.path}: get_buffer_attributes() raised: {first_line(error)}") from error
+
+    def set_buffer_attribute(self, name: str, audio: torch.Tensor | np.ndarray, sample_rate: int) -> None:
+        """Fill buffer attribute `name` ("attr#index") with audio [channels, samples] at `sample_rate`."""
+        names = self.get_buffer_attributes()
+        if name not in names:
+            raise ModelAttributeError(
+                f"{self.path}: no buffer attribute '{name}'; this model has: {', '.join(names) or 'none'}"
+            )
+        tensor = torch.as_tensor(np.asarray(audio, dtype=np.float32) if isinstance(audio, np.ndarray) else audio)
+        tensor = tensor.to(torch.float32)
+        if tensor.dim() != 2 or tensor.shape[1] == 0:
+            raise ModelAttributeError(
+                f"{self.path}: buffer '{name}' takes audio [channels, samples], got shape {list(tensor.shape)}"
+            )
+        try:
+            status = self.module.set_buffer_attribute(name, tensor, int(sample_rate))
+        except _MODEL_ERRORS as error:
+            raise ModelAttributeError(f"{self.path}: set_buffer_attribute('{name}') raised: {first_line(error)}") from error
+        if status != 0:
+            raise ModelAttributeError(
+                f"{self.path}: the model refused {list(tensor.shape)} samples at {sample_rate} Hz for buffer "
+                f"'{name}' (set_buffer_attribute returned {status})"
+            )
+
+    def set_buffer_attribute_from_file(self, name: str, audio_path: str | Path) -> None:
+        """Fill buffer attribute `name` from an audio file, at the file's own sample rate."""
+        import soundfile
+
+        try:
+            data, sample_rate = soundfile.read(str(audio_path), dtype="float32", always_2d=True)
+        except (soundfile.LibsndfileError, OSError, RuntimeError) as error:
+            raise AudioFileError(f"{audio_path}: cannot read audio for buffer '{name}' ({error})") from error
+        self.set_buffer_attribute(name, data.T, sample_rate)
+
+    # ---- description -----------------------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        """Everything `ravelive info` shows, as a JSON-ready dict."""
+        return {
+            "path": str(self.path),
+            "sample_rate": self.sample_rate,
+            "minimum_block": self.minimum_block(),
+            "supports_batch": self.supports_batch(),
+            "methods": {
+                spec.name: {
+                    "params": list(spec.params),
+                    "input_labels": list(spec.input_labels),
+                    "output_labels": list(spec.output_labels),
+                }
+                for spec in self.methods.values()
+            },
+            "attributes": {spec.name: self._describe_attribute(spec) for spec in self.attributes.values()},
+            "buffer_attributes": self.get_buffer_attributes(),
+            "metadata": self.metadata,
+        }
+
+    def _describe_attribute(self, spec: AttributeSpec) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "types": [kind.label for kind in spec.types],
+            "type_ids": [int(kind) for kind in spec.types],
+            "value": None,
+        }
+        if spec.readable:
+            try:
+                entry["value"] = to_json_value(list(self.get_attribute(spec.name)))
+            except ModelAttributeError as error:
+                entry["error"] = str(error)
+        return entry
+
+
+# ---- reading the contract ------------------------------------------------------------------
+
+
+def _read_methods(path: Path, module: torch.jit.ScriptModule, method_names: set[str]) -> dict[str, MethodSpec]:
+    if "get_methods" in method_names:
+        listed = _call_listing(path, module, "get_methods")
+        source = "listed by get_methods()"
+        for name in listed:
+            if name not in method_names:
+                raise ModelFormatError(f"{path}: method '{name}' {source} is not a method of the model")
+        if not listed:
+            raise ModelFormatError(f"{path}: get_methods() returns no methods — nothing to run")
+    else:
+        listed = sorted(name for name in method_names if _has_tensor(module, f"{name}_params"))
+        source = "found by its _params buffer"
+        if not listed:
+            raise ModelFormatError(
+                f"{path}: no methods: the file has no get_methods() and no '<method>_params' buffer — not an nn~ model"
+            )
+    return {name: _read_method(path, module, name, source) for name in listed}
+
+
+def _read_method(path: Path, module: torch.jit.ScriptModule, name: str, source: str) -> MethodSpec:
+    if not _has_tensor(module, f"{name}_params"):
+        raise ModelFormatError(f"{path}: method '{name}' {source} has no '{name}_params' buffer")
+    params = getattr(module, f"{name}_params")
+    if params.dim() != 1 or params.numel() != 4:
+        raise ModelFormatError(
+            f"{path}: '{name}_params' must be 4 integers {_PARAMS_LAYOUT}, got shape {list(params.shape)}"
+        )
+    values = _integers(params)
+    if values is None or min(values) < 1:
+        raise ModelFormatError(
+            f"{path}: '{name}_params' must be 4 positive integers {_PARAMS_LAYOUT}, got {params.tolist()}"
+        )
+    in_channels, in_ratio, out_channels, out_ratio = values
+    return MethodSpec(
+        name=name,
+        in_channels=in_channels,
+        in_ratio=in_ratio,
+        out_channels=out_channels,
+        out_ratio=out_ratio,
+        input_labels=_read_labels(path, module, f"{name}_input_labels", in_channels, "in"),
+        output_labels=_read_labels(path, module, f"{name}_output_labels", out_channels, "out"),
+    )
+
+
+def _read_labels(path: Path, module: torch.jit.ScriptModule, attribute: str, count: int, prefix: str) -> tuple[str, ...]:
+    defaults = tuple(f"{prefix} {index}" for index in range(count))
+    labels = getattr(module, attribute, None) if hasattr(module, attribute) else None
+    if labels is None:
+        return defaults
+    if not isinstance(labels, (list, tuple)) or not all(isinstance(label, str) for label in labels):
+        logger.warning("%s: '%s' is not a list of strings; using %s", path, attribute, list(defaults))
+        return defaults
+    if len(labels) != count:
+        logger.warning("%s: '%s' has %d labels for %d channels; using %s", path, attribute, len(labels), count, list(defaults))
+        return defaults
+    return tuple(labels)
+
+
+def _read_attributes(path: Path, module: torch.jit.ScriptModule, method_names: set[str]) -> dict[str, AttributeSpec]:
+    if "get_attributes" in method_names:
+        names = [name for name in _call_listing(path, module, "get_attributes") if name != _IGNORED_ATTRIBUTE]
+        for name in names:
+            if not _has_tensor(module, f"{name}_params"):
+                raise ModelFormatError(
+                    f"{path}: attribute '{name}' listed by get_attributes() has no '{name}_params' buffer"
+                )
+    else:  # like nn~: every `<A>_params` that is not a method's and has a getter or a setter
+        names = sorted(
+            name.removesuffix("_params")
+            for name, _ in module.named_buffers(recurse=False)
+            if name.endswith("_params")
+            and name.removesuffix("_params") not in method_names
+            and ({f"get_{name.removesuffix('_params')}", f"set_{name.removesuffix('_params')}"} & method_names)
+        )
+    return {name: _read_attribute(path, module, name, method_names) for name in names}
+
+
+def _read_attribute(path: Path, module: torch.jit.ScriptModule, name: str, method_names: set[str]) -> AttributeSpec:
+    params = getattr(module, f"{name}_params")
+    ids = _integers(params.reshape(-1))
+    valid = [int(kind) for kind in AttributeType]
+    if ids is None or not ids or any(type_id not in valid for type_id in ids):
+        raise ModelFormatError(
+            f"{path}: '{name}_params' must hold one type id per value out of {valid} "
+            f"(bool int float str tensor buffer), got {params.tolist()}"
+        )
+    return AttributeSpec(
+        name=name,
+        types=tuple(AttributeType(type_id) for type_id in ids),
+        readable=f"get_{name}" in method_names,
+        writable=f"set_{name}" in method_names,
+    )
+
+
+def _read_sample_rate(path: Path, module: torch.jit.ScriptModule, method_names: set[str]) -> int | None:
+    if hasattr(module, "sr"):
+        value, source = module.sr, "'sr'"
+    elif "get_sample_rate" in method_names:
+        try:
+            value, source = module.get_sample_rate(), "get_sample_rate()"
+        except _MODEL_ERRORS as error:
+            raise ModelFormatError(f"{path}: get_sample_rate() raised: {first_line(error)}") from error
+    else:
+        return None
+    if value is None:
+        return None
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or not float(value).is_integer():
+        raise ModelFormatError(f"{path}: {source} must be a positive whole sample rate in Hz, got {value!r}")
+    return int(value)
+
+
+def _call_listing(path: Path, module: torch.jit.ScriptModule, getter: str) -> list[str]:
+    try:
+        names = getattr(module, getter)()
+    except _MODEL_ERRORS as error:
+        raise ModelFormatError(f"{path}: {getter}() raised: {first_line(error)}") from error
+    if not isinstance(names, (list, tuple)) or not all(isinstance(name, str) for name in names):
+        raise ModelFormatError(f"{path}: {getter}() must return a list of names, got {names!r}")
+    return list(names)
+
+
+def _has_tensor(module: torch.jit.ScriptModule, attribute: str) -> bool:
+    return hasattr(module, attribute) and isinstance(getattr(module, attribute), torch.Tensor)
+
+
+def _integers(tensor: torch.Tensor) -> list[int] | None:
+    """The tensor's values as ints, or None when one is not a whole number (old exports store floats)."""
+    values = tensor.reshape(-1).tolist()
+    if not all(isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer() for value in values):
+        return None
+    return [int(value) for value in values]
+
+
+def _show_args(values: Sequence[Any]) -> str:
+    shown = ", ".join(f"<tensor {list(value.shape)}>" if isinstance(value, torch.Tensor) else repr(value) for value in values)
+    return f"({shown})"
