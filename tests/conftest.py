@@ -1,0 +1,79 @@
+"""Shared pytest fixtures. Each part of the package adds its own section."""
+
+import pytest
+
+import nn_fixtures
+
+# ---- nn~-contract model files (tests/nn_fixtures.py), built once per session ----
+
+
+@pytest.fixture(scope="session")
+def nn_model_dir(tmp_path_factory):
+    """A session directory holding the built fixture models."""
+    return tmp_path_factory.mktemp("nn_models")
+
+
+@pytest.fixture(scope="session")
+def identity_model_path(nn_model_dir):
+    """forward [1, 1, 1, 1]: returns its input."""
+    return nn_fixtures.build_identity(nn_model_dir)
+
+
+@pytest.fixture(scope="session")
+def two_inputs_model_path(nn_model_dir):
+    """mix [2, 1, 1, 1] (audio x gain) and forward [1, 1, 1, 1]."""
+    return nn_fixtures.build_two_inputs(nn_model_dir)
+
+
+@pytest.fixture(scope="session")
+def codec_model_path(nn_model_dir):
+    """Streaming encode [1, 1, 4, 64], decode [4, 64, 1, 1], forward [1, 1, 1, 1]; sr 48000; batch 1 only."""
+    return nn_fixtures.build_codec(nn_model_dir)
+
+
+@pytest.fixture(scope="session")
+def control_rate_model_path(nn_model_dir):
+    """envelope [1, 1, 2, 32]: a control-rate output."""
+    return nn_fixtures.build_control_rate(nn_model_dir)
+
+
+@pytest.fixture(scope="session")
+def attributes_model_path(nn_model_dir):
+    """forward = gain * x; attributes of every type; set_gain refuses negatives."""
+    return nn_fixtures.build_attributes(nn_model_dir)
+
+
+@pytest.fixture(scope="session")
+def raising_model_path(nn_model_dir):
+    """forward raises ValueError('this model always fails')."""
+    return nn_fixtures.build_raising(nn_model_dir)
+
+
+@pytest.fixture(scope="session")
+def bad_output_model_path(nn_model_dir):
+    """forward [1, 1, 1, 1] that returns half the samples."""
+    return nn_fixtures.build_bad_output(nn_model_dir)
+
+
+@pytest.fixture(scope="session")
+def sr44100_model_path(nn_model_dir):
+    """Identity whose native sample rate is 44100."""
+    return nn_fixtures.build_sr44100(nn_model_dir)
+
+
+@pytest.fixture(scope="session")
+def no_get_methods_model_path(nn_model_dir):
+    """No get_methods(): forward [1, 1, 1, 1] and halve [1, 1, 1, 2]; get_sample_rate() = 22050."""
+    return nn_fixtures.build_without_get_methods(nn_model_dir)
+
+
+@pytest.fixture(scope="session")
+def metadata_model_path(nn_model_dir):
+    """Identity with a ravelive.json metadata file in the archive."""
+    return nn_fixtures.build_with_metadata(nn_model_dir)
+
+
+@pytest.fixture(scope="session")
+def malformed_model_paths(tmp_path_factory):
+    """Every kind of broken model file, by kind (see nn_fixtures.build_malformed)."""
+    return nn_fixtures.build_malformed(tmp_path_factory.mktemp("malformed_models"))
