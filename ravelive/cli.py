@@ -34,3 +34,14 @@ def main(verbose: int) -> None:
     """Play neural audio models (RAVE / nn~ streaming exports) live."""
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.argument("model", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print the description as JSON instead of a table.")
+@reports_errors
+def info(model: str, as_json: bool) -> None:
+    """Describe MODEL (.ts): methods and labels, attributes and values, sample rate, batch support."""
+    from ravelive.models.info import model_info
+
+    click.echo(model_info(model, as_json=as_json))
