@@ -1,0 +1,109 @@
+"""Latent transforms: what a performer does to a model's latent trajectory.
+
+`LatentTransform` is an immutable snapshot (control threads build a new one
+and replace it whole; the engine reads one per block). `LatentProcessor`
+applies it to every latent frame, [1, dims, frames] at a time, keeping the
+state that needs memory: the last emitted value of each dimension (for
+freeze) and a seeded random generator (for noise).
+
+Per dimension d and frame t, in this order:
+    v = replace[d]                   if replace[d] is not None
+        z[d, t] * scale[d] + bias[d] otherwise
+    v = v + noise[d] * N(0, 1)
+    v = previous output of d         if freeze[d] (the value before the freeze began)
+"""
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ravelive.errors import ParameterError
+
+NOISE_SEED = 0  # default seed of the latent noise, so offline renders repeat
+
+
+@dataclass(frozen=True)
+class LatentTransform:
+    """Per-dimension bias, scale, freeze, replace and noise amount; tuples of one value per dimension."""
+
+    bias: tuple[float, ...]
+    scale: tuple[float, ...]
+    freeze: tuple[bool, ...]
+    replace: tuple[float | None, ...]
+    noise: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        sizes = {name: len(getattr(self, name)) for name in ("bias", "scale", "freeze", "replace", "noise")}
+        if len(set(sizes.values())) != 1:
+            raise ParameterError(f"latent transform fields differ in length {sizes}; give one value per dimension")
+
+    @classmethod
+    def identity(cls, dims: int) -> "LatentTransform":
+        """The transform that changes nothing, for a latent of `dims` dimensions."""
+        return cls((0.0,) * dims, (1.0,) * dims, (False,) * dims, (None,) * dims, (0.0,) * dims)
+
+    @property
+    def dims(self) -> int:
+        return len(self.bias)
+
+    @property
+    def active(self) -> bool:
+        """Whether applying it changes anything (when not, the engine runs `forward`)."""
+        return (
+            any(value != 0.0 for value in self.bias)
+            or any(value != 1.0 for value in self.scale)
+            or any(self.freeze)
+            or any(value is not None for value in self.replace)
+            or any(value != 0.0 for value in self.noise)
+        )
+
+    def with_value(self, field: str, dim: int, value: float | bool | None) -> "LatentTransform":
+        """A copy with `field` (bias, scale, freeze, replace, noise) of dimension `dim` set to `value`."""
+        if field not in ("bias", "scale", "freeze", "replace", "noise"):
+            raise ParameterError(f"latent field '{field}' is unknown; use bias, scale, freeze, replace or noise")
+        if not 0 <= dim < self.dims:
+            raise ParameterError(f"latent dimension {dim} is out of range [0, {self.dims - 1}]; this model has {self.dims}")
+        values = list(getattr(self, field))
+        values[dim] = value
+        return dataclasses.replace(self, **{field: tuple(values)})
+
+
+class LatentProcessor:
+    """Applies LatentTransforms frame by frame; holds the freeze memory and the noise generator."""
+
+    def __init__(self, dims: int, seed: int = NOISE_SEED) -> None:
+        self.dims = dims
+        self._held = np.zeros(dims, dtype=np.float32)
+        self._has_held = False
+        self._rng = np.random.default_rng(seed)
+
+    def forget_held(self) -> None:
+        """The latent stream was interrupted (blocks ran `forward`): freeze starts from the next frame."""
+        self._has_held = False
+
+    def __call__(self, transform: LatentTransform, z: torch.Tensor) -> torch.Tensor:
+        """Transform z [1, dims, frames]; returns a new tensor of the same shape."""
+        if transform.dims != self.dims:
+            raise ParameterError(
+                f"latent transform has {transform.dims} dimensions, the model's latent has {self.dims}; "
+                f"build it with LatentTransform.identity({self.dims})"
+            )
+        values = z[0].numpy() * np.asarray(transform.scale, dtype=np.float32)[:, None]
+        values += np.asarray(transform.bias, dtype=np.float32)[:, None]
+        for dim, value in enumerate(transform.replace):
+            if value is not None:
+                values[dim] = value
+        if any(transform.noise):
+            amounts = np.asarray(transform.noise, dtype=np.float32)[:, None]
+            values += amounts * self._rng.standard_normal(values.shape, dtype=np.float32)
+        if any(transform.freeze):
+            if not self._has_held:
+                self._held[:] = values[:, 0]
+            frozen = np.asarray(transform.freeze)
+            values[frozen] = self._held[frozen, None]
+        self._held[:] = values[:, -1]
+        self._has_held = True
+        return torch.from_numpy(values[None])
