@@ -9,6 +9,9 @@ type-id buffers and `get_<attr>` / `set_<attr>` methods, `sr`.
 `build_malformed` writes every kind of broken file NNModel must reject.
 """
 
+import io
+import struct
+import zipfile
 from pathlib import Path
 from typing import List, Optional, Tuple
 
@@ -299,6 +302,28 @@ class WithoutGetMethods(torch.nn.Module):
         return 22050
 
 
+class LegacyAttributes(torch.nn.Module):
+    """Older nn_tilde layout: float `_params` (torch.Tensor(type ids)), no get_methods/get_attributes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("forward_params", torch.Tensor([1, 1, 1, 1]))
+        self.register_buffer("depth_params", torch.Tensor([2]))
+        self.depth: Tuple[float] = (0.5,)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.depth[0]
+
+    @torch.jit.export
+    def get_depth(self) -> Tuple[float]:
+        return self.depth
+
+    @torch.jit.export
+    def set_depth(self, depth: float) -> int:
+        self.depth = (depth,)
+        return 0
+
+
 class NoContract(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x
@@ -320,6 +345,41 @@ class MissingParams(Identity):
     @torch.jit.export
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return x
+
+
+class UnknownMethod(Identity):
+    """get_methods() lists `decode`, which the file does not define."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._methods.append("decode")
+        self.register_buffer("decode_params", torch.tensor([8, 2048, 1, 1]))
+
+
+class ZeroRatio(Identity):
+    def __init__(self) -> None:
+        super().__init__()
+        self.forward_params = torch.tensor([1, 0, 1, 1])
+
+
+class AttributeWithoutParams(Identity):
+    """get_attributes() lists `gain`, which has no `gain_params` buffer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._attributes.append("gain")
+
+
+class UnknownTypeId(Identity):
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_attribute("gain", [7])
+
+
+class NegativeSampleRate(Identity):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sr = -1
 
 
 def build_identity(directory: Path) -> Path:
@@ -358,13 +418,18 @@ def build_without_get_methods(directory: Path) -> Path:
     return script_and_save(WithoutGetMethods(), directory / "no_get_methods.ts")
 
 
+def build_legacy_attributes(directory: Path) -> Path:
+    return script_and_save(LegacyAttributes(), directory / "legacy_attributes.ts")
+
+
 def build_with_metadata(directory: Path) -> Path:
     return script_and_save(Identity(), directory / "with_metadata.ts", metadata={"format_version": 1, "name": "identity"})
 
 
 def build_malformed(directory: Path) -> dict[str, Path]:
     """Every kind of wrong model file, by kind: missing, directory, empty, wav, text, state_dict,
-    legacy_pickle, truncated, no_contract, params_shape, missing_params."""
+    legacy_pickle, truncated, corrupt, no_contract, params_shape, missing_params, unknown_method, zero_ratio,
+    attribute_without_params, unknown_type_id, negative_sample_rate."""
     directory.mkdir(parents=True, exist_ok=True)
     files = {"missing": directory / "missing.ts", "directory": directory / "folder.ts"}
     files["directory"].mkdir(exist_ok=True)
@@ -381,7 +446,24 @@ def build_malformed(directory: Path) -> dict[str, Path]:
     whole = build_codec(directory).read_bytes()
     files["truncated"] = directory / "truncated.ts"
     files["truncated"].write_bytes(whole[: len(whole) // 2])
+    files["corrupt"] = directory / "corrupt.ts"
+    files["corrupt"].write_bytes(_flip_first_tensor_byte(whole))
     files["no_contract"] = script_and_save(NoContract(), directory / "no_contract.ts")
     files["params_shape"] = script_and_save(WrongParamsShape(), directory / "params_shape.ts")
     files["missing_params"] = script_and_save(MissingParams(), directory / "missing_params.ts")
+    for kind, module in [("unknown_method", UnknownMethod()), ("zero_ratio", ZeroRatio()),
+                         ("attribute_without_params", AttributeWithoutParams()),
+                         ("unknown_type_id", UnknownTypeId()), ("negative_sample_rate", NegativeSampleRate())]:
+        files[kind] = script_and_save(module, directory / f"{kind}.ts")
     return files
+
+
+def _flip_first_tensor_byte(archive: bytes) -> bytes:
+    """The archive with one byte of its first tensor's data inverted (the zip directory stays intact)."""
+    with zipfile.ZipFile(io.BytesIO(archive)) as reader:
+        member = next(info for info in reader.infolist() if info.filename.endswith("/data/0"))
+    name_length, extra_length = struct.unpack("<HH", archive[member.header_offset + 26 : member.header_offset + 30])
+    data_start = member.header_offset + 30 + name_length + extra_length  # local header is 30 bytes + name + extra
+    damaged = bytearray(archive)
+    damaged[data_start] ^= 0xFF
+    return bytes(damaged)

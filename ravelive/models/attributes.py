@@ -79,7 +79,7 @@ def _coerce(name: str, index: int, kind: AttributeType, value: Any) -> Any:
         return converters[kind](value)
     except (TypeError, ValueError) as error:
         raise ModelAttributeError(
-            f"attribute '{name}' value {index}: {_show(value)} is not a {kind.label} ({error})"
+            f"attribute '{name}' value {index}: {_show(value)} is not a valid {kind.label} ({error})"
         ) from error
 
 

@@ -15,6 +15,7 @@ import contextlib
 import json
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -26,6 +27,7 @@ METADATA_FILE = "ravelive.json"
 """Name of the optional metadata file inside archives that ravelive exports."""
 
 _ZIP_MAGIC = b"PK\x03\x04"
+_EXPORT_HINT = "export the model with torch.jit.script(model).save(path) (RAVE: `rave export --streaming`)"
 _MAX_MESSAGE = 200  # characters of a model's own error message we quote
 _INTERPRETER_PREFIX = "The following operation failed in the TorchScript interpreter"
 
@@ -113,27 +115,31 @@ def check_archive(path: Path) -> None:
         raise ModelFormatError(f"{path}: cannot read the file ({error.strerror})") from error
     if not head:
         raise ModelFormatError(f"{path}: the file is empty, expected a TorchScript .ts archive")
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        raise ModelFormatError(f"{path}: a legacy torch.save checkpoint (a pickle), not a TorchScript export; {_EXPORT_HINT}")
     if not head.startswith(_ZIP_MAGIC):
         raise ModelFormatError(f"{path}: not a TorchScript archive ({_describe_non_zip(head)})")
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-    except (zipfile.BadZipFile, OSError) as error:
+            damaged = archive.testzip()  # torch.jit.load checks no checksums: a flipped byte would load
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as error:
         raise ModelFormatError(
             f"{path}: truncated or corrupt TorchScript archive ({error}); copy or export the model again"
         ) from error
+    if damaged is not None:
+        raise ModelFormatError(
+            f"{path}: corrupt TorchScript archive (checksum mismatch in '{damaged}'); copy or export the model again"
+        )
     if not any("/code/" in name for name in names):
         if any(name.endswith("/data.pkl") for name in names):
             raise ModelFormatError(
-                f"{path}: a torch.save checkpoint or state_dict, not a TorchScript export; "
-                "export the model with torch.jit.script(model).save(path) (RAVE: `rave export --streaming`)"
+                f"{path}: a torch.save checkpoint or state_dict, not a TorchScript export; {_EXPORT_HINT}"
             )
         raise ModelFormatError(f"{path}: a zip archive without TorchScript code, not a TorchScript .ts model")
 
 
 def _describe_non_zip(head: bytes) -> str:
-    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
-        return "a legacy torch.save pickle, not a TorchScript export; export it with torch.jit.script(model).save(path)"
     for signature, kind in _KNOWN_SIGNATURES:
         if head.startswith(signature):
             return f"looks like {kind}"

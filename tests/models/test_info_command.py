@@ -1,0 +1,38 @@
+"""`ravelive info MODEL [--json]`."""
+
+import json
+
+from click.testing import CliRunner
+
+from ravelive.cli import main
+
+
+def test_table(codec_model_path):
+    result = CliRunner().invoke(main, ["info", str(codec_model_path)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == str(codec_model_path)
+    assert "  sample rate     48000 Hz" in lines
+    assert "  batch > 1       no" in lines
+    assert "  encode   1      1         4       64" in lines
+    assert "      outputs: (signal) latent 0, (signal) latent 1, (signal) latent 2, (signal) latent 3" in lines
+
+
+def test_table_shows_attributes(attributes_model_path):
+    result = CliRunner().invoke(main, ["info", str(attributes_model_path)])
+    assert "  range      float int  0.25 8" in result.output.splitlines()
+    assert "  buffer attributes  ir#0" in result.output.splitlines()
+
+
+def test_json(codec_model_path):
+    result = CliRunner().invoke(main, ["info", str(codec_model_path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["methods"]["decode"]["params"] == [4, 64, 1, 1]
+
+
+def test_error_is_one_line_and_exit_status_1(malformed_model_paths):
+    path = malformed_model_paths["state_dict"]
+    result = CliRunner().invoke(main, ["info", str(path)])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {path}: a torch.save checkpoint or state_dict")
+    assert result.output.count("\n") == 1
