@@ -1,0 +1,229 @@
+"""StreamEngine: the one code path from stream audio to model blocks and back.
+
+Offline processing, benchmarks and the realtime worker all push audio
+through a StreamEngine. Per push, in order:
+
+    stream [channels, n] at the stream rate
+      -> soxr to the model's rate (only when the rates differ)
+      -> a FIFO that releases whole model blocks of `block` samples
+      -> per block: channel/rate adaptation, one model call (or encode ->
+         latent transform -> decode), adaptation back to stream channels
+      -> soxr back to the stream rate (only when the rates differ)
+      -> every output sample that became available, [channels, m]
+
+The model only ever sees consecutive, non-overlapping full blocks, so its
+own streaming state (cached convolutions) stays valid. The buffers are
+allocated once; per block the model call itself is the only allocation
+that matters (plus a fresh input tensor: a model may keep a reference to
+its input, as it safely can in nn~).
+
+`latency` is exact: `FixedLatency(engine)` outputs as many samples as it
+receives, and its output is the engine's output delayed by `latency`
+stream samples. Without resampling it is `block - 1` (a sample that
+completes a block comes straight back; the first sample of a block waits
+for the other block - 1). With resampling both soxr hold-backs are added,
+the input one converted from model-rate to stream-rate samples.
+"""
+
+import logging
+import math
+
+import numpy as np
+import torch
+
+from ravelive.dsp.channels import InputAdapter, OutputAdapter
+from ravelive.dsp.fifo import AudioFifo
+from ravelive.dsp.latent import LatentProcessor, LatentTransform
+from ravelive.dsp.resample import ResampleStream
+from ravelive.errors import ConfigError, ParameterError
+from ravelive.models.nn_model import NNModel
+
+logger = logging.getLogger(__name__)
+
+LATENT_METHODS = ("encode", "decode")  # the latent path runs encode -> transform -> decode in place of forward
+_OUTPUT_FRAMES = 16384  # initial capacity of the output FIFOs; they grow once if a push needs more
+
+
+class StreamEngine:
+    """Runs one model method on a stream in fixed model blocks; see the module docstring."""
+
+    def __init__(
+        self,
+        model: NNModel,
+        method: str | None = None,
+        block: int | None = None,
+        sample_rate: int | None = None,
+        channels: int | None = None,
+    ) -> None:
+        self.model = model
+        self.method = _choose_method(model, method)
+        self.latent_dims = _latent_dims(model, self.method)
+        methods = [self.method, *LATENT_METHODS] if self.latent_dims else [self.method]
+        self.block = _choose_block(model, methods, block)
+        self.sample_rate = sample_rate or model.sample_rate
+        self.model_rate = model.sample_rate or self.sample_rate
+        spec = model.methods[self.method]
+        self.channels = channels or (spec.in_channels if spec.in_ratio == 1 else spec.out_channels)
+        if self.channels < 1:
+            raise ConfigError(f"stream channels must be at least 1, got {self.channels}")
+
+        self._inputs = InputAdapter(spec, self.channels, self.block)
+        self._outputs = OutputAdapter(spec, self.channels, self.block)
+        self._latent: LatentTransform | None = None
+        if self.latent_dims:
+            self._encode_inputs = InputAdapter(model.methods["encode"], self.channels, self.block)
+            self._decode_outputs = OutputAdapter(model.methods["decode"], self.channels, self.block)
+            self._latent_processor = LatentProcessor(self.latent_dims)
+            self._latent = LatentTransform.identity(self.latent_dims)
+
+        self._to_model, self._from_model = self._resamplers()
+        self._pending = AudioFifo(self.channels, self.block)
+        self._block_in = np.zeros((self.channels, self.block), dtype=np.float32)
+        self._block_out = np.zeros((self.channels, self.block), dtype=np.float32)
+        self._output = AudioFifo(self.channels, _OUTPUT_FRAMES)
+        self.latency = self._compute_latency()
+        logger.info(
+            "engine: %s, block %d at %s Hz, stream %s Hz x %d channels, latency %d samples",
+            " -> ".join(methods) if self.latent_dims else self.method,
+            self.block, self.model_rate, self.sample_rate, self.channels, self.latency,
+        )
+
+    # ---- latent transform (replaced whole by control threads, read once per block) ----
+
+    @property
+    def latent(self) -> LatentTransform | None:
+        """The current LatentTransform, or None when the method has no encode/decode latent path."""
+        return self._latent
+
+    @latent.setter
+    def latent(self, transform: LatentTransform) -> None:
+        if not self.latent_dims:
+            raise ParameterError(
+                f"method '{self.method}' has no latent path; latent transforms need a model with "
+                f"forward, encode and decode, run with method 'forward'"
+            )
+        if transform.dims != self.latent_dims:
+            raise ParameterError(
+                f"latent transform has {transform.dims} dimensions, the model's latent has {self.latent_dims}; "
+                f"build it with LatentTransform.identity({self.latent_dims})"
+            )
+        self._latent = transform
+
+    # ---- streaming ----
+
+    def push(self, x: np.ndarray) -> np.ndarray:
+        """Feed x [channels, n] at the stream rate; return every output sample now available, [channels, m]."""
+        if x.ndim != 2 or x.shape[0] != self.channels:
+            raise ValueError(f"push takes audio [{self.channels}, n], got shape {list(x.shape)}")
+        x = np.asarray(x, dtype=np.float32)
+        if self._to_model is not None:
+            x = self._to_model.process(x)
+        offset, frames = 0, x.shape[1]
+        with torch.inference_mode():
+            while offset < frames:
+                taken = min(self._pending.space, frames - offset)
+                self._pending.write(x[:, offset : offset + taken])
+                offset += taken
+                if self._pending.space == 0:
+                    self._pending.read(self.block, out=self._block_in)
+                    self._run_block()
+                    self._emit(self._block_out)
+        return self._output.read(self._output.available)
+
+    def _run_block(self) -> None:
+        transform = self._latent  # one snapshot per block
+        if transform is not None and transform.active:
+            z = self.model("encode", self._encode_inputs(self._block_in))
+            y = self.model("decode", self._latent_processor(transform, z))
+            self._decode_outputs(y, self._block_out)
+            return
+        self._outputs(self.model(self.method, self._inputs(self._block_in)), self._block_out)
+        if transform is not None:
+            self._latent_processor.forget_held()
+
+    def _emit(self, block: np.ndarray) -> None:
+        if self._from_model is not None:
+            block = self._from_model.process(block)
+        self._output.reserve(self._output.available + block.shape[1])
+        self._output.write(block)
+
+    # ---- set-up ----
+
+    def _resamplers(self) -> tuple[ResampleStream | None, ResampleStream | None]:
+        if self.sample_rate is None or self.model.sample_rate is None or self.sample_rate == self.model.sample_rate:
+            if self.sample_rate is None:
+                logger.info("neither the stream nor the model names a sample rate: no conversion")
+            return None, None
+        logger.info("converting %d Hz <-> %d Hz (the model's rate) with soxr", self.sample_rate, self.model_rate)
+        return (
+            ResampleStream(self.sample_rate, self.model_rate, self.channels),
+            ResampleStream(self.model_rate, self.sample_rate, self.channels),
+        )
+
+    def _compute_latency(self) -> int:
+        if self._to_model is None:
+            return self.block - 1
+        model_frames = self._to_model.latency + self.block - 1
+        return math.ceil(model_frames * self.sample_rate / self.model_rate + self._from_model.latency)
+
+
+class FixedLatency:
+    """A stream with as many samples out as in: the engine's output delayed by `latency` (zeros first)."""
+
+    def __init__(self, engine: StreamEngine) -> None:
+        self.engine = engine
+        self.latency = engine.latency
+        self._zeros_owed = engine.latency
+        self._ready = AudioFifo(engine.channels, _OUTPUT_FRAMES)
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        """Feed x [channels, n]; return exactly n samples, [channels, n]."""
+        produced = self.engine.push(x)
+        self._ready.reserve(self._ready.available + produced.shape[1])
+        self._ready.write(produced)
+        frames = x.shape[1]
+        out = np.empty((self.engine.channels, frames), dtype=np.float32)
+        zeros = min(self._zeros_owed, frames)
+        out[:, :zeros] = 0.0
+        self._zeros_owed -= zeros
+        if self._ready.available < frames - zeros:
+            raise RuntimeError(
+                f"the engine delivered {self._ready.available} of {frames - zeros} samples due at latency "
+                f"{self.latency}: its latency computation is wrong"
+            )
+        self._ready.read(frames - zeros, out=out[:, zeros:])
+        return out
+
+
+def _choose_method(model: NNModel, method: str | None) -> str:
+    if method is None:
+        return "forward" if "forward" in model.methods else next(iter(model.methods))
+    if method not in model.methods:
+        raise ConfigError(f"method '{method}' is not in {model.path.name}; choose one of: {', '.join(model.methods)}")
+    return method
+
+
+def _latent_dims(model: NNModel, method: str) -> int:
+    """Latent size when `method` is forward and encode/decode form a latent path, else 0."""
+    if method != "forward" or not all(name in model.methods for name in LATENT_METHODS):
+        return 0
+    encode, decode = model.methods["encode"], model.methods["decode"]
+    if encode.out_channels != decode.in_channels or encode.out_ratio != decode.in_ratio:
+        logger.warning(
+            "%s: encode outputs [%d, ratio %d] but decode takes [%d, ratio %d]: no latent transforms",
+            model.path.name, encode.out_channels, encode.out_ratio, decode.in_channels, decode.in_ratio,
+        )
+        return 0
+    return encode.out_channels
+
+
+def _choose_block(model: NNModel, methods: list[str], block: int | None) -> int:
+    minimum = model.minimum_block(methods)
+    if block is None:
+        return minimum
+    if isinstance(block, bool) or not isinstance(block, int) or block <= 0 or block % minimum:
+        raise ConfigError(
+            f"block {block!r} is not a legal model block for {', '.join(methods)}: "
+            f"use a positive multiple of {minimum} ({minimum}, {2 * minimum}, {4 * minimum} ...)"
+        )
+    return block

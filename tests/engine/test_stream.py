@@ -1,0 +1,182 @@
+import numpy as np
+import pytest
+import torch
+
+from ravelive.dsp.latent import LatentProcessor, LatentTransform
+from ravelive.engine.stream import FixedLatency, StreamEngine
+from ravelive.errors import ConfigError, ParameterError
+from ravelive.models.nn_model import NNModel
+
+HOST_BLOCKS = [1, 63, 64, 65, 511, 2048, 8193]
+
+
+class RecordingModel(NNModel):
+    """The real model, noting which method each call ran."""
+
+    def __call__(self, method, x):
+        self.calls.append(method)
+        return super().__call__(method, x)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def noise(channels, frames, seed=0):
+    return (0.5 * np.random.default_rng(seed).standard_normal((channels, frames))).astype(np.float32)
+
+
+def stream(engine, x, host_block):
+    """x through FixedLatency(engine) in host blocks of `host_block`; exactly as many samples come out."""
+    fixed = FixedLatency(engine)
+    out = np.concatenate([fixed.process(x[:, i : i + host_block]) for i in range(0, x.shape[1], host_block)], axis=1)
+    assert out.shape == x.shape
+    return out
+
+
+def whole(path, method, x):
+    """`method` of a fresh copy of the model on the whole signal in one call."""
+    with torch.inference_mode():
+        return NNModel.load(path)(method, torch.from_numpy(x[None])).numpy()[0]
+
+
+def assert_delayed(out, reference, latency):
+    usable = min(out.shape[1] - latency, reference.shape[1])
+    assert usable > 0
+    assert np.max(np.abs(out[:, latency : latency + usable] - reference[:, :usable])) <= 1e-5
+    np.testing.assert_array_equal(out[:, :latency], 0.0)
+
+
+@pytest.mark.parametrize("host_block", HOST_BLOCKS)
+def test_codec_stream_equals_whole_signal_after_the_latency(codec_model_path, host_block):
+    engine = StreamEngine(NNModel.load(codec_model_path), block=128)
+    x = noise(1, 128 * 40)
+    assert_delayed(stream(engine, x, host_block), whole(codec_model_path, "forward", x), engine.latency)
+
+
+@pytest.mark.parametrize("host_block", [1, 65, 8193])
+def test_latent_path_stream_equals_whole_signal_after_the_latency(codec_model_path, host_block):
+    transform = LatentTransform.identity(4).with_value("bias", 0, 0.25).with_value("scale", 2, -2.0)
+    engine = StreamEngine(NNModel.load(codec_model_path))
+    engine.latent = transform
+    x = noise(1, 64 * 150, seed=1)
+    reference_model = NNModel.load(codec_model_path)
+    with torch.inference_mode():
+        z = LatentProcessor(4)(transform, reference_model("encode", torch.from_numpy(x[None])))
+        reference = reference_model("decode", z).numpy()[0]
+    assert_delayed(stream(engine, x, host_block), reference, engine.latency)
+
+
+@pytest.mark.parametrize("host_block", [1, 63, 2048])
+def test_control_rate_output_is_held_and_exact(control_rate_model_path, host_block):
+    engine = StreamEngine(NNModel.load(control_rate_model_path), block=64, channels=2)
+    x = np.repeat(noise(1, 64 * 30, seed=2), 2, axis=0)
+    envelope = whole(control_rate_model_path, "envelope", x[:1])
+    assert_delayed(stream(engine, x, host_block), np.repeat(envelope, 32, axis=1), engine.latency)
+
+
+def test_two_input_method_takes_a_duplicated_mono_stream(two_inputs_model_path):
+    engine = StreamEngine(NNModel.load(two_inputs_model_path), method="mix", channels=1)
+    x = noise(1, 1000, seed=3)
+    assert_delayed(stream(engine, x, 100), x * x, engine.latency)
+
+
+def test_stereo_stream_through_a_mono_model_is_mixed_down_and_duplicated(identity_model_path):
+    engine = StreamEngine(NNModel.load(identity_model_path), block=16, channels=2)
+    x = noise(2, 500, seed=4)
+    assert_delayed(stream(engine, x, 7), np.repeat(x.mean(axis=0, keepdims=True), 2, axis=0), engine.latency)
+
+
+@pytest.mark.parametrize("block", [1, 64, 2048])
+@pytest.mark.parametrize("host_block", [1, 63, 64, 4096])
+def test_impulse_through_identity_comes_out_exactly_at_the_latency(identity_model_path, block, host_block):
+    engine = StreamEngine(NNModel.load(identity_model_path), block=block)
+    assert engine.latency == block - 1
+    x = np.zeros((1, 3 * block + 2 * host_block + 16), dtype=np.float32)
+    x[0, 5] = 1.0
+    out = stream(engine, x, host_block)
+    assert np.flatnonzero(out[0]).tolist() == [5 + engine.latency]
+    assert out[0, 5 + engine.latency] == 1.0
+
+
+def test_blocks_without_an_active_transform_run_forward_and_active_ones_encode_decode(codec_model_path):
+    model = RecordingModel.load(codec_model_path)
+    model.calls = []
+    engine = StreamEngine(model)
+    engine.push(noise(1, 64))
+    engine.latent = LatentTransform.identity(4).with_value("freeze", 3, True)
+    engine.push(noise(1, 64))
+    engine.latent = LatentTransform.identity(4)
+    engine.push(noise(1, 64))
+    assert model.calls == ["forward", "encode", "decode", "forward"]
+
+
+def test_default_block_is_the_smallest_legal_one(codec_model_path, identity_model_path):
+    assert StreamEngine(NNModel.load(codec_model_path)).block == 64
+    assert StreamEngine(NNModel.load(identity_model_path)).block == 1
+
+
+@pytest.mark.parametrize("block", [100, 0, -64, 64.0])
+def test_illegal_block_is_refused(codec_model_path, block):
+    with pytest.raises(ConfigError, match=f"block {block!r} is not a legal model block .* multiple of 64"):
+        StreamEngine(NNModel.load(codec_model_path), block=block)
+
+
+def test_unknown_method_is_refused(codec_model_path):
+    with pytest.raises(ConfigError, match="method 'prior' is not in codec.ts; choose one of: encode, decode, forward"):
+        StreamEngine(NNModel.load(codec_model_path), method="prior")
+
+
+def test_latent_transform_without_a_latent_path_is_refused(identity_model_path):
+    engine = StreamEngine(NNModel.load(identity_model_path))
+    assert engine.latent is None
+    with pytest.raises(ParameterError, match="method 'forward' has no latent path"):
+        engine.latent = LatentTransform.identity(4)
+
+
+def test_latent_transform_of_the_wrong_size_is_refused(codec_model_path):
+    engine = StreamEngine(NNModel.load(codec_model_path))
+    with pytest.raises(ParameterError, match="latent transform has 8 dimensions, the model's latent has 4"):
+        engine.latent = LatentTransform.identity(8)
+
+
+def test_push_of_the_wrong_channel_count_is_refused(identity_model_path):
+    engine = StreamEngine(NNModel.load(identity_model_path), channels=2)
+    with pytest.raises(ValueError, match=r"push takes audio \[2, n\], got shape \[1, 10\]"):
+        engine.push(np.zeros((1, 10), dtype=np.float32))
+
+
+def chirp(rate, seconds, top):
+    t = np.arange(int(rate * seconds)) / rate
+    return (0.5 * np.sin(2 * np.pi * (50 * t + (top - 50) / 2 * t**2))).astype(np.float32)[None]
+
+
+@pytest.mark.parametrize("block", [1, 256, 2048])
+@pytest.mark.parametrize("host_block", [1, 97, 8193])
+def test_a_44k1_model_in_a_48k_stream_is_converted_not_pitched(sr44100_model_path, block, host_block):
+    engine = StreamEngine(NNModel.load(sr44100_model_path), block=block, sample_rate=48000)
+    assert (engine.sample_rate, engine.model_rate) == (48000, 44100)
+    x = chirp(48000, 0.4, top=17000.0)
+    out = stream(engine, x, host_block)
+    latency, settled = engine.latency, 48000 // 50  # compare after the filters' start-up (20 ms)
+    np.testing.assert_array_equal(out[:, :latency], 0.0)
+    np.testing.assert_allclose(out[0, latency + settled :], x[0, settled : x.shape[1] - latency], atol=2e-4)
+
+
+def test_a_22k05_model_in_a_44k1_stream_delays_an_impulse_by_exactly_the_latency(no_get_methods_model_path):
+    engine = StreamEngine(NNModel.load(no_get_methods_model_path), block=512, sample_rate=44100)
+    x = np.zeros((1, 20000), dtype=np.float32)
+    x[0, 3000] = 1.0  # band-limited by the 22.05 kHz model: comes back as a symmetric sinc centred on it
+    out = stream(engine, x, 64)
+    centre = 3000 + engine.latency
+    assert np.argmax(out[0]) == centre
+    np.testing.assert_allclose(out[0, centre - 200 : centre], out[0, centre + 200 : centre : -1], atol=1e-4)
+
+
+def test_resampled_latency_adds_both_hold_backs_to_the_block(sr44100_model_path):
+    engine = StreamEngine(NNModel.load(sr44100_model_path), block=2048, sample_rate=48000)
+    assert 2048 * 48000 / 44100 < engine.latency < 2048 * 48000 / 44100 + 2100
