@@ -1,0 +1,210 @@
+"""The parameters a loaded model offers, and the per-block snapshot the worker reads.
+
+`ModelControls.from_model(model)` declares, once, everything a surface can
+change for that model: the method, the model's own attributes (read from the
+file, with their current values as defaults), per-latent-dimension bias,
+scale, freeze, replace and noise (models with encode and decode), input and
+output gain in dB, dry/wet and bypass. `ModelControls.derive` turns the
+store's values into a `ControlSnapshot` with everything precomputed for the
+audio worker (linear gains, a ready LatentTransform). `AttributeApplier`
+writes changed attribute values into the model on the worker thread, the
+only thread that may touch the model.
+"""
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from ravelive.control.params import ParameterSpec, ParameterStore, ParameterType
+from ravelive.dsp.latent import LatentTransform
+from ravelive.dsp.smoothing import SILENCE_DB, db_to_gain
+from ravelive.errors import ModelAttributeError, ParameterError
+from ravelive.models.attributes import AttributeType
+from ravelive.models.nn_model import NNModel
+
+logger = logging.getLogger(__name__)
+
+LATENT_RANGE = 5.0  # latents of RAVE-style models are roughly unit normal: +-5 covers any useful bias or value
+_ATTRIBUTE_PARAMETER_TYPES = {
+    AttributeType.BOOL: ParameterType.BOOL,
+    AttributeType.INT: ParameterType.INT,
+    AttributeType.FLOAT: ParameterType.FLOAT,
+    AttributeType.STR: ParameterType.STRING,
+}  # tensor and buffer attributes hold arrays, not one OSC value: they are set from the CLI or files
+
+
+@dataclass(frozen=True)
+class ControlSnapshot:
+    """Every control value for one block, immutable and ready to use."""
+
+    values: Mapping[str, Any]  # every parameter by name, as stored
+    method: str | None  # the method the engine should run (None: the model has none to choose)
+    attributes: Mapping[str, tuple[Any, ...]]  # model attribute name -> all its values
+    latent: LatentTransform | None  # None when the model has no encode/decode pair
+    input_gain: float  # linear
+    output_gain: float  # linear
+    wet: float  # 0 = dry only, 1 = processed only; 0 while bypassed
+    bypass: bool
+
+
+@dataclass(frozen=True)
+class ModelControls:
+    """The parameter declarations of one model, and how their values become a snapshot."""
+
+    specs: tuple[ParameterSpec, ...]
+    attribute_names: Mapping[str, tuple[str, ...]]  # model attribute -> its parameter names, in value order
+    latent_size: int  # latent dimensions (0: no latent controls)
+
+    @classmethod
+    def from_model(cls, model: NNModel, methods: Sequence[str] | None = None, method: str | None = None) -> "ModelControls":
+        """Declare the controls of `model`; `methods` are the choices for `method` (default: all)."""
+        methods = tuple(methods if methods is not None else model.methods)
+        specs: list[ParameterSpec] = []
+        if methods:
+            default = method if method in methods else methods[0]
+            specs.append(
+                ParameterSpec("method", ParameterType.STRING, default, "model method run on the stream", choices=methods)
+            )
+        attribute_names = {}
+        for name, attribute in model.attributes.items():
+            attribute_specs = _attribute_specs(model, name, attribute.types)
+            if attribute_specs:
+                attribute_names[name] = tuple(spec.name for spec in attribute_specs)
+                specs.extend(attribute_specs)
+        latent_size = _latent_size(model)
+        for dimension in range(latent_size):
+            specs.extend(_latent_specs(dimension))
+        specs.extend(_mix_specs())
+        return cls(tuple(specs), attribute_names, latent_size)
+
+    def derive(self, values: Mapping[str, Any]) -> ControlSnapshot:
+        """The snapshot for `values` (a complete mapping, as ParameterStore passes it)."""
+        latent = None
+        if self.latent_size:
+            dimensions = [f"latent/{d}/" for d in range(self.latent_size)]
+            latent = LatentTransform(
+                bias=tuple(values[d + "bias"] for d in dimensions),
+                scale=tuple(values[d + "scale"] for d in dimensions),
+                freeze=tuple(values[d + "freeze"] for d in dimensions),
+                replace=tuple(values[d + "replace_value"] if values[d + "replace"] else None for d in dimensions),
+                noise=tuple(values[d + "noise"] for d in dimensions),
+            )
+        bypass = values["bypass"]
+        return ControlSnapshot(
+            values=values,
+            method=values.get("method"),
+            attributes=MappingProxyType({name: tuple(values[p] for p in names) for name, names in self.attribute_names.items()}),
+            latent=latent,
+            input_gain=db_to_gain(values["gain/in"]),
+            output_gain=db_to_gain(values["gain/out"]),
+            wet=0.0 if bypass else values["mix"],
+            bypass=bypass,
+        )
+
+    def store(self) -> ParameterStore[ControlSnapshot]:
+        """A new store holding these parameters at their defaults."""
+        return ParameterStore(self.specs, self.derive)
+
+
+class AttributeApplier:
+    """Writes attribute values that changed in the snapshot into the model (worker thread only).
+
+    A value the model refuses is logged, counted, and the store is put back
+    to the model's actual value so every client sees what is really playing.
+    """
+
+    def __init__(self, model: NNModel, controls: ModelControls, store: ParameterStore) -> None:
+        self._model = model
+        self._controls = controls
+        self._store = store
+        self._applied = dict(store.snapshot().attributes)  # the defaults were read from the model
+        self.refusals = 0
+
+    def apply(self, snapshot: ControlSnapshot) -> None:
+        """Set every attribute whose values differ from the last ones applied."""
+        for name, values in snapshot.attributes.items():
+            if self._applied.get(name) == values:
+                continue
+            try:
+                self._model.set_attribute(name, values)
+                self._applied[name] = values
+            except ModelAttributeError as error:
+                self.refusals += 1
+                logger.warning("%s", error)
+                self._put_back(name)
+
+    def _put_back(self, name: str) -> None:
+        try:
+            actual = self._model.get_attribute(name)
+        except ModelAttributeError:
+            actual = self._applied.get(name)
+        if actual is None:
+            return
+        self._applied[name] = tuple(actual)
+        self._store.update(dict(zip(self._controls.attribute_names[name], actual)), source=None)
+
+
+def _latent_size(model: NNModel) -> int:
+    """Latent dimensions when encode feeds decode (the engine's latent path), else 0."""
+    encode, decode = model.methods.get("encode"), model.methods.get("decode")
+    if encode is None or decode is None or encode.out_channels != decode.in_channels:
+        return 0
+    return encode.out_channels
+
+
+def _attribute_specs(model: NNModel, name: str, types: Sequence[AttributeType]) -> list[ParameterSpec]:
+    """One parameter per value of attribute `name`: `attr/name`, or `attr/name/0`, `attr/name/1` ..."""
+    if not types or any(kind not in _ATTRIBUTE_PARAMETER_TYPES for kind in types):
+        logger.debug("attribute %s (%s) has no OSC parameter: it holds arrays", name, types)
+        return []
+    try:
+        current = model.get_attribute(name)
+    except ModelAttributeError:
+        current = ()
+    if len(current) != len(types):
+        current = tuple(_EMPTY_VALUES[_ATTRIBUTE_PARAMETER_TYPES[kind]] for kind in types)
+    specs = []
+    for index, (kind, value) in enumerate(zip(types, current)):
+        parameter_type = _ATTRIBUTE_PARAMETER_TYPES[kind]
+        suffix = "" if len(types) == 1 else f"/{index}"
+        label = kind.label if len(types) == 1 else f"{kind.label}, value {index} of {len(types)}"
+        spec = ParameterSpec(f"attr/{name}{suffix}", parameter_type, value, f"model attribute {name} ({label})")
+        try:
+            spec = ParameterSpec(spec.name, spec.type, spec.coerce(value), spec.description)
+        except ParameterError:
+            spec = ParameterSpec(spec.name, spec.type, _EMPTY_VALUES[parameter_type], spec.description)
+        specs.append(spec)
+    return specs
+
+
+_EMPTY_VALUES = {ParameterType.BOOL: False, ParameterType.INT: 0, ParameterType.FLOAT: 0.0, ParameterType.STRING: ""}
+
+
+def _latent_specs(dimension: int) -> list[ParameterSpec]:
+    prefix = f"latent/{dimension}"
+    return [
+        ParameterSpec(f"{prefix}/bias", ParameterType.FLOAT, 0.0, f"added to latent dimension {dimension}",
+                      -LATENT_RANGE, LATENT_RANGE),
+        ParameterSpec(f"{prefix}/scale", ParameterType.FLOAT, 1.0, f"multiplies latent dimension {dimension} (before the bias)",
+                      -4.0, 4.0),
+        ParameterSpec(f"{prefix}/freeze", ParameterType.BOOL, False, f"hold the last value of latent dimension {dimension}"),
+        ParameterSpec(f"{prefix}/replace", ParameterType.BOOL, False,
+                      f"play replace_value in place of latent dimension {dimension}"),
+        ParameterSpec(f"{prefix}/replace_value", ParameterType.FLOAT, 0.0,
+                      f"the value latent dimension {dimension} takes while replace is on", -LATENT_RANGE, LATENT_RANGE),
+        ParameterSpec(f"{prefix}/noise", ParameterType.FLOAT, 0.0, f"standard deviation of noise added to latent dimension {dimension}",
+                      0.0, 4.0),
+    ]
+
+
+def _mix_specs() -> list[ParameterSpec]:
+    return [
+        ParameterSpec("gain/in", ParameterType.FLOAT, 0.0, f"input gain before the model ({SILENCE_DB:g} dB mutes)",
+                      SILENCE_DB, 24.0, unit="dB"),
+        ParameterSpec("gain/out", ParameterType.FLOAT, 0.0, f"gain of the processed signal ({SILENCE_DB:g} dB mutes)",
+                      SILENCE_DB, 24.0, unit="dB"),
+        ParameterSpec("mix", ParameterType.FLOAT, 1.0, "dry/wet: 0 = input only, 1 = processed only", 0.0, 1.0),
+        ParameterSpec("bypass", ParameterType.BOOL, False, "play the input (latency-aligned) instead of the model; the model keeps running"),
+    ]

@@ -1,0 +1,492 @@
+"""The OSC control server: UDP in, validated writes to the parameter store, replies and feedback out.
+
+One thread receives: it checks the sender against the allow list, parses the
+packet strictly, and dispatches each message. Parameter messages are
+validated and stored (or queried); commands ask the server for status, load
+models asynchronously, save and load presets. Handlers never touch the model
+and never wait. A second thread pushes feedback: parameter changes coalesced
+to at most `feedback_rate` per second per address, and latent frames the
+audio worker queued with `push_latent`. Whatever a client sends is answered
+or dropped and counted in `faults`; nothing it sends stops either thread.
+"""
+
+import collections
+import ipaddress
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ravelive.control import namespace
+from ravelive.control.named_files import NamedFiles
+from ravelive.control.osc_wire import PacketError, build_message, parse_packet
+from ravelive.control.params import Change, ParameterStore
+from ravelive.control.presets import PresetLibrary
+from ravelive.errors import ConfigError, ParameterError, RaveliveError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_OSC_PORT = 7283  # "RAVE" on a phone keypad; no common OSC tool defaults to it (8000, 9000, 57120, 7400 are taken)
+MAX_PACKET_BYTES = 8192  # any real control message fits; larger datagrams are refused unread
+_LATENT_QUEUE_BLOCKS = 64  # latent blocks waiting to be sent before the oldest is dropped (counted)
+_POLL_SECONDS = 0.2  # how often the receive thread checks for shutdown
+Address = tuple[Any, ...]  # a socket address: (host, port) or (host, port, flow, scope)
+
+
+class ControlledServer(Protocol):
+    """What the OSC layer needs from the daemon (ravelive.server implements it)."""
+
+    def status(self) -> dict[str, Any]: ...
+
+    def load_model(self, path: Path, method: str | None = None, done: Callable[[str | None], None] | None = None) -> None: ...
+
+    def reload_model(self, done: Callable[[str | None], None] | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class OscConfig:
+    """Where the OSC server listens and whom it answers."""
+
+    host: str = "127.0.0.1"  # loopback only; a wider address needs `allow`
+    port: int = DEFAULT_OSC_PORT  # 0 picks a free port (tests)
+    allow: tuple[str, ...] = ()  # client addresses or subnets ("192.168.1.0/24") accepted besides loopback
+    models_dir: Path | None = None  # the only place /ravelive/model/load reads from; None disables it
+    presets_dir: Path | None = None  # where presets are saved and loaded; None disables them
+    feedback_rate: float = 60.0  # most pushes per second per address to each subscriber
+    max_messages_per_second: float = 5000.0  # above this a flood is dropped unread (counted), sparing the audio worker
+    max_subscribers: int = 32
+
+
+@dataclass(frozen=True)
+class _Subscriber:
+    target: Address  # where pushes and replies go
+    parameters: bool
+    latent: bool
+
+
+class _Refused(Exception):
+    """A message the server answers with /ravelive/error; `fault` names the counter."""
+
+    def __init__(self, fault: str, message: str) -> None:
+        super().__init__(message)
+        self.fault = fault
+
+
+class AllowList:
+    """Loopback plus the configured networks; refuses a wide bind that names no clients."""
+
+    def __init__(self, host: str, allow: Sequence[str]) -> None:
+        networks = [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
+        for entry in allow:
+            try:
+                networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+            except ValueError:
+                raise ConfigError(f"--allow {entry!r} is not an address or subnet; give e.g. 192.168.1.20 or 192.168.1.0/24") from None
+        if not allow and not _is_loopback(host):
+            raise ConfigError(
+                f"--osc-host {host} accepts packets from the network: name the clients with --allow ADDRESS[/BITS] "
+                "(e.g. --allow 192.168.1.0/24)"
+            )
+        self._networks = tuple(networks)
+        self._verdicts: dict[str, bool] = {}
+
+    def allows(self, host: str) -> bool:
+        """True if packets from `host` are accepted."""
+        verdict = self._verdicts.get(host)
+        if verdict is None:
+            try:
+                address = ipaddress.ip_address(host.split("%")[0])
+            except ValueError:
+                return False
+            if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+                address = address.ipv4_mapped
+            verdict = any(address in network for network in self._networks)
+            if len(self._verdicts) > 4096:
+                self._verdicts.clear()  # bounded: a spoofing flood cannot grow it
+            self._verdicts[host] = verdict
+        return verdict
+
+
+class OscServer:
+    """OSC over UDP for one ParameterStore and one ControlledServer."""
+
+    def __init__(self, store: ParameterStore, server: ControlledServer, config: OscConfig = OscConfig()) -> None:
+        self.store = store
+        self.server = server
+        self.config = config
+        self.faults: collections.Counter[str] = collections.Counter()
+        self.handled = 0  # messages accepted and answered
+        self._allow = AllowList(config.host, config.allow)
+        self._models = NamedFiles(config.models_dir, ".ts", "model") if config.models_dir else None
+        self._presets = PresetLibrary(config.presets_dir) if config.presets_dir else None
+        self._socket = _bind(config.host, config.port)
+        self._subscribers: dict[Address, _Subscriber] = {}  # replaced whole on change; read without a lock
+        self._pending: dict[str, Change] = {}
+        self._pending_lock = threading.Lock()
+        self._latent: collections.deque[np.ndarray] = collections.deque(maxlen=_LATENT_QUEUE_BLOCKS)
+        self._latent_wanted = False
+        self._tokens = self._capacity = max(1.0, config.max_messages_per_second / 10)  # bursts up to 0.1 s worth
+        self._last_refill = time.monotonic()
+        self._stopping = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._receive_loop, name="ravelive-osc-receive", daemon=True),
+            threading.Thread(target=self._feedback_loop, name="ravelive-osc-feedback", daemon=True),
+        ]
+        self._commands: dict[str, Callable[[str, list[Any], Address], None]] = {
+            f"{namespace.ROOT}/ping": self._ping,
+            f"{namespace.ROOT}/status": self._status,
+            f"{namespace.ROOT}/namespace": self._namespace,
+            f"{namespace.ROOT}/notify": self._notify,
+            f"{namespace.ROOT}/latent/notify": self._notify,
+            f"{namespace.ROOT}/model/load": self._model_load,
+            f"{namespace.ROOT}/model/reload": self._model_reload,
+            f"{namespace.ROOT}/model/list": self._model_list,
+            f"{namespace.ROOT}/preset/save": self._preset_save,
+            f"{namespace.ROOT}/preset/load": self._preset_load,
+            f"{namespace.ROOT}/preset/list": self._preset_list,
+        }
+        missing = namespace.addresses(namespace.COMMANDS) ^ set(self._commands)
+        if missing:
+            raise RuntimeError(f"OSC commands declared but not handled, or the reverse: {sorted(missing)}")
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The (host, port) the server listens on."""
+        host, port = self._socket.getsockname()[:2]
+        return host, port
+
+    def allows(self, host: str) -> bool:
+        """True if `host` may talk to this server (the OSCQuery HTTP side asks too)."""
+        return self._allow.allows(host)
+
+    def start(self) -> "OscServer":
+        """Start receiving and pushing; returns self."""
+        self.store.add_listener(self._on_change)
+        for thread in self._threads:
+            thread.start()
+        logger.info("OSC on udp://%s:%d", *self.address)
+        return self
+
+    def close(self) -> None:
+        """Stop both threads and close the socket (idempotent)."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout=2.0)
+        try:
+            self.store.remove_listener(self._on_change)
+        except ValueError:
+            pass  # never started
+        self._socket.close()
+
+    def __enter__(self) -> "OscServer":
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def push_latent(self, frames: np.ndarray) -> None:
+        """Queue latent frames `[dimensions, n]` for subscribers; never blocks (audio worker)."""
+        if not self._latent_wanted:
+            return
+        if len(self._latent) == self._latent.maxlen:
+            self.faults["latent_dropped"] += 1
+        self._latent.append(np.array(frames, dtype=np.float32, copy=True))
+
+    # ---- receiving -------------------------------------------------------------------------
+
+    def _receive_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                data, sender = self._socket.recvfrom(65536)
+            except TimeoutError:
+                continue
+            except OSError as error:
+                if self._stopping.is_set():
+                    break
+                self.faults["socket_error"] += 1
+                logger.debug("OSC receive failed: %s", error)
+                continue
+            self._receive(data, sender)
+
+    def _receive(self, data: bytes, sender: Address) -> None:
+        if not self._allow.allows(sender[0]):
+            self.faults["denied"] += 1
+            return
+        if not self._take_token():
+            self.faults["flood_dropped"] += 1
+            return
+        if len(data) > MAX_PACKET_BYTES:
+            self.faults["oversized"] += 1
+            self._reply(sender, "error", "", f"packet of {len(data)} bytes; the limit is {MAX_PACKET_BYTES}")
+            return
+        try:
+            messages = parse_packet(data)
+        except PacketError as error:
+            self.faults["malformed"] += 1
+            self._reply(sender, "error", "", str(error))
+            return
+        for address, arguments in messages:
+            self._dispatch(address, arguments, sender)
+
+    def _dispatch(self, address: str, arguments: list[Any], sender: Address) -> None:
+        try:
+            handler = self._commands.get(address, self._parameter)
+            handler(address, arguments, sender)
+            self.handled += 1
+        except _Refused as refusal:
+            self.faults[refusal.fault] += 1
+            self._reply(sender, "error", address[:200], str(refusal))
+        except (ParameterError, ConfigError) as error:
+            self.faults["refused_value"] += 1
+            self._reply(sender, "error", address[:200], str(error))
+        except Exception:  # the boundary: no client message may stop the receive thread
+            self.faults["internal"] += 1
+            logger.exception("OSC message %s %r failed inside the server", address[:200], arguments[:8])
+            self._reply(sender, "error", address[:200], "internal error (logged); please report it")
+
+    def _take_token(self) -> bool:
+        now = time.monotonic()
+        rate = self.config.max_messages_per_second
+        self._tokens = min(self._capacity, self._tokens + (now - self._last_refill) * rate)
+        self._last_refill = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+    # ---- parameters --------------------------------------------------------------------------
+
+    def _parameter(self, address: str, arguments: list[Any], sender: Address) -> None:
+        name = namespace.parameter_name(address)
+        if name is None or name not in self.store.specs:
+            raise _Refused("unknown_address", f"{address[:200]}: no such address; send /ravelive/namespace for the list")
+        if not arguments:
+            self._reply(sender, address, self.store.get(name))
+            return
+        if len(arguments) > 1:
+            raise _Refused("refused_value", f"{name}: got {len(arguments)} values; send exactly one")
+        change = self.store.set(name, arguments[0], source=sender)
+        subscriber = self._subscribers.get(sender)
+        if change.adjusted and (subscriber is None or not subscriber.parameters):
+            self._reply(sender, address, change.value)  # tell the sender what was stored instead
+
+    def _on_change(self, change: Change) -> None:
+        with self._pending_lock:
+            self._pending[change.name] = change
+
+    # ---- commands ----------------------------------------------------------------------------
+
+    def _ping(self, address: str, arguments: list[Any], sender: Address) -> None:
+        self._reply(sender, "pong", *arguments)
+
+    def _status(self, address: str, arguments: list[Any], sender: Address) -> None:
+        for key, value in self._status_items().items():
+            self._reply(sender, f"status/{key}", value)
+
+    def _status_items(self) -> dict[str, Any]:
+        items: dict[str, Any] = {}
+        for key, value in self.server.status().items():
+            if isinstance(value, Mapping):
+                items.update({f"{key}/{inner}": _status_value(v) for inner, v in value.items()})
+            else:
+                items[key] = _status_value(value)
+        items["osc_faults"] = sum(self.faults.values())
+        return items
+
+    def _namespace(self, address: str, arguments: list[Any], sender: Address) -> None:
+        endpoints = namespace.endpoints(self.store.specs, self._status_items())
+        for endpoint in endpoints:
+            self._reply(sender, "namespace/entry", *namespace.listing_entry(endpoint))
+        self._reply(sender, "namespace/end", len(endpoints))
+
+    def _notify(self, address: str, arguments: list[Any], sender: Address) -> None:
+        latent = address.endswith("/latent/notify")
+        on = _flag(address, arguments[0] if arguments else 1)
+        port = _port(address, arguments[1]) if len(arguments) > 1 else sender[1]
+        if len(arguments) > 2:
+            raise _Refused("refused_value", f"{address}: got {len(arguments)} values; send 1 [port] or 0")
+        subscribers = dict(self._subscribers)
+        current = subscribers.pop(sender, None) or _Subscriber(sender, False, False)
+        target = (sender[0], port, *sender[2:]) if on else current.target
+        wanted = _Subscriber(
+            target,
+            current.parameters if latent else on,
+            on if latent else current.latent,
+        )
+        # a client that reopened its socket subscribes again from a new port: forget its old entry
+        subscribers = {key: other for key, other in subscribers.items() if other.target != target}
+        if wanted.parameters or wanted.latent:
+            if len(subscribers) >= self.config.max_subscribers:
+                raise _Refused("refused_value", f"{address}: {self.config.max_subscribers} clients already subscribed")
+            subscribers[sender] = wanted
+        self._subscribers = subscribers
+        self._latent_wanted = any(s.latent for s in subscribers.values())
+        self._reply(sender, address, int(on))
+
+    def _model_load(self, address: str, arguments: list[Any], sender: Address) -> None:
+        if self._models is None:
+            raise _Refused("refused_value", f"{address}: no models directory; start the server with --models-dir DIR")
+        name = _one_text(address, arguments)
+        path = self._models.existing(name)
+        self._start(address, name, sender, lambda done: self.server.load_model(path, None, done))
+
+    def _model_reload(self, address: str, arguments: list[Any], sender: Address) -> None:
+        self._start(address, "", sender, lambda done: self.server.reload_model(done))
+
+    def _model_list(self, address: str, arguments: list[Any], sender: Address) -> None:
+        self._reply(sender, address, *(self._models.names() if self._models else []))
+
+    def _start(self, address: str, name: str, sender: Address, begin: Callable[[Callable[[str | None], None]], None]) -> None:
+        target = self._reply_target(sender)
+
+        def done(error: object = None) -> None:
+            if error is None:
+                self._send(target, "done", address, name)
+            else:
+                self._send(target, "fail", address, name, str(error).splitlines()[0] if str(error) else repr(error))
+
+        try:
+            begin(done)
+        except RaveliveError as error:
+            done(error)
+
+    def _preset_save(self, address: str, arguments: list[Any], sender: Address) -> None:
+        name = _one_text(address, arguments)
+        model = self.server.status().get("model")
+        self._library(address).save(name, self.store, model if isinstance(model, str) else None)
+        self._reply(sender, "done", address, name)
+
+    def _preset_load(self, address: str, arguments: list[Any], sender: Address) -> None:
+        name = _one_text(address, arguments)
+        result = self._library(address).load(name, self.store, source=None)  # everyone hears the new values
+        for reason in result.skipped:
+            self._reply(sender, "error", address, f"preset {name}: {reason}")
+        self._reply(sender, "done", address, name)
+
+    def _preset_list(self, address: str, arguments: list[Any], sender: Address) -> None:
+        self._reply(sender, address, *(self._presets.names() if self._presets else []))
+
+    def _library(self, address: str) -> PresetLibrary:
+        if self._presets is None:
+            raise _Refused("refused_value", f"{address}: no presets directory; start the server with --presets-dir DIR")
+        return self._presets
+
+    # ---- sending -----------------------------------------------------------------------------
+
+    def _reply_target(self, sender: Address) -> Address:
+        subscriber = self._subscribers.get(sender)
+        return subscriber.target if subscriber is not None else sender
+
+    def _reply(self, sender: Address, address: str, *arguments: Any) -> None:
+        self._send(self._reply_target(sender), address, *arguments)
+
+    def _send(self, target: Address, address: str, *arguments: Any) -> None:
+        if not address.startswith("/"):
+            address = f"{namespace.ROOT}/{address}"
+        try:
+            self._socket.sendto(build_message(address, arguments), target)
+        except (OSError, PacketError) as error:
+            self.faults["send_failed"] += 1
+            logger.debug("OSC send of %s to %s failed: %s", address, target, error)
+
+    def _feedback_loop(self) -> None:
+        period = 1.0 / self.config.feedback_rate
+        deadline = time.monotonic()
+        while not self._stopping.wait(max(0.0, deadline - time.monotonic())):
+            deadline = max(deadline + period, time.monotonic())
+            try:
+                self._push_changes()
+                self._push_latent()
+            except Exception:  # the boundary: a bad value must not end feedback for every client
+                self.faults["internal"] += 1
+                logger.exception("OSC feedback failed")
+
+    def _push_changes(self) -> None:
+        with self._pending_lock:
+            pending, self._pending = self._pending, {}
+        subscribers = [(key, s) for key, s in self._subscribers.items() if s.parameters]
+        for change in pending.values():
+            if not subscribers:
+                return
+            message = build_message(namespace.parameter_address(change.name), [change.value])
+            for key, subscriber in subscribers:
+                if key == change.source and not change.adjusted:
+                    continue  # the client that made the change knows it
+                self._send_bytes(subscriber.target, message)
+
+    def _push_latent(self) -> None:
+        targets = [s.target for s in self._subscribers.values() if s.latent]
+        while self._latent:
+            frames = self._latent.popleft()
+            for column in frames.T:
+                message = build_message(f"{namespace.ROOT}/latent/out", [float(v) for v in column])
+                for target in targets:
+                    self._send_bytes(target, message)
+
+    def _send_bytes(self, target: Address, message: bytes) -> None:
+        try:
+            self._socket.sendto(message, target)
+        except OSError as error:
+            self.faults["send_failed"] += 1
+            logger.debug("OSC push to %s failed: %s", target, error)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+    except socket.gaierror as error:
+        raise ConfigError(f"--osc-host {host!r} cannot be resolved ({error.strerror}); give an IP address") from error
+    sock = socket.socket(family, kind, protocol)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)  # absorb bursts while a handler runs
+        sock.bind(address)
+    except OSError as error:
+        sock.close()
+        raise ConfigError(f"OSC port {port} on {host} cannot be opened ({error.strerror}); pick another with --osc-port") from error
+    sock.settimeout(_POLL_SECONDS)
+    return sock
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
+    except socket.gaierror:
+        return False
+    return all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
+
+
+def _status_value(value: Any) -> Any:
+    if value is None:
+        return "none"
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    return str(value)
+
+
+def _flag(address: str, value: Any) -> bool:
+    if isinstance(value, bool) or (isinstance(value, (int, float)) and value in (0, 1)):
+        return bool(value)
+    raise _Refused("refused_value", f"{address}: {value!r} is not 0 or 1; send 1 [port] to subscribe, 0 to stop")
+
+
+def _port(address: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value not in range(1, 65536):
+        raise _Refused("refused_value", f"{address}: port {value!r} is not in [1, 65535]; send the port you listen on")
+    return int(value)
+
+
+def _one_text(address: str, arguments: list[Any]) -> str:
+    if len(arguments) != 1 or not isinstance(arguments[0], str):
+        raise _Refused("refused_value", f"{address}: got {arguments[:4]!r}; send one name (a string)")
+    return arguments[0]
