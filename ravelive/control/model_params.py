@@ -107,6 +107,10 @@ class ModelControls:
         """A new store holding these parameters at their defaults."""
         return ParameterStore(self.specs, self.derive)
 
+    def install(self, store: ParameterStore) -> None:
+        """Make `store` hold these declarations (after a model swap); values that still fit are kept."""
+        store.redeclare(self.specs, self.derive)
+
 
 class AttributeApplier:
     """Writes attribute values that changed in the snapshot into the model (worker thread only).

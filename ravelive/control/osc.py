@@ -330,7 +330,7 @@ class OscServer:
             subscribers[sender] = wanted
         self._subscribers = subscribers
         self._latent_wanted = any(s.latent for s in subscribers.values())
-        self._reply(sender, address, int(on))
+        self._send(wanted.target, address, int(on))  # confirmed where the client listens, also when it stops
 
     def _model_load(self, address: str, arguments: list[Any], sender: Address) -> None:
         if self._models is None:

@@ -173,8 +173,10 @@ class ParameterStore(Generic[Snapshot]):
                     listener(change)
         return changes
 
-    def redeclare(self, specs: Iterable[ParameterSpec]) -> None:
-        """Replace the declarations (a new model was loaded).
+    def redeclare(
+        self, specs: Iterable[ParameterSpec], derive: Callable[[Mapping[str, Any]], Snapshot] | None = None
+    ) -> None:
+        """Replace the declarations (a new model was loaded), and the snapshot builder when given.
 
         A parameter that keeps its name keeps its value when the value is
         still valid for the new declaration; every other one starts at its
@@ -196,6 +198,7 @@ class ParameterStore(Generic[Snapshot]):
                         pass  # the old value does not fit the new range: the default it is
             self._specs = MappingProxyType({spec.name: spec for spec in specs})
             self._values = values
+            self._derive = derive or self._derive
             self._snapshot = self._derive(MappingProxyType(dict(values)))
 
     def add_listener(self, listener: Callable[[Change], None]) -> None:
