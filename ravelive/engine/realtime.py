@@ -1,0 +1,311 @@
+"""The realtime path: an audio callback and one model worker around a fixed-latency stream.
+
+The callback (PortAudio's thread, or the clock thread of headless mode) only
+copies between preallocated rings, counts, and wakes the worker through a
+pipe: no model call, no buffer allocation, no logging, no lock another thread
+can hold. An exception inside it zero-fills the period and is counted.
+
+The worker pulls every captured sample in order, runs it through the stream
+processor (`FixedLatency(engine)`: as many samples out as in, delayed by
+`processor.latency`) and writes the result `margin` samples later on the
+device timeline. Input captured at device frame t is therefore played at
+t + processor.latency + margin, always: a late worker costs output, never
+alignment, and never input.
+
+Fallback: a period whose output is not ready plays the dry input delayed by
+the same latency (or silence), faded in from the last played sample; when the
+model catches up, a short crossfade goes back to it. Each such period counts
+as one late block.
+"""
+
+import logging
+import os
+import select
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import numpy as np
+
+from ravelive.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+FALLBACKS = ("dry", "silence")
+_STATS_BLOCKS = 2048  # compute times kept for the median / p99
+
+
+class Processor(Protocol):
+    """A stream with fixed latency: `process(x[ch, n]) -> [ch, n]` delayed by `latency` samples."""
+
+    latency: int
+
+    def process(self, x: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class RealtimeConfig:
+    sample_rate: int  # stream rate in Hz
+    channels: int  # audio channels in and out
+    period: int  # frames per callback (the host period)
+    block: int  # model block in stream samples, the unit of the compute statistics
+    margin: int  # samples added to the processor latency: the worker's time budget beyond one period
+    ring_frames: int = 1 << 18  # ring capacity: how far the worker may fall behind before input is lost
+    fallback: str = "dry"  # what a late period plays: "dry" (delayed input) or "silence"
+    fade: int = 64  # samples of the fades into and out of the fallback
+
+
+class Ring:
+    """Preallocated frames-major ring addressed by absolute frame positions (one writer, one reader)."""
+
+    def __init__(self, frames: int, channels: int):
+        self.data = np.zeros((frames, channels), dtype=np.float32)
+        self.frames = frames
+
+    def write(self, position: int, source: np.ndarray) -> None:
+        start = position % self.frames
+        first = min(len(source), self.frames - start)
+        self.data[start : start + first] = source[:first]
+        self.data[: len(source) - first] = source[first:]
+
+    def read(self, position: int, target: np.ndarray) -> None:
+        start = position % self.frames
+        first = min(len(target), self.frames - start)
+        target[:first] = self.data[start : start + first]
+        target[first:] = self.data[: len(target) - first]
+
+
+@dataclass
+class Counters:
+    """Plain integers, each written by one thread only, read by anyone."""
+
+    periods: int = 0  # callbacks run
+    xruns: int = 0  # callbacks whose PortAudio status reported an under- or overflow
+    late_blocks: int = 0  # periods that played the fallback
+    callback_errors: int = 0  # callbacks that raised and played silence
+    dropped_frames: int = 0  # input frames the worker never saw (it fell a whole ring behind)
+    model_errors: int = 0  # chunks whose processing raised and played silence
+
+
+class ComputeTimes:
+    """Worker time per model block of audio: written by the worker, summarised by anyone."""
+
+    def __init__(self, block_seconds: float):
+        self.block_seconds = block_seconds
+        self._times = np.zeros(_STATS_BLOCKS)
+        self._count = 0
+
+    def add(self, seconds: float) -> None:
+        self._times[self._count % _STATS_BLOCKS] = seconds
+        self._count += 1
+
+    def summary(self) -> tuple[float, float]:
+        """Median and p99 in seconds (0 before the first block)."""
+        times = self._times[: min(self._count, _STATS_BLOCKS)].copy()
+        if not len(times):
+            return 0.0, 0.0
+        return float(np.median(times)), float(np.percentile(times, 99))
+
+
+class Realtime:
+    """Callback + worker scheduling around one processor; see the module docstring."""
+
+    def __init__(self, processor: Processor, config: RealtimeConfig, before_chunk: Callable[[], None] | None = None):
+        if config.fallback not in FALLBACKS:
+            raise ConfigError(f"fallback {config.fallback!r} is not one of {FALLBACKS}; pick one of them")
+        if config.ring_frames < 4 * (processor.latency + config.margin + config.period):
+            raise ConfigError(
+                f"ring of {config.ring_frames} frames is too short for a latency of "
+                f"{processor.latency + config.margin} samples; give at least four times that"
+            )
+        self.config = config
+        self.counters = Counters()
+        self.compute = ComputeTimes(config.block / config.sample_rate)
+        self._processor = processor
+        self._pending: tuple[Processor, int] | None = None
+        self._fading_out: Processor | None = None
+        self._fade_start = 0
+        self._fade_length = 1
+        self._before_chunk = before_chunk
+        self._input = Ring(config.ring_frames, config.channels)
+        self._output = Ring(config.ring_frames, config.channels)
+        # Positions on the device timeline, each published by one thread.
+        self._played = 0  # callback: frames captured and played so far
+        self._ready = config.margin  # worker: output is valid below this frame (the first `margin` are silence)
+        self._consumed = 0  # worker: input frames processed so far
+        # Callback-only scratch, allocated once.
+        most = config.ring_frames // 4  # longest period the callback accepts
+        self._dry = np.zeros((config.fade, config.channels), dtype=np.float32)
+        self._silence = np.zeros((most, config.channels), dtype=np.float32)
+        self._last = np.zeros(config.channels, dtype=np.float32)
+        fade = np.linspace(0.0, 1.0, config.fade + 2, dtype=np.float32)[1:-1]
+        self._fade_in = fade[:, None]
+        self._fade_out = (1.0 - fade)[:, None]
+        self._in_fallback = False
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_write, False)
+        self._stop = False
+        self._worker: threading.Thread | None = None
+        self.worker_setup: Callable[[], None] | None = None  # run first on the worker thread (scheduling, torch)
+
+    # -- the audio side ------------------------------------------------------------------
+
+    @property
+    def latency(self) -> int:
+        """Input-to-output delay in samples, constant for the life of the processor."""
+        return self._processor.latency + self.config.margin
+
+    def callback(self, indata: np.ndarray | None, outdata: np.ndarray, xrun: bool = False) -> None:
+        """One host period: `indata` [frames, ch] captured (None: silence), `outdata` filled."""
+        start = self._played
+        try:
+            self._period(indata, outdata)
+        except Exception:  # noqa: BLE001 - anything raised here would stop the audio
+            outdata.fill(0.0)
+            self.counters.callback_errors += 1
+            self._played = start + len(outdata)
+        if xrun:
+            self.counters.xruns += 1
+        self.counters.periods += 1
+
+    def _period(self, indata: np.ndarray | None, outdata: np.ndarray) -> None:
+        frames = len(outdata)
+        start = self._played
+        self._input.write(start, self._silence[:frames] if indata is None else indata)
+        self._played = start + frames
+        try:
+            os.write(self._wake_write, b"\0")
+        except BlockingIOError:
+            pass  # the pipe is full: the worker is already awake with work to do
+        ready = self._ready - start
+        if ready >= frames:
+            self._output.read(start, outdata)
+            if self._in_fallback:
+                self._leave_fallback(start, outdata)
+        else:
+            self._enter_fallback(start, max(ready, 0), outdata)
+        self._last[:] = outdata[frames - 1]
+
+    def _fallback(self, start: int, target: np.ndarray) -> None:
+        if self.config.fallback == "dry":
+            self._input.read(start - self.latency, target)
+        else:
+            target.fill(0.0)
+
+    def _enter_fallback(self, start: int, ready: int, outdata: np.ndarray) -> None:
+        if ready:
+            self._output.read(start, outdata[:ready])
+            self._last[:] = outdata[ready - 1]
+        rest = outdata[ready:]
+        self._fallback(start + ready, rest)
+        if not self._in_fallback:
+            n = min(len(rest), self.config.fade)
+            rest[:n] *= self._fade_in[:n]
+            rest[:n] += self._last * self._fade_out[:n]
+        self._in_fallback = True
+        self.counters.late_blocks += 1
+
+    def _leave_fallback(self, start: int, outdata: np.ndarray) -> None:
+        n = min(len(outdata), self.config.fade)
+        dry = self._dry[:n]
+        self._fallback(start, dry)
+        dry *= self._fade_out[:n]
+        outdata[:n] *= self._fade_in[:n]
+        outdata[:n] += dry
+        self._in_fallback = False
+
+    # -- the worker side -------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._stop = False
+        self._worker = threading.Thread(target=self._run, name="ravelive-worker", daemon=True)
+        self._worker.start()
+
+    def stop(self) -> None:
+        self._stop = True
+        os.write(self._wake_write, b"\0")
+        if self._worker is not None:
+            self._worker.join(timeout=10)
+            self._worker = None
+
+    def close(self) -> None:
+        self.stop()
+        os.close(self._wake_read)
+        os.close(self._wake_write)
+
+    def swap(self, processor: Processor, crossfade: int) -> None:
+        """Replace the processor without stopping: both run until a `crossfade`-sample fade is over."""
+        self._pending = (processor, crossfade)
+
+    @property
+    def swapping(self) -> bool:
+        return self._pending is not None or self._fading_out is not None
+
+    def _run(self) -> None:
+        if self.worker_setup is not None:
+            self.worker_setup()
+        block_time = 0.0
+        block_left = self.config.block
+        while not self._stop:
+            readable, _, _ = select.select([self._wake_read], [], [], 0.1)
+            if readable:
+                os.read(self._wake_read, 4096)
+            captured = self._played
+            while self._consumed < captured and not self._stop:
+                behind = captured - self._consumed
+                if behind > self.config.ring_frames // 2:
+                    self._skip(behind)
+                    continue
+                frames = min(behind, block_left)
+                started = time.perf_counter()
+                self._process(frames)
+                block_time += time.perf_counter() - started
+                block_left -= frames
+                if block_left == 0:
+                    self.compute.add(block_time)
+                    block_time, block_left = 0.0, self.config.block
+
+    def _skip(self, behind: int) -> None:
+        lost = behind - self.config.ring_frames // 4
+        self._consumed += lost
+        self.counters.dropped_frames += lost
+        log.warning("the model fell %d frames behind the audio; skipped them to stay in time", lost)
+
+    def _process(self, frames: int) -> None:
+        position = self._consumed
+        chunk = np.empty((frames, self.config.channels), dtype=np.float32)
+        self._input.read(position, chunk)
+        if self._before_chunk is not None:
+            self._before_chunk()
+        if self._pending is not None:
+            self._begin_swap(position)
+        x = np.ascontiguousarray(chunk.T)
+        try:
+            y = self._processor.process(x)
+            if self._fading_out is not None:
+                y = self._crossfade(position, self._fading_out.process(x), y)
+        except Exception as error:  # noqa: BLE001 - a failing model must not take the audio down
+            if not self.counters.model_errors:
+                log.error("the model failed, playing silence for its output: %s", error)
+            self.counters.model_errors += 1
+            y = np.zeros_like(x)
+        self._output.write(position + self.config.margin, np.ascontiguousarray(y.T))
+        self._consumed = position + frames
+        self._ready = self._consumed + self.config.margin
+
+    def _begin_swap(self, position: int) -> None:
+        processor, crossfade = self._pending
+        self._fading_out = self._processor
+        self._processor = processor
+        # The new stream starts with `latency` zeros; fade once its real output begins.
+        self._fade_start = position + processor.latency
+        self._fade_length = max(crossfade, 1)
+        self._pending = None
+
+    def _crossfade(self, position: int, old: np.ndarray, new: np.ndarray) -> np.ndarray:
+        steps = np.arange(position, position + new.shape[1]) - self._fade_start
+        weight = np.clip((steps + 1) / self._fade_length, 0.0, 1.0).astype(np.float32)
+        if steps[-1] + 1 >= self._fade_length:
+            self._fading_out = None  # the fade is complete: the old stream is dropped
+        return old * (1.0 - weight) + new * weight

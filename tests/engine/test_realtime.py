@@ -1,0 +1,180 @@
+"""The realtime scheduler against stand-in processors (the real engine is exercised in tests/test_server.py)."""
+
+import time
+
+import numpy as np
+import pytest
+
+from ravelive.engine.realtime import Realtime, RealtimeConfig, Ring
+from ravelive.errors import ConfigError
+
+RATE = 8000
+PERIOD = 64
+BLOCK = 256
+
+
+class BlockDelay:
+    """Stand-in for FixedLatency(engine): works in blocks, output = gain * input delayed by `latency`.
+
+    It checks that its input is the ramp 0, 1, 2 ... without a gap (the model stream never skips),
+    and can sleep inside chosen blocks to play a model that is sometimes too slow.
+    """
+
+    def __init__(self, latency: int = BLOCK, gain: float = 1.0, slow_blocks=(), sleep: float = 0.0, ramp=True):
+        self.latency = latency
+        self.ramp = ramp
+        self.gain = gain
+        self.slow_blocks = set(slow_blocks)
+        self.sleep = sleep
+        self.history = np.zeros((1, latency), dtype=np.float32)
+        self.seen = 0
+        self.expected = None
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        if self.ramp and self.expected is not None:
+            assert x[0, 0] == self.expected, "input skipped or reordered"
+        self.expected = x[0, -1] + 1
+        for _ in range((self.seen + x.shape[1]) // BLOCK - self.seen // BLOCK):
+            if (self.seen // BLOCK) in self.slow_blocks:
+                time.sleep(self.sleep)
+        self.seen += x.shape[1]
+        joined = np.concatenate([self.history, x], axis=1)
+        self.history = joined[:, -self.latency :]
+        return self.gain * joined[:, : x.shape[1]]
+
+
+def make(processor, margin=PERIOD, fallback="dry"):
+    config = RealtimeConfig(sample_rate=RATE, channels=1, period=PERIOD, block=BLOCK, margin=margin,
+                            ring_frames=1 << 14, fallback=fallback, fade=16)
+    return Realtime(processor, config)
+
+
+def drive(realtime, signal, wait_for_worker: bool):
+    """Run the callback over `signal` period by period; either wait for the worker or keep real time."""
+    played = np.zeros_like(signal)
+    for start in range(0, len(signal), PERIOD):
+        if wait_for_worker:
+            deadline = time.monotonic() + 1
+            while realtime._ready < realtime._played + PERIOD and time.monotonic() < deadline:
+                time.sleep(0.0005)
+        else:
+            time.sleep(PERIOD / RATE)
+        realtime.callback(signal[start : start + PERIOD], played[start : start + PERIOD])
+    return played
+
+
+def ramp(n):
+    return np.arange(n, dtype=np.float32)[:, None]
+
+
+def test_ring_wraps_around():
+    ring = Ring(8, 1)
+    ring.write(6, ramp(4))
+    out = np.zeros((4, 1), dtype=np.float32)
+    ring.read(6, out)
+    np.testing.assert_array_equal(out, ramp(4))
+
+
+def test_output_is_input_delayed_by_the_reported_latency():
+    realtime = make(BlockDelay())
+    realtime.start()
+    signal = ramp(40 * PERIOD) + 1
+    played = drive(realtime, signal, wait_for_worker=True)
+    realtime.close()
+    assert realtime.latency == BLOCK + PERIOD
+    np.testing.assert_array_equal(played[realtime.latency :], signal[: -realtime.latency])
+    assert not played[: realtime.latency].any()
+    assert realtime.counters.late_blocks == 0
+    assert realtime.counters.callback_errors == 0
+
+
+def test_a_slow_block_is_counted_and_neither_drops_input_nor_drifts():
+    processor = BlockDelay(slow_blocks={4}, sleep=20 * PERIOD / RATE)
+    realtime = make(processor)
+    realtime.start()
+    signal = ramp(80 * PERIOD) + 1
+    played = drive(realtime, signal, wait_for_worker=False)
+    time.sleep(0.05)
+    realtime.close()
+    assert realtime.counters.late_blocks > 0
+    assert realtime.counters.dropped_frames == 0
+    assert processor.seen >= len(signal) - PERIOD  # every captured sample reached the model in order
+    latency = realtime.latency
+    tail = slice(len(signal) - 10 * PERIOD, len(signal))  # long after the slow block: back in time
+    np.testing.assert_array_equal(played[tail], signal[tail.start - latency : tail.stop - latency])
+
+
+def test_a_late_period_plays_the_dry_input_at_the_same_latency():
+    realtime = make(BlockDelay(gain=0.0, slow_blocks={2}, sleep=30 * PERIOD / RATE))
+    realtime.start()
+    signal = ramp(60 * PERIOD) + 1
+    played = drive(realtime, signal, wait_for_worker=False)
+    realtime.close()
+    late = np.flatnonzero(played[:, 0])  # the model's output is silent (gain 0): only the fallback sounds
+    assert len(late) > 0
+    aligned = late[(late >= realtime.latency) & (played[late, 0] == signal[late - realtime.latency, 0])]
+    assert len(aligned) > len(late) // 2  # away from the fades, the dry signal sits exactly at the latency
+
+
+def test_silence_fallback_plays_nothing():
+    realtime = make(BlockDelay(gain=0.0, slow_blocks={2}, sleep=30 * PERIOD / RATE), fallback="silence")
+    realtime.start()
+    played = drive(realtime, ramp(40 * PERIOD) + 1, wait_for_worker=False)
+    realtime.close()
+    assert realtime.counters.late_blocks > 0
+    assert not played.any()
+
+
+def test_an_exception_in_the_callback_plays_silence_and_is_counted():
+    realtime = make(BlockDelay())
+    out = np.ones((PERIOD, 1), dtype=np.float32)
+    realtime.callback(np.zeros((PERIOD, 3), dtype=np.float32), out)  # wrong channel count raises inside
+    realtime.close()
+    assert realtime.counters.callback_errors == 1
+    assert not out.any()
+
+
+class Failing(BlockDelay):
+    def process(self, x):
+        raise RuntimeError("boom")
+
+
+def test_a_failing_model_plays_silence_and_keeps_the_stream_running():
+    realtime = make(Failing())
+    realtime.start()
+    played = drive(realtime, np.ones((20 * PERIOD, 1), dtype=np.float32), wait_for_worker=True)
+    realtime.close()
+    assert realtime.counters.model_errors > 0
+    assert realtime.counters.late_blocks == 0
+    assert not played.any()
+
+
+def test_xruns_are_counted():
+    realtime = make(BlockDelay())
+    realtime.callback(None, np.zeros((PERIOD, 1), dtype=np.float32), xrun=True)
+    realtime.close()
+    assert realtime.counters.xruns == 1
+
+
+def test_swap_crossfades_to_the_new_processor_without_a_late_block():
+    realtime = make(BlockDelay(gain=1.0, ramp=False))
+    realtime.start()
+    signal = np.ones((60 * PERIOD, 1), dtype=np.float32)
+    played = np.zeros_like(signal)
+    half = 30 * PERIOD
+    played[:half] = drive(realtime, signal[:half], wait_for_worker=True)
+    realtime.swap(BlockDelay(latency=2 * BLOCK, gain=2.0, ramp=False), crossfade=PERIOD)
+    rest = drive(realtime, signal[half:], wait_for_worker=True)
+    realtime.close()
+    assert realtime.counters.late_blocks == 0
+    assert not realtime.swapping
+    assert realtime.latency == 2 * BLOCK + PERIOD
+    np.testing.assert_array_equal(rest[: 2 * BLOCK], 1.0)  # the old model plays while the new one fills
+    np.testing.assert_array_equal(rest[-PERIOD:], 2.0)
+    assert np.all(np.diff(rest[:, 0]) >= 0) and np.max(np.diff(rest[:, 0])) < 0.1  # a fade, not a step
+
+
+def test_a_ring_shorter_than_the_latency_is_refused():
+    config = RealtimeConfig(sample_rate=RATE, channels=1, period=PERIOD, block=BLOCK, margin=PERIOD, ring_frames=512)
+    with pytest.raises(ConfigError, match="too short"):
+        Realtime(BlockDelay(), config)
