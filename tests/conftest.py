@@ -1,8 +1,12 @@
 """Shared pytest fixtures. Each part of the package adds its own section."""
 
 import pytest
+import torch
 
 import nn_fixtures
+from ravelive.models.attributes import AttributeType
+from ravelive.models.autoencoder import AutoencoderConfig, StreamingAutoencoder
+from ravelive.models.export import export_model
 
 # ---- nn~-contract model files (tests/nn_fixtures.py), built once per session ----
 
@@ -77,3 +81,56 @@ def metadata_model_path(nn_model_dir):
 def malformed_model_paths(tmp_path_factory):
     """Every kind of broken model file, by kind (see nn_fixtures.build_malformed)."""
     return nn_fixtures.build_malformed(tmp_path_factory.mktemp("malformed_models"))
+
+
+# ---- RAVE-like cached-conv autoencoder (ravelive.models.autoencoder), built once per session ----
+
+
+class RaveLikeAutoencoder(StreamingAutoencoder):
+    """StreamingAutoencoder plus RAVE v3's AdaIN switches (stored, no effect), with RAVE's bare-value getters."""
+
+    learn_target: bool
+    reset_target: bool
+
+    def __init__(self, config: AutoencoderConfig, streaming: bool = True) -> None:
+        super().__init__(config, streaming=streaming)
+        self.learn_target = False
+        self.reset_target = False
+        self.register_attribute("learn_target", [AttributeType.BOOL])
+        self.register_attribute("reset_target", [AttributeType.BOOL])
+
+    @torch.jit.export
+    def get_learn_target(self) -> bool:
+        return self.learn_target
+
+    @torch.jit.export
+    def set_learn_target(self, learn_target: bool) -> int:
+        self.learn_target = learn_target
+        return 0
+
+    @torch.jit.export
+    def get_reset_target(self) -> bool:
+        return self.reset_target
+
+    @torch.jit.export
+    def set_reset_target(self, reset_target: bool) -> int:
+        self.reset_target = reset_target
+        return 0
+
+
+@pytest.fixture(scope="session")
+def rave_like_model(tmp_path_factory):
+    """Path of a RAVE-v2-like export at 48 kHz: non-causal cached convs, ratio 2048, 8 latents.
+
+    encode [1, 1, 8, 2048], decode [8, 2048, 1, 1], forward [1, 1, 1, 1], prior [1, 2048, 8, 2048];
+    attributes gain (float, refuses outside [0, 4]), learn_target and reset_target (bool); batch up to 16.
+    Its ravelive.json gives the delays: encode 8192, decode 5408, forward 13600 samples.
+    """
+    config = AutoencoderConfig(strides=(16, 8, 4, 4), channels=16, causal=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        offline = RaveLikeAutoencoder(config, streaming=False).eval()
+    model = RaveLikeAutoencoder(config)
+    model.load_state_dict(offline.state_dict())
+    path = tmp_path_factory.mktemp("rave_like") / "rave_like.ts"
+    return export_model(model, path, offline=offline, config=config.to_dict())

@@ -1,0 +1,204 @@
+"""The small streaming conv autoencoder behind the bundled default model.
+
+Laid out like a RAVE streaming export: `encode` audio [1, 1, latent, ratio],
+`decode` latents [latent, ratio, 1, 1], `forward` = decode(encode(x)), a
+`prior` that draws latents, and a float attribute `gain`. Built from the
+cached convolutions of `ravelive.dsp.cached_conv`, so every method knows its
+delay and streams to exactly its offline output that many samples late.
+
+    encoder: per stride s: conv(kernel 2s, stride s) -> residual unit; conv -> latent
+    decoder: conv <- latent; per stride s (reversed): nearest x s -> conv -> residual unit
+             (the last stage upsamples straight to one audio channel)
+"""
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Tuple
+
+import torch
+
+from ravelive.dsp.cached_conv import (
+    DEFAULT_MAX_BATCH,
+    CachedConv1d,
+    CachedResidual,
+    CachedSequential,
+    CachedUpsample,
+)
+from ravelive.errors import ConfigError
+from ravelive.models.attributes import AttributeType
+from ravelive.models.export import ContractModule, export_model
+
+
+@dataclass(frozen=True)
+class AutoencoderConfig:
+    """Hyper-parameters of StreamingAutoencoder; stored in every exported file."""
+
+    sample_rate: int = 48000  # native audio rate of the model
+    strides: tuple[int, ...] = (8, 4, 4, 4)  # downsampling per encoder stage; their product is the ratio
+    channels: int = 32  # width of every hidden layer (cost grows with its square)
+    latent_dims: int = 8  # latent channels of encode / decode / prior
+    residual_kernel: int = 3  # kernel of the conv inside each stage's residual unit
+    causal: bool = True  # True: no look-ahead, zero delay; False: centred kernels, look-ahead becomes delay
+    max_gain: float = 4.0  # set_gain refuses values outside [0, max_gain]
+
+    def __post_init__(self) -> None:
+        if not self.strides or any(not isinstance(s, int) or s < 1 for s in self.strides):
+            raise ConfigError(f"strides {self.strides!r}: expected a non-empty tuple of positive integers like (8, 4, 4)")
+        for name in ("sample_rate", "channels", "latent_dims", "residual_kernel"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} = {value!r}: expected a positive integer")
+        if not self.max_gain > 0:
+            raise ConfigError(f"max_gain = {self.max_gain!r}: expected a positive number")
+
+    @property
+    def ratio(self) -> int:
+        """Audio samples per latent frame (the total stride)."""
+        return math.prod(self.strides)
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (stored in the export's ravelive.json)."""
+        return asdict(self)
+
+
+class StreamingAutoencoder(ContractModule):
+    """Conv autoencoder under the nn~ contract; `streaming=False` is the same network for training."""
+
+    __jit_ignored_attributes__ = ContractModule.__jit_ignored_attributes__ + ["config"]
+    streaming: torch.jit.Final[bool]
+    ratio: torch.jit.Final[int]
+    latent_dims: torch.jit.Final[int]
+    max_gain: torch.jit.Final[float]
+    gain: float
+
+    def __init__(
+        self, config: AutoencoderConfig = AutoencoderConfig(), *, streaming: bool = True, max_batch: int = DEFAULT_MAX_BATCH
+    ) -> None:
+        super().__init__(config.sample_rate)
+        self.config = config
+        self.streaming = streaming
+        self.ratio = config.ratio
+        self.latent_dims = config.latent_dims
+        self.max_gain = float(config.max_gain)
+        self.gain = 1.0
+        self.encoder = _build_encoder(config, streaming, max_batch)
+        self.decoder = _build_decoder(config, streaming, max_batch)
+        # latent frames of a fresh stream that precede the signal; forward keeps them from the decoder
+        self.register_buffer("latent_skip", torch.tensor(self.encoder.delay), persistent=False)
+
+        audio, latents = ["(signal) audio"], [f"(signal) latent {i}" for i in range(self.latent_dims)]
+        encode_delay = self.encoder.delay * self.ratio
+        self.register_method("encode", [1, 1, self.latent_dims, self.ratio], audio, latents, delay=encode_delay)
+        self.register_method("decode", [self.latent_dims, self.ratio, 1, 1], latents, audio, delay=self.decoder.delay)
+        self.register_method(
+            "forward", [1, 1, 1, 1], audio, audio, delay=encode_delay + self.decoder.delay, block_multiple=self.ratio
+        )
+        self.register_method(
+            "prior", [1, self.ratio, self.latent_dims, self.ratio], ["(signal) temperature"], latents,
+            delay=0, deterministic=False,
+        )
+        self.register_attribute("gain", [AttributeType.FLOAT])
+
+    @torch.jit.export
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Audio [batch, 1, n] -> latents [batch, latent_dims, n // ratio]."""
+        return self.encoder(x)
+
+    @torch.jit.export
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents [batch, latent_dims, m] -> audio [batch, 1, m * ratio], times `gain`."""
+        return self.decoder(z) * self.gain
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """decode(encode(x)), on the same stream state as encode and decode."""
+        z = self.encode(x)
+        if self.streaming:
+            skipped = min(int(self.latent_skip), z.shape[-1])
+            if skipped > 0:
+                self.latent_skip.sub_(skipped)
+                lead = torch.zeros(z.shape[0], 1, skipped * self.ratio, dtype=x.dtype, device=x.device)
+                if skipped == z.shape[-1]:
+                    return lead
+                return torch.cat([lead, self.decode(z[:, :, skipped:])], -1)
+        return self.decode(z)
+
+    @torch.jit.export
+    def prior(self, temperature: torch.Tensor) -> torch.Tensor:
+        """Random latents [batch, latent_dims, m], scaled by temperature [batch, 1, m]."""
+        noise = torch.randn(
+            temperature.shape[0], self.latent_dims, temperature.shape[-1], dtype=temperature.dtype, device=temperature.device
+        )
+        return temperature * noise
+
+    @torch.jit.export
+    def get_gain(self) -> Tuple[float]:
+        return (self.gain,)
+
+    @torch.jit.export
+    def set_gain(self, gain: float) -> int:
+        """Output gain; refuses (returns 1) anything outside [0, max_gain]."""
+        if not (0.0 <= gain <= self.max_gain):
+            return 1
+        self.gain = gain
+        return 0
+
+    @torch.jit.export
+    def reset(self) -> None:
+        self.encoder.reset()
+        self.decoder.reset()
+        self.latent_skip.fill_(self.encoder.delay)
+
+
+def export_autoencoder(
+    config: AutoencoderConfig,
+    path: str | Path,
+    *,
+    seed: int = 0,
+    state_dict: Mapping[str, torch.Tensor] | None = None,
+    max_batch: int = DEFAULT_MAX_BATCH,
+) -> Path:
+    """Export an autoencoder (weights `state_dict`, or a fresh initialisation from `seed`) to `path`, verified."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = StreamingAutoencoder(config, max_batch=max_batch)
+    if state_dict is not None:
+        model.load_state_dict(state_dict)
+    offline = StreamingAutoencoder(config, streaming=False)
+    offline.load_state_dict(model.state_dict())
+    return export_model(model, path, offline=offline.eval(), config=config.to_dict(), seed=seed)
+
+
+def _build_encoder(config: AutoencoderConfig, streaming: bool, max_batch: int) -> CachedSequential:
+    common = dict(causal=config.causal, streaming=streaming, max_batch=max_batch)
+    width, layers = config.channels, []
+    for index, stride in enumerate(config.strides):
+        layers.append(
+            CachedConv1d(
+                1 if index == 0 else width, width, 2 * stride, stride=stride, pre_activation=index > 0,
+                input_delay=_delay(layers), **common,
+            )
+        )
+        layers.append(CachedResidual(width, config.residual_kernel, input_delay=_delay(layers), **common))
+    layers.append(CachedConv1d(width, config.latent_dims, 3, pre_activation=True, input_delay=_delay(layers), **common))
+    return CachedSequential(*layers)
+
+
+def _build_decoder(config: AutoencoderConfig, streaming: bool, max_batch: int) -> CachedSequential:
+    common = dict(causal=config.causal, streaming=streaming, max_batch=max_batch)
+    width = config.channels
+    layers = [CachedConv1d(config.latent_dims, width, 3, **common)]
+    for stride in reversed(config.strides[1:]):
+        layers.append(
+            CachedUpsample(width, width, stride, 2 * stride + 1, pre_activation=True, input_delay=_delay(layers), **common)
+        )
+        layers.append(CachedResidual(width, config.residual_kernel, input_delay=_delay(layers), **common))
+    first = config.strides[0]
+    layers.append(CachedUpsample(width, 1, first, 2 * first + 1, pre_activation=True, input_delay=_delay(layers), **common))
+    return CachedSequential(*layers)
+
+
+def _delay(layers: list) -> int:
+    """Delay (frames) of the stream coming out of the layers built so far."""
+    return layers[-1].delay if layers else 0
