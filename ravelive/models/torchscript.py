@@ -44,7 +44,7 @@ _KNOWN_SIGNATURES = (
 
 
 @contextlib.contextmanager
-def _quiet_torchscript() -> Iterator[None]:
+def quiet_torchscript() -> Iterator[None]:
     """Silence TorchScript's deprecation warning (and only it) inside the block."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*torch\.jit.*deprecated", category=DeprecationWarning)
@@ -54,7 +54,7 @@ def _quiet_torchscript() -> Iterator[None]:
 
 def script(module: torch.nn.Module) -> torch.jit.ScriptModule:
     """`torch.jit.script(module)` without the deprecation warning."""
-    with _quiet_torchscript():
+    with quiet_torchscript():
         return torch.jit.script(module)
 
 
@@ -67,7 +67,7 @@ def script_and_save(module: torch.nn.Module, path: str | Path, metadata: dict[st
     path = Path(path)
     scripted = module if isinstance(module, torch.jit.ScriptModule) else script(module)
     extra_files = {METADATA_FILE: json.dumps(metadata)} if metadata is not None else {}
-    with _quiet_torchscript():
+    with quiet_torchscript():
         torch.jit.save(scripted, str(path), _extra_files=extra_files)
     return path
 
@@ -93,7 +93,7 @@ def _load(path: Path, with_metadata: bool) -> tuple[torch.jit.ScriptModule, dict
     check_archive(path)
     extra_files = {METADATA_FILE: ""} if with_metadata else {}
     try:
-        with _quiet_torchscript():
+        with quiet_torchscript():
             module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra_files)
     except (RuntimeError, ValueError, OSError) as error:
         raise ModelFormatError(f"{path}: not a loadable TorchScript archive ({first_line(error)})") from error
