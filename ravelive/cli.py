@@ -45,3 +45,147 @@ def info(model: str, as_json: bool) -> None:
     from ravelive.models.info import model_info
 
     click.echo(model_info(model, as_json=as_json))
+
+
+def _model_or_default(model: str | None) -> str:
+    """MODEL as given, or the small default model shipped inside the package."""
+    if model is not None:
+        return model
+    from ravelive.models.default import DEFAULT_MODEL_PATH
+
+    return str(DEFAULT_MODEL_PATH)
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("--model", "-m", type=click.Path(), help="nn~ model file (.ts); default: the bundled model.")
+@click.option("--out", "-o", required=True, type=click.Path(),
+              help="Output file (one input file) or folder (mirrors the inputs).")
+@click.option("--method", help="Model method to run; default: forward, or the model's first method.")
+@click.option("--block", type=int, help="Model block in samples; default: the smallest legal one.")
+@click.option("--set", "settings", multiple=True, metavar="ATTR=VALUE",
+              help="Set a model attribute before processing (several values: ATTR=1,2). Repeatable.")
+@click.option("--latent-bias", multiple=True, metavar="I=V", help="Add V to latent dimension I. Repeatable.")
+@click.option("--latent-scale", multiple=True, metavar="I=V", help="Multiply latent dimension I by V. Repeatable.")
+@click.option("--latent-noise", multiple=True, metavar="I=V", help="Add noise of amount V to latent dimension I. Repeatable.")
+@reports_errors
+def process(inputs, model, out, method, block, settings, latent_bias, latent_scale, latent_noise) -> None:
+    """Stream audio files or folders (recursively) through a model, aligned with the input, same length."""
+    import sys
+    from pathlib import Path
+
+    from ravelive.engine import offline
+
+    latent = [offline.parse_latent_setting("bias", text) for text in latent_bias]
+    latent += [offline.parse_latent_setting("scale", text) for text in latent_scale]
+    latent += [offline.parse_latent_setting("noise", text) for text in latent_noise]
+    options = offline.ProcessSettings(
+        model_path=Path(_model_or_default(model)),
+        method=method,
+        block=block,
+        attributes=tuple(offline.parse_attribute_setting(text) for text in settings),
+        latent=tuple(latent),
+    )
+    jobs = offline.plan_jobs([Path(path) for path in inputs], Path(out))
+    with click.progressbar(length=offline.total_frames(jobs), label=f"{len(jobs)} file(s)", file=sys.stderr) as bar:
+        offline.process_files(jobs, options, on_progress=bar.update)
+    click.echo(f"wrote {len(jobs)} file(s) to {out}")
+
+
+@main.command()
+@click.argument("model", required=False, type=click.Path())
+@click.option("--method", help="Model method to time; default: forward, or the model's first method.")
+@click.option("--blocks", help="Comma-separated model blocks in samples; default: B, 2B, 4B, 8B.")
+@click.option("--seconds", type=float, default=5.0, show_default=True, help="Audio timed per block size.")
+@click.option("--threads", type=int, help="Fix torch's thread count (default: torch's choice).")
+@reports_errors
+def bench(model, method, blocks, seconds, threads) -> None:
+    """Realtime factor of MODEL (default: the bundled model) at several block sizes."""
+    from ravelive.engine.bench import benchmark, parse_blocks
+    from ravelive.models.nn_model import NNModel
+
+    loaded = NNModel.load(_model_or_default(model))
+    results = benchmark(loaded, method, parse_blocks(blocks) if blocks else None, seconds, threads)
+    click.echo(f"{'block':>7} {'ms/block':>9} {'realtime factor':>16} {'worst block':>12}")
+    for result in results:
+        click.echo(f"{result.block:>7} {1000 * result.seconds_per_block:>9.2f} "
+                   f"{result.realtime_factor:>16.3f} {result.worst_block:>12.3f}")
+
+
+def _device(text: str | None) -> int | str | None:
+    """A PortAudio device as typed: an index, a name (substring), or 'none' (no sound card)."""
+    return int(text) if text is not None and text.isdigit() else text
+
+
+@main.command()
+@click.option("--model", "-m", type=click.Path(), help="nn~ model file (.ts); default: the bundled model.")
+@click.option("--method", help="Model method to run; default: forward, or the model's first method.")
+@click.option("--device", "-d", help="Audio device for input and output (index or name; 'none': no sound card).")
+@click.option("--input-device", help="Capture device (index or name); overrides --device.")
+@click.option("--output-device", help="Playback device (index or name); overrides --device.")
+@click.option("--samplerate", type=int, help="Stream rate in Hz; default: the model's rate.")
+@click.option("--channels", type=int, help="Audio channels; default: the method's channel count.")
+@click.option("--period", type=int, default=256, show_default=True, help="Frames per audio callback.")
+@click.option("--block", type=int, help="Model block in samples; default: the smallest legal one.")
+@click.option("--latency-margin", default="auto", show_default=True,
+              help="Milliseconds added to the model block for compute time, or 'auto' (measured at warm-up).")
+@click.option("--threads", type=int, help="Torch threads; default: CPU cores - 1, at most 4.")
+@click.option("--input", "input_file", type=click.Path(), help="Loop this audio file as the live input.")
+@click.option("--output", "output_file", type=click.Path(), help="Record what is played to this file.")
+@click.option("--duration", type=float, help="Stop after this many seconds; default: until Ctrl-C / SIGTERM.")
+@click.option("--stats", type=float, default=None, is_flag=False, flag_value=5.0, metavar="[SECONDS]",
+              help="Print load, compute time and counters every SECONDS (default 5).")
+@click.option("--fallback", type=click.Choice(["dry", "silence"]), default="dry", show_default=True,
+              help="What a late block plays: the dry input at the same latency, or silence.")
+@click.option("--no-realtime", is_flag=True, help="Do not request realtime scheduling and locked memory.")
+@reports_errors
+def serve(model, method, device, input_device, output_device, samplerate, channels, period, block,
+          latency_margin, threads, input_file, output_file, duration, stats, fallback, no_realtime) -> None:
+    """Run a model live on an audio device (or files), until Ctrl-C or SIGTERM."""
+    from pathlib import Path
+
+    from ravelive.server import ServeConfig, run, validate_margin
+
+    config = ServeConfig(
+        model=Path(model) if model else None, method=method,
+        input_device=_device(input_device or device), output_device=_device(output_device or device),
+        sample_rate=samplerate, channels=channels, period=period, block=block,
+        latency_margin_ms=validate_margin(latency_margin), threads=threads,
+        input_file=Path(input_file) if input_file else None, output_file=Path(output_file) if output_file else None,
+        duration=duration, stats_interval=stats, realtime=not no_realtime, fallback=fallback,
+    )
+    run(config, report=click.echo)
+
+
+@main.command()
+@reports_errors
+def devices() -> None:
+    """List audio devices: index, host API, input/output channels, default sample rate."""
+    from ravelive.audio import list_devices
+
+    found = list_devices()
+    if not found:
+        click.echo("no audio devices (PortAudio lists none); serve can still run on files: --input/--output")
+    for d in found:
+        mark = ("<" if d.default_input else " ") + (">" if d.default_output else " ")
+        click.echo(f"{mark} {d.index:>3} {d.name} [{d.host_api}] in {d.input_channels}, "
+                   f"out {d.output_channels}, {d.default_sample_rate:g} Hz")
+
+
+@main.command("systemd-unit", context_settings={"ignore_unknown_options": True})
+@click.option("--user", default="ravelive", show_default=True, help="Non-root account to run as (in group audio).")
+@click.argument("serve_args", nargs=-1, type=click.UNPROCESSED)
+@reports_errors
+def systemd_unit(user, serve_args) -> None:
+    """Print a systemd unit running `ravelive serve SERVE_ARGS` headless (install: see docs/raspberry-pi.md)."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    from ravelive.systemd import unit_file
+
+    if user == "root":
+        raise click.BadParameter("run the service as a non-root user in group audio", param_hint="--user")
+    serve.make_context("serve", list(serve_args))  # the same validation as `ravelive serve` itself
+    executable = shutil.which("ravelive") or str(Path(sys.executable).with_name("ravelive"))
+    click.echo(unit_file(list(serve_args), executable, user), nl=False)

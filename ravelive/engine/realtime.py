@@ -18,6 +18,9 @@ model catches up, a short crossfade goes back to it. Each such period counts
 as one late block.
 """
 
+import ctypes
+import ctypes.util
+import errno
 import logging
 import os
 import select
@@ -33,6 +36,8 @@ from ravelive.errors import ConfigError
 log = logging.getLogger(__name__)
 
 FALLBACKS = ("dry", "silence")
+WORKER_PRIORITY = 5  # SCHED_FIFO priority of the worker: above every normal thread, below JACK's audio threads
+_MCL_CURRENT, _MCL_FUTURE = 1, 2  # <sys/mman.h> on Linux
 _STATS_BLOCKS = 2048  # compute times kept for the median / p99
 
 
@@ -150,6 +155,11 @@ class Realtime:
         self.worker_setup: Callable[[], None] | None = None  # run first on the worker thread (scheduling, torch)
 
     # -- the audio side ------------------------------------------------------------------
+
+    @property
+    def processor(self) -> Processor:
+        """The processor now playing (the new one as soon as a swap has begun)."""
+        return self._pending[0] if self._pending is not None else self._processor
 
     @property
     def latency(self) -> int:
@@ -309,3 +319,26 @@ class Realtime:
         if steps[-1] + 1 >= self._fade_length:
             self._fading_out = None  # the fade is complete: the old stream is dropped
         return old * (1.0 - weight) + new * weight
+
+
+def request_realtime() -> None:
+    """Ask for SCHED_FIFO on the calling thread and lock the process in memory; log what was granted."""
+    if not hasattr(os, "sched_setscheduler"):
+        log.info("realtime scheduling: not available on this system; the worker runs at normal priority")
+        return
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(WORKER_PRIORITY))
+        log.info("realtime scheduling: worker thread runs SCHED_FIFO priority %d", WORKER_PRIORITY)
+    except PermissionError:
+        log.warning("realtime scheduling refused: allow it with LimitRTPRIO (systemd) or an rtprio limit for "
+                    "the audio group (/etc/security/limits.d); the worker runs at normal priority")
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    if libc.mlockall(_MCL_CURRENT | _MCL_FUTURE) == 0:
+        log.info("memory locked (mlockall): the model cannot be paged out")
+    else:
+        code = ctypes.get_errno()
+        log.warning("mlockall refused (%s): raise LimitMEMLOCK (systemd) or the memlock limit; pages may be "
+                    "swapped out under memory pressure", errno.errorcode.get(code, code))
