@@ -29,7 +29,7 @@ from typing import Any, List
 import torch
 from torch import nn
 
-from ravelive.errors import ModelFormatError, ModelRuntimeError
+from ravelive.errors import ConfigError, ModelFormatError, ModelRuntimeError
 from ravelive.models.attributes import AttributeType
 from ravelive.models.nn_model import NNModel
 from ravelive.models.torchscript import script_and_save
@@ -176,13 +176,18 @@ def export_model(
     `offline` is the same model in offline mode (same weights); when given,
     every deterministic method must stream to exactly its offline output,
     `delay` samples late. Without it, streaming in small blocks must equal one
-    call on the whole signal. Raises ModelFormatError / ModelRuntimeError and
-    leaves no file when a check fails.
+    call on the whole signal. `seed` draws the test signals. Raises
+    ModelFormatError / ModelRuntimeError and leaves no file when a check
+    fails; ConfigError when the folder is missing.
     """
     path = Path(path)
+    if not path.parent.is_dir():
+        raise ConfigError(f"{path}: the folder {path.parent} does not exist; create it or export somewhere else")
     partial = path.with_name(f".{path.name}.partial")
     module.eval()
     module.reset()
+    if offline is not None:
+        offline.eval()
     metadata = describe_export(module, config)
     try:
         script_and_save(module, partial, metadata)

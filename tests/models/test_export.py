@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ravelive.dsp.cached_conv import CachedConv1d
-from ravelive.errors import ModelAttributeError, ModelRuntimeError
+from ravelive.errors import ConfigError, ModelAttributeError, ModelRuntimeError
 from ravelive.models.attributes import AttributeType
 from ravelive.models.autoencoder import AutoencoderConfig, export_autoencoder
 from ravelive.models.default import DEFAULT_MODEL_PATH, build_default_model
@@ -112,6 +112,17 @@ def test_failed_verification_leaves_no_file(tmp_path):
     with pytest.raises(ModelRuntimeError, match="'forward' .* differs from its offline output delayed by 0 samples"):
         export_model(streaming, tmp_path / "bad.ts", offline=offline)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_without_an_offline_twin_blocks_are_checked_against_one_call(tmp_path):
+    # the misdeclared delay goes unnoticed, but the file must still stream the same in any block
+    path = export_model(MisdeclaredDelay(streaming=True), tmp_path / "blocks.ts")
+    assert NNModel.load(path).metadata["methods"]["forward"]["delay"] == 0
+
+
+def test_export_into_a_missing_folder_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="the folder .*missing does not exist"):
+        export_model(MisdeclaredDelay(streaming=True), tmp_path / "missing" / "model.ts")
 
 
 def test_attribute_needs_its_accessors():
