@@ -37,14 +37,14 @@ def main(verbose: int) -> None:
 
 
 @main.command()
-@click.argument("model", type=click.Path())
+@click.argument("model", required=False, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the description as JSON instead of a table.")
 @reports_errors
-def info(model: str, as_json: bool) -> None:
-    """Describe MODEL (.ts): methods and labels, attributes and values, sample rate, batch support."""
+def info(model: str | None, as_json: bool) -> None:
+    """Describe MODEL (.ts; default: the bundled model): methods, labels, attributes, sample rate, batch support."""
     from ravelive.models.info import model_info
 
-    click.echo(model_info(model, as_json=as_json))
+    click.echo(model_info(_model_or_default(model), as_json=as_json))
 
 
 def _model_or_default(model: str | None) -> str:

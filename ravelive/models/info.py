@@ -7,6 +7,8 @@ from typing import Any
 from ravelive.models.nn_model import NNModel
 
 _MAX_LABELS_SHOWN = 4  # RAVE latents have 8-128 labels; the table shows the first few, JSON shows all
+_MAX_VALUE_TEXT = 40  # characters of a tensor attribute's value in the table
+_MAX_METADATA_TEXT = 100  # characters of a nested metadata entry in the table
 
 
 def model_info(path: str | Path, as_json: bool = False) -> str:
@@ -33,7 +35,8 @@ def format_description(description: dict[str, Any]) -> str:
     if description["buffer_attributes"]:
         lines += ["", f"  buffer attributes  {', '.join(description['buffer_attributes'])}"]
     if description["metadata"]:
-        lines += ["", f"  metadata  {json.dumps(description['metadata'], sort_keys=True)}"]
+        lines += ["", "  metadata (ravelive.json)"]
+        lines += [f"    {key}: {_value_text(value, _MAX_METADATA_TEXT)}" for key, value in sorted(description["metadata"].items())]
     return "\n".join(lines)
 
 
@@ -66,10 +69,10 @@ def _labels(labels: list[str]) -> str:
     return f"{shown}, ... ({hidden} more)" if hidden > 0 else shown
 
 
-def _value_text(value: Any) -> str:
-    if isinstance(value, list):
-        text = json.dumps(value)
-        return text if len(text) <= 40 else text[:37] + "..."
+def _value_text(value: Any, limit: int = _MAX_VALUE_TEXT) -> str:
+    if isinstance(value, (list, dict)):
+        text = json.dumps(value, sort_keys=True)
+        return text if len(text) <= limit else text[: limit - 3] + "..."
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

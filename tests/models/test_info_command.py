@@ -36,3 +36,19 @@ def test_error_is_one_line_and_exit_status_1(malformed_model_paths):
     assert result.exit_code == 1
     assert result.output.startswith(f"Error: {path}: a torch.save checkpoint or state_dict")
     assert result.output.count("\n") == 1
+
+
+def test_default_model():
+    from ravelive.models.default import DEFAULT_MODEL_PATH
+
+    result = CliRunner().invoke(main, ["info", "--json"])
+    assert result.exit_code == 0, result.output
+    description = json.loads(result.output)
+    assert description["path"] == str(DEFAULT_MODEL_PATH)
+    assert {"encode", "decode", "forward"} <= set(description["methods"])
+    assert description["metadata"]["format_version"] == 1
+
+
+def test_table_shows_metadata(metadata_model_path):
+    result = CliRunner().invoke(main, ["info", str(metadata_model_path)])
+    assert result.output.splitlines()[-3:] == ["  metadata (ravelive.json)", "    format_version: 1", "    name: identity"]
