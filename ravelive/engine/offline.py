@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from ravelive.dsp.latent import LatentTransform
 from ravelive.engine.stream import FixedLatency, StreamEngine
 from ravelive.errors import AudioFileError, ConfigError
 from ravelive.models.nn_model import NNModel
@@ -112,7 +111,7 @@ def open_engine(settings: ProcessSettings, sample_rate: int, channels: int) -> S
         model.set_attribute(name, value)
     engine = StreamEngine(model, settings.method, settings.block, sample_rate=sample_rate, channels=channels)
     if settings.latent:
-        transform = LatentTransform.identity(engine.latent_dims)
+        transform = engine.neutral_latent()
         for field, dim, value in settings.latent:
             transform = transform.with_value(field, dim, value)
         engine.latent = transform

@@ -97,17 +97,22 @@ class StreamEngine:
 
     @latent.setter
     def latent(self, transform: LatentTransform) -> None:
-        if not self.latent_dims:
-            raise ParameterError(
-                f"method '{self.method}' has no latent path; latent transforms need a model with "
-                f"forward, encode and decode, run with method 'forward'"
-            )
+        self.neutral_latent()
         if transform.dims != self.latent_dims:
             raise ParameterError(
                 f"latent transform has {transform.dims} dimensions, the model's latent has {self.latent_dims}; "
                 f"build it with LatentTransform.identity({self.latent_dims})"
             )
         self._latent = transform
+
+    def neutral_latent(self) -> LatentTransform:
+        """The transform that changes nothing, to edit from; ParameterError when there is no latent path."""
+        if not self.latent_dims:
+            raise ParameterError(
+                f"method '{self.method}' has no latent path; latent transforms need a model with "
+                f"forward, encode and decode, run with method 'forward'"
+            )
+        return LatentTransform.identity(self.latent_dims)
 
     # ---- streaming ----
 

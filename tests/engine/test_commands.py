@@ -1,0 +1,47 @@
+import numpy as np
+import soundfile
+from click.testing import CliRunner
+
+from ravelive.cli import main
+
+
+def write_noise(path, frames, rate=48000):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(path, (0.3 * np.random.default_rng(0).standard_normal(frames)).astype(np.float32), rate, subtype="FLOAT")
+
+
+def test_process_writes_a_folder_of_aligned_files(tmp_path, attributes_model_path):
+    write_noise(tmp_path / "in" / "a.wav", 5000)
+    write_noise(tmp_path / "in" / "sub" / "b.wav", 3000)
+    result = CliRunner().invoke(main, ["process", str(tmp_path / "in"), "--model", str(attributes_model_path),
+                                       "--out", str(tmp_path / "out"), "--set", "gain=0.5", "--block", "64"])
+    assert result.exit_code == 0, result.output
+    original, _ = soundfile.read(tmp_path / "in" / "sub" / "b.wav", dtype="float32")
+    processed, _ = soundfile.read(tmp_path / "out" / "sub" / "b.wav", dtype="float32")
+    np.testing.assert_allclose(processed, 0.5 * original, atol=1e-7)
+    assert (tmp_path / "out" / "a.wav").exists()
+
+
+def test_process_latent_options_on_a_model_without_a_latent_path_fail_in_one_line(tmp_path, identity_model_path):
+    write_noise(tmp_path / "in.wav", 100)
+    result = CliRunner().invoke(main, ["process", str(tmp_path / "in.wav"), "--model", str(identity_model_path),
+                                       "--out", str(tmp_path / "out.wav"), "--latent-scale", "0=2"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1].startswith("Error: method 'forward' has no latent path")
+
+
+def test_process_bad_set_syntax_fails_in_one_line(tmp_path, identity_model_path):
+    write_noise(tmp_path / "in.wav", 100)
+    result = CliRunner().invoke(main, ["process", str(tmp_path / "in.wav"), "--model", str(identity_model_path),
+                                       "--out", str(tmp_path / "out.wav"), "--set", "gain"])
+    assert result.exit_code == 1
+    assert result.output == "Error: --set 'gain' is not ATTR=VALUE; write e.g. --set gain=0.5 (several values: 1,2)\n"
+
+
+def test_bench_prints_one_row_per_block(codec_model_path):
+    result = CliRunner().invoke(main, ["bench", str(codec_model_path), "--blocks", "64,128", "--seconds", "0.05",
+                                       "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    rows = result.output.strip().splitlines()
+    assert rows[0].split() == ["block", "ms/block", "realtime", "factor", "worst", "block"]
+    assert [row.split()[0] for row in rows[1:]] == ["64", "128"]
