@@ -75,4 +75,4 @@ def _value_text(value: Any, limit: int = _MAX_VALUE_TEXT) -> str:
         return text if len(text) <= limit else text[: limit - 3] + "..."
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return " ".join(str(value).split())  # nn_tilde's buffer getters return multi-line text

@@ -52,3 +52,12 @@ def test_default_model():
 def test_table_shows_metadata(metadata_model_path):
     result = CliRunner().invoke(main, ["info", str(metadata_model_path)])
     assert result.output.splitlines()[-3:] == ["  metadata (ravelive.json)", "    format_version: 1", "    name: identity"]
+
+
+def test_table_keeps_multiline_values_on_one_row(attributes_model_path):
+    from ravelive.models.info import format_description
+    from ravelive.models.nn_model import NNModel
+
+    description = NNModel.load(attributes_model_path).describe()
+    description["attributes"]["ir"]["value"] = ["Buffer(min=0\n[ CPUFloatType{} ], sr=44100)"]
+    assert "  ir         buffer     Buffer(min=0 [ CPUFloatType{} ], sr=44100)" in format_description(description).splitlines()
