@@ -22,8 +22,8 @@ from ravelive.models.torchscript import first_line
 
 logger = logging.getLogger(__name__)
 
-IGNORED_ATTRIBUTE = "none"  # nn_tilde lists "none" as a placeholder attribute
-PARAMS_LAYOUT = "[in_ch, in_ratio, out_ch, out_ratio]"
+_IGNORED_ATTRIBUTE = "none"  # nn_tilde lists "none" as a placeholder attribute
+_PARAMS_LAYOUT = "[in_ch, in_ratio, out_ch, out_ratio]"
 # What a model may raise from a call: TorchScript raises torch.jit.Error (not a RuntimeError) for
 # errors inside the model, RuntimeError for argument and shape errors.
 MODEL_ERRORS = (torch.jit.Error, RuntimeError, ValueError, TypeError, IndexError)
@@ -109,12 +109,12 @@ def _read_method(path: Path, module: torch.jit.ScriptModule, name: str, source: 
     params = getattr(module, f"{name}_params")
     if params.dim() != 1 or params.numel() != 4:
         raise ModelFormatError(
-            f"{path}: '{name}_params' must be 4 integers {PARAMS_LAYOUT}, got shape {list(params.shape)}"
+            f"{path}: '{name}_params' must be 4 integers {_PARAMS_LAYOUT}, got shape {list(params.shape)}"
         )
     values = _integers(params)
     if values is None or min(values) < 1:
         raise ModelFormatError(
-            f"{path}: '{name}_params' must be 4 positive integers {PARAMS_LAYOUT}, got {params.tolist()}"
+            f"{path}: '{name}_params' must be 4 positive integers {_PARAMS_LAYOUT}, got {params.tolist()}"
         )
     in_channels, in_ratio, out_channels, out_ratio = values
     return MethodSpec(
@@ -144,7 +144,7 @@ def _read_labels(path: Path, module: torch.jit.ScriptModule, attribute: str, cou
 
 def _read_attributes(path: Path, module: torch.jit.ScriptModule, method_names: set[str]) -> dict[str, AttributeSpec]:
     if "get_attributes" in method_names:
-        names = [name for name in _call_listing(path, module, "get_attributes") if name != IGNORED_ATTRIBUTE]
+        names = [name for name in _call_listing(path, module, "get_attributes") if name != _IGNORED_ATTRIBUTE]
         for name in names:
             if not _has_tensor(module, f"{name}_params"):
                 raise ModelFormatError(
