@@ -98,7 +98,8 @@ class LatentProcessor:
                 values[dim] = value
         if any(transform.noise):
             amounts = np.asarray(transform.noise, dtype=np.float32)[:, None]
-            values += amounts * self._rng.standard_normal(values.shape, dtype=np.float32)
+            # drawn frame by frame, so the sequence is the same however the frames are split into blocks
+            values += amounts * self._rng.standard_normal(values.shape[::-1], dtype=np.float32).T
         if any(transform.freeze):
             if not self._has_held:
                 self._held[:] = values[:, 0]

@@ -83,3 +83,12 @@ def test_fields_of_different_lengths_are_refused():
 def test_transform_for_another_latent_size_is_refused():
     with pytest.raises(ParameterError, match="latent transform has 2 dimensions, the model's latent has 3"):
         LatentProcessor(DIMS)(LatentTransform.identity(2), latents(1))
+
+
+def test_noise_does_not_depend_on_how_frames_are_split_into_blocks():
+    transform = LatentTransform.identity(DIMS).with_value("noise", 0, 1.0).with_value("noise", 2, 0.1)
+    z = latents(6)
+    at_once = LatentProcessor(DIMS)(transform, z).numpy()
+    split = LatentProcessor(DIMS)
+    in_blocks = np.concatenate([split(transform, z[..., i : i + 2]).numpy() for i in range(0, 6, 2)], axis=-1)
+    np.testing.assert_array_equal(in_blocks, at_once)

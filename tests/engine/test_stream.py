@@ -180,3 +180,37 @@ def test_a_22k05_model_in_a_44k1_stream_delays_an_impulse_by_exactly_the_latency
 def test_resampled_latency_adds_both_hold_backs_to_the_block(sr44100_model_path):
     engine = StreamEngine(NNModel.load(sr44100_model_path), block=2048, sample_rate=48000)
     assert 2048 * 48000 / 44100 < engine.latency < 2048 * 48000 / 44100 + 2100
+
+
+@pytest.mark.parametrize("host_block", HOST_BLOCKS)
+def test_rave_like_stream_equals_whole_signal_after_the_latency(rave_like_model, host_block):
+    engine = StreamEngine(NNModel.load(rave_like_model))
+    assert (engine.block, engine.latency) == (2048, 2047)
+    x = noise(1, 2048 * 6, seed=5)
+    assert_delayed(stream(engine, x, host_block), whole(rave_like_model, "forward", x), engine.latency)
+
+
+@pytest.mark.parametrize("host_block", [1, 511, 8193])
+def test_rave_like_latent_path_with_freeze_and_noise_is_exact(rave_like_model, host_block):
+    transform = LatentTransform.identity(8).with_value("freeze", 1, True).with_value("noise", 5, 0.3)
+    engine = StreamEngine(NNModel.load(rave_like_model))
+    engine.latent = transform
+    x = noise(1, 2048 * 6, seed=6)
+    reference_model = NNModel.load(rave_like_model)
+    with torch.inference_mode():
+        z = reference_model("encode", torch.from_numpy(x[None]))
+        reference = reference_model("decode", LatentProcessor(8)(transform, z)).numpy()[0]
+    assert_delayed(stream(engine, x, host_block), reference, engine.latency)
+
+
+@pytest.mark.parametrize("host_block", [1, 64, 8193])
+def test_rave_like_prior_reads_the_last_sample_of_each_frame_and_holds_its_output(rave_like_model, host_block):
+    engine = StreamEngine(NNModel.load(rave_like_model), method="prior", block=4096, channels=8)
+    frames = 8
+    temperature = np.abs(noise(1, 2048 * frames, seed=7)) + 1.0
+    temperature[0, 2047::4096] = 0.0  # the sample the method reads in even frames: prior(0) is silent
+    out = stream(engine, np.repeat(temperature, 8, axis=0), host_block)[:, engine.latency :]
+    for frame in range(frames - 1):
+        values = out[:, frame * 2048 : (frame + 1) * 2048]
+        assert np.all(values == values[:, :1])  # held for the whole frame
+        assert np.all(values == 0.0) == (frame % 2 == 0)
