@@ -1,105 +1,13 @@
-"""Fixtures for the control layer: a parameter store for a real model, a running OSC server, an OSC client.
+"""Fixtures for the control layer: a parameter store for a real model, a running OSC server, OSC clients."""
 
-`Daemon` stands in for `ravelive.server` (issue 3) behind the ControlledServer
-interface: it reports a status and loads real model files on a thread.
-"""
-
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
-import nn_fixtures
+from osc_helpers import Client, Daemon
 from ravelive.control.model_params import ModelControls
 from ravelive.control.osc import OscConfig, OscServer
-from ravelive.control.osc_wire import build_message, parse_packet
-from ravelive.errors import RaveliveError
 from ravelive.models.nn_model import NNModel
-
-REPLY_SECONDS = 5.0  # generous: two cores shared with other test runs
-
-
-class Daemon:
-    """The ControlledServer interface over a real NNModel, without audio."""
-
-    def __init__(self, path: Path) -> None:
-        self.model = NNModel.load(path)
-        self.loads: list[Path] = []
-
-    def status(self) -> dict:
-        return {"model": self.model.path.name, "method": "forward", "sample_rate": 48000, "block": 64,
-                "latency": 64, "cpu_load": 0.25, "late_blocks": 0, "xruns": 0}
-
-    def load_model(self, path, method=None, done=None):
-        def load():
-            try:
-                self.model = NNModel.load(path)
-                self.loads.append(Path(path))
-                error = None
-            except RaveliveError as failure:
-                error = failure
-            if done is not None:
-                done(error)
-
-        threading.Thread(target=load, daemon=True).start()
-
-    def reload_model(self, done=None):
-        self.load_model(self.model.path, None, done)
-
-
-class Client:
-    """A UDP OSC client on loopback that sends messages and collects replies."""
-
-    def __init__(self, server_address) -> None:
-        self.server_address = server_address
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.socket.bind(("127.0.0.1", 0))
-        self.socket.settimeout(0.2)
-
-    @property
-    def port(self) -> int:
-        return self.socket.getsockname()[1]
-
-    def send(self, address: str, *arguments) -> None:
-        self.socket.sendto(build_message(address, arguments), self.server_address)
-
-    def send_raw(self, data: bytes) -> None:
-        self.socket.sendto(data, self.server_address)
-
-    def receive(self, timeout: float = REPLY_SECONDS) -> list:
-        """The next packet's messages, or [] after `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                data, _ = self.socket.recvfrom(65536)
-            except TimeoutError:
-                continue
-            return parse_packet(data)
-        return []
-
-    def expect(self, address: str, timeout: float = REPLY_SECONDS) -> list:
-        """The arguments of the next message to `address` (others are skipped); fails after `timeout`."""
-        deadline = time.monotonic() + timeout
-        seen = []
-        while time.monotonic() < deadline:
-            for got, arguments in self.receive(deadline - time.monotonic()):
-                if got == address:
-                    return arguments
-                seen.append((got, arguments))
-        raise AssertionError(f"no {address} within {timeout} s; got {seen[:10]}")
-
-    def silent(self, seconds: float = 0.3) -> list:
-        """Every message that arrives within `seconds` (expected: none)."""
-        got = []
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            got.extend(self.receive(deadline - time.monotonic()))
-        return got
-
-    def close(self) -> None:
-        self.socket.close()
 
 
 @pytest.fixture

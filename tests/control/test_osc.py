@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pythonosc.udp_client import SimpleUDPClient
 
-from conftest import Client
+from osc_helpers import Client
 from ravelive.control.osc import OscConfig, OscServer
 from ravelive.errors import ConfigError
 
