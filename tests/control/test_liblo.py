@@ -1,8 +1,10 @@
 """The OSC server against liblo's oscsend and oscdump: an independent OSC implementation both ways."""
 
+import queue
 import shutil
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -19,24 +21,24 @@ def free_udp_port() -> int:
 
 @pytest.fixture
 def dump():
-    """oscdump on a free port, its stdout read line by line; stopped after the test."""
+    """oscdump on a free port and a function waiting for a line it prints; stopped after the test."""
     port = free_udp_port()
     process = subprocess.Popen(["oscdump", "-L", str(port)], stdout=subprocess.PIPE, text=True)
-    lines = []
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line.strip()) for line in process.stdout], daemon=True).start()
+    seen = []
 
     def read_until(prefix: str, timeout: float = 5.0) -> str:
-        import selectors
-
-        selector = selectors.DefaultSelector()
-        selector.register(process.stdout, selectors.EVENT_READ)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if selector.select(timeout=0.1):
-                line = process.stdout.readline().strip()
-                lines.append(line)
-                if prefix in line:
-                    return line
-        raise AssertionError(f"oscdump printed no {prefix!r} within {timeout} s; got {lines}")
+            try:
+                line = lines.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            seen.append(line)
+            if prefix in line:
+                return line
+        raise AssertionError(f"oscdump printed no {prefix!r} within {timeout} s; got {seen}")
 
     time.sleep(0.3)  # let oscdump bind
     yield port, read_until
