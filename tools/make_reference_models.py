@@ -30,8 +30,10 @@ Runtime shims (installed files are never edited):
 - RAVE keeps a model's PCA (`fidelity`, `latent_pca`) from validation during
   training; an untrained checkpoint has fidelity 0 everywhere, which makes
   `rave export` keep a single latent dimension. The checkpoint gets a
-  geometric explained-variance curve instead, so export keeps 8 dimensions,
-  like a typical trained v2 model.
+  fidelity curve that reaches 95 % only at the last dimension, so export
+  keeps all 128: then `decode` adds no random dimensions and is
+  deterministic (encode and forward still sample, as in every RAVE v2
+  export), which lets tests compare streamed and whole-signal decode.
 - Discriminator and loss weights are left out of the checkpoint (export
   loads with strict=False and never uses them); it saves 100 MB per run.
 
@@ -70,7 +72,6 @@ RAVE_CONFIGS = {
 }
 NN_TILDE_MODELS = ("nn_tilde_effects", "nn_tilde_attributes", "nn_tilde_buffers")
 
-KEPT_LATENTS = 8  # what the fidelity curve makes `rave export` keep (a power of two)
 
 TORCHAUDIO_STUB = '''"""Stub torchaudio for running RAVE's export without torchaudio (see make_reference_models.py)."""
 import sys
@@ -215,9 +216,8 @@ def write_untrained_run(run_dir: Path, configs: list[str]) -> None:
     gin.parse_config_files_and_bindings([f"{config}.gin" for config in configs], [])
     torch.manual_seed(0)
     model = rave.RAVE(n_channels=1)
-    variance = 0.6 ** np.arange(model.latent_size)  # geometric PCA spectrum, see the module docstring
-    fidelity = np.cumsum(variance / variance.sum())
-    assert 2 ** int(np.ceil(np.log2(np.argmax(fidelity > 0.95)))) == KEPT_LATENTS
+    # Explained variance reaches 95 % only at the last component, so export keeps every dimension.
+    fidelity = np.append(np.linspace(0.0, 0.9, model.latent_size - 1), 1.0)
     model.fidelity.copy_(torch.from_numpy(fidelity).float())
     training_only = ("discriminator.", "audio_distance.", "multiband_audio_distance.")
     state = {key: value for key, value in model.state_dict().items() if not key.startswith(training_only)}
