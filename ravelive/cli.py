@@ -11,6 +11,7 @@ import logging
 import click
 
 from ravelive import __version__
+from ravelive.control import DEFAULT_OSC_PORT
 from ravelive.errors import RaveliveError
 
 
@@ -138,13 +139,30 @@ def _device(text: str | None) -> int | str | None:
 @click.option("--fallback", type=click.Choice(["dry", "silence"]), default="dry", show_default=True,
               help="What a late block plays: the dry input at the same latency, or silence.")
 @click.option("--no-realtime", is_flag=True, help="Do not request realtime scheduling and locked memory.")
+@click.option("--osc-port", type=click.IntRange(1, 65535), default=DEFAULT_OSC_PORT, show_default=True,
+              help="UDP port for OSC control (OSCQuery JSON on the same TCP port).")
+@click.option("--osc-host", default="127.0.0.1", show_default=True,
+              help="Address OSC listens on; a network address (or 0.0.0.0) needs --allow.")
+@click.option("--allow", multiple=True, metavar="ADDRESS[/BITS]",
+              help="Client address or subnet accepted besides loopback (repeatable), e.g. 192.168.1.0/24.")
+@click.option("--models-dir", type=click.Path(file_okay=False), help="Directory /ravelive/model/load NAME loads from.")
+@click.option("--presets-dir", type=click.Path(file_okay=False), help="Directory for /ravelive/preset/save and load.")
+@click.option("--no-osc", is_flag=True, help="No network control at all.")
+@click.option("--no-discovery", is_flag=True, help="No OSCQuery HTTP endpoint and no mDNS announcement.")
 @reports_errors
 def serve(model, method, device, input_device, output_device, samplerate, channels, period, block,
-          latency_margin, threads, input_file, output_file, duration, stats, fallback, no_realtime) -> None:
+          latency_margin, threads, input_file, output_file, duration, stats, fallback, no_realtime,
+          osc_port, osc_host, allow, models_dir, presets_dir, no_osc, no_discovery) -> None:
     """Run a model live on an audio device (or files), until Ctrl-C or SIGTERM."""
     from pathlib import Path
 
+    from ravelive.control.osc import OscConfig
     from ravelive.server import ServeConfig, run, validate_margin
+
+    osc = None if no_osc else OscConfig(
+        host=osc_host, port=osc_port, allow=tuple(allow),
+        models_dir=Path(models_dir) if models_dir else None, presets_dir=Path(presets_dir) if presets_dir else None,
+    )
 
     config = ServeConfig(
         model=Path(model) if model else None, method=method,
@@ -153,6 +171,7 @@ def serve(model, method, device, input_device, output_device, samplerate, channe
         latency_margin_ms=validate_margin(latency_margin), threads=threads,
         input_file=Path(input_file) if input_file else None, output_file=Path(output_file) if output_file else None,
         duration=duration, stats_interval=stats, realtime=not no_realtime, fallback=fallback,
+        osc=osc, discovery=not no_discovery,
     )
     run(config, report=click.echo)
 

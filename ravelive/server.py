@@ -27,6 +27,8 @@ import torch
 
 from ravelive.audio import AudioPath, AudioSettings, has_output_device
 from ravelive.control.model_params import AttributeApplier, ControlSnapshot, ModelControls
+from ravelive.control.osc import OscConfig
+from ravelive.control.service import ControlService
 from ravelive.control.params import ParameterStore
 from ravelive.dsp.smoothing import GainRamp, WetDryMix
 from ravelive.engine.realtime import Realtime, RealtimeConfig, request_realtime
@@ -64,6 +66,8 @@ class ServeConfig:
     stats_interval: float | None = None  # seconds between stats lines; None: none
     realtime: bool = True  # request SCHED_FIFO for the worker and mlockall
     fallback: str = "dry"  # what a late period plays: "dry" (latency-aligned input) or "silence"
+    osc: OscConfig | None = None  # OSC control (ravelive.control); None: no network control
+    discovery: bool = True  # with osc: OSCQuery over HTTP and mDNS announcements
 
 
 def default_threads() -> int:
@@ -278,6 +282,9 @@ class Server:
         except RaveliveError as error:
             log.error("%s", error)
             message = str(error)
+        except Exception as error:  # noqa: BLE001 - the caller (an OSC client) must get an answer, the audio goes on
+            log.exception("loading %s failed", path)
+            message = f"{path}: loading failed ({type(error).__name__}: {error}); check the file with `ravelive info`"
         else:
             message = None
         if done is not None:
@@ -325,16 +332,22 @@ def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
     server = Server(config)
     stop = threading.Event()
     previous = {}
+    control = None
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda number, frame: stop.set())
     try:
         server.start()
         report(server.describe_start())
+        if config.osc is not None:
+            control = ControlService.start(server, config.osc, config.discovery)
+            report(control.describe())
         notify("READY=1")
         _serve_until(server, config, stop, report)
     finally:
         notify("STOPPING=1")
+        if control is not None:
+            control.close()
         server.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ravelive.control import namespace
+from ravelive.control import DEFAULT_OSC_PORT, namespace
 from ravelive.control.named_files import NamedFiles
 from ravelive.control.osc_wire import PacketError, build_message, parse_packet
 from ravelive.control.params import Change, ParameterStore
@@ -32,7 +32,6 @@ from ravelive.errors import ConfigError, ParameterError, RaveliveError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_OSC_PORT = 7283  # "RAVE" on a phone keypad; no common OSC tool defaults to it (8000, 9000, 57120, 7400 are taken)
 MAX_PACKET_BYTES = 8192  # any real control message fits; larger datagrams are refused unread
 _LATENT_QUEUE_BLOCKS = 64  # latent blocks waiting to be sent before the oldest is dropped (counted)
 _POLL_SECONDS = 0.2  # how often the receive thread checks for shutdown
