@@ -40,7 +40,8 @@ from ravelive.systemd import notify, watchdog_interval
 
 log = logging.getLogger(__name__)
 
-AUTO_HEADROOM = 2.0  # auto margin: this many times the p99 warm-up compute time, rounded up to whole periods
+AUTO_HEADROOM = 2.0  # auto margin: this many times the p99 warm-up compute time, rounded up to whole periods,
+AUTO_JITTER_PERIODS = 1  # plus this many periods for the audio thread's own jitter (JACK's start-up cycles)
 WARMUP_SECONDS = 1.0  # audio timed through a throwaway engine before the stream starts (at least 8 blocks)
 WARMUP_UNTIMED = 4  # first blocks not timed: TorchScript profiles and optimises its first calls
 CROSSFADE_SECONDS = 0.05  # hot swap: old and new model overlap this long
@@ -76,9 +77,9 @@ def default_threads() -> int:
 
 
 def margin_from_compute(p99_seconds: float, sample_rate: int, period: int) -> int:
-    """Auto margin: AUTO_HEADROOM x p99 compute time, rounded up to whole periods (at least one)."""
+    """Auto margin: AUTO_HEADROOM x p99 compute time in whole periods (at least one), plus the jitter allowance."""
     frames = AUTO_HEADROOM * p99_seconds * sample_rate
-    return max(1, math.ceil(frames / period)) * period
+    return (max(1, math.ceil(frames / period)) + AUTO_JITTER_PERIODS) * period
 
 
 class Controlled:

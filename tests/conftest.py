@@ -134,3 +134,16 @@ def rave_like_model(tmp_path_factory):
     model.load_state_dict(offline.state_dict())
     path = tmp_path_factory.mktemp("rave_like") / "rave_like.ts"
     return export_model(model, path, offline=offline, config=config.to_dict())
+
+
+# ---- a JACK server with the dummy driver (tests/jack.py), started and stopped per test module ----
+
+
+@pytest.fixture(scope="module")
+def jack_server():
+    """jackd -d dummy -r 48000 -p 256 under a unique name; clients need `jack_server.env`."""
+    from jack import JackServer
+
+    server = JackServer(sample_rate=48000, period=256).start()
+    yield server
+    server.stop()

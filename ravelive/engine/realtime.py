@@ -228,9 +228,12 @@ class Realtime:
     # -- the worker side -------------------------------------------------------------------
 
     def start(self) -> None:
+        """Start the worker and return once its set-up (scheduling, memory locking) is done."""
         self._stop = False
-        self._worker = threading.Thread(target=self._run, name="ravelive-worker", daemon=True)
+        ready = threading.Event()
+        self._worker = threading.Thread(target=self._run, args=(ready,), name="ravelive-worker", daemon=True)
         self._worker.start()
+        ready.wait()
 
     def stop(self) -> None:
         self._stop = True
@@ -252,9 +255,12 @@ class Realtime:
     def swapping(self) -> bool:
         return self._pending is not None or self._fading_out is not None
 
-    def _run(self) -> None:
-        if self.worker_setup is not None:
-            self.worker_setup()
+    def _run(self, ready: threading.Event) -> None:
+        try:
+            if self.worker_setup is not None:
+                self.worker_setup()
+        finally:
+            ready.set()
         block_time = 0.0
         block_left = self.config.block
         while not self._stop:
