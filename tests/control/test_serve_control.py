@@ -1,0 +1,115 @@
+"""OSC against the real daemon (ravelive.server, file mode, no sound card): bad input and floods leave the audio intact."""
+
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from osc_helpers import Client
+from ravelive.control.osc import OscConfig
+from ravelive.control.osc_wire import build_message
+from ravelive.control.service import ControlService
+from ravelive.server import Server, ServeConfig
+from test_fuzz import bad_packet
+
+RATE = 48000
+BLOCK = 512
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    torch.set_num_threads(1)
+
+
+@pytest.fixture
+def noise_file(tmp_path):
+    path = tmp_path / "noise.wav"
+    soundfile.write(path, np.random.default_rng(1).uniform(-0.5, 0.5, RATE // 2).astype(np.float32), RATE)
+    return path
+
+
+class Served:
+    """A running Server on the identity model with OSC on a free port."""
+
+    def __init__(self, config: ServeConfig) -> None:
+        self.server = Server(config)
+        self.server.start()
+        self.started = time.monotonic()
+        self.control = ControlService.start(self.server, OscConfig(port=0), discovery=False)
+        self._finished = False
+
+    def finish(self, at_least: float = 2.0) -> dict:
+        """Stop (after `at_least` seconds of audio) and return the final status; safe to call twice."""
+        if not self._finished:
+            time.sleep(max(0.0, self.started + at_least - time.monotonic()))
+            self._finished = True
+            self.control.close()
+            self.server.stop()
+        return self.server.status()
+
+
+@pytest.fixture
+def served(identity_model_path, noise_file, tmp_path):
+    config = ServeConfig(model=identity_model_path, input_device="none", output_device="none", input_file=noise_file,
+                         output_file=tmp_path / "out.wav", realtime=False, block=BLOCK, latency_margin_ms=40)
+    served = Served(config)
+    yield served
+    served.finish(0.0)
+
+
+def assert_played_the_input_exactly(server, noise_file, tmp_path):
+    played, _ = soundfile.read(tmp_path / "out.wav", dtype="float32")
+    source, _ = soundfile.read(noise_file, dtype="float32")
+    expected = np.tile(source, len(played) // len(source) + 2)
+    latency = server.status()["latency"]
+    assert len(played) > RATE
+    np.testing.assert_array_equal(played[latency:], expected[: len(played) - latency])
+
+
+def test_malformed_packets_leave_the_audio_untouched(served, noise_file, tmp_path):
+    server, control = served.server, served.control
+    defaults = server.controls.values()
+    client = Client(control.osc.address)
+    rng = np.random.default_rng(7)
+    for start in range(0, 2000, 100):
+        for _ in range(100):
+            client.send_raw(bad_packet(rng))
+        deadline = time.monotonic() + 10
+        while sum(control.osc.faults.values()) < start + 100 and time.monotonic() < deadline:
+            time.sleep(0.005)
+    client.close()  # its receive buffer overflowed with error replies: ask with a fresh one
+    listener = Client(control.osc.address)
+    listener.send("/ravelive/ping")
+    assert listener.expect("/ravelive/pong") == []
+    listener.close()
+    status = served.finish()
+    assert sum(control.osc.faults.values()) == 2000 and control.osc.faults["internal"] == 0
+    assert server.controls.values() == defaults
+    assert status["late_blocks"] == 0 and status["callback_errors"] == 0 and status["model_errors"] == 0
+    assert_played_the_input_exactly(server, noise_file, tmp_path)
+
+
+def test_a_flood_of_20000_messages_per_second_causes_no_late_blocks(served, noise_file, tmp_path):
+    server, control = served.server, served.control
+    late_before = server.status()["late_blocks"]
+    messages = [build_message("/ravelive/mix", [1.0]), build_message("/ravelive/mix", []),
+                build_message("/ravelive/gain/out", [99.0]), build_message("/ravelive/nothing", [1])]
+    sent = 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        start = time.monotonic()
+        while (elapsed := time.monotonic() - start) < 5.0:
+            due = int(elapsed * 20000)
+            while sent < due:
+                sender.sendto(messages[sent % len(messages)], control.osc.address)
+                sent += 1
+            time.sleep(0.002)
+    time.sleep(0.5)
+    status = served.finish()
+    assert sent >= 95000
+    assert status["late_blocks"] == late_before == 0 and status["callback_errors"] == 0
+    assert control.osc.handled > 0 and control.osc.faults["flood_dropped"] > 0
+    assert_played_the_input_exactly(server, noise_file, tmp_path)
