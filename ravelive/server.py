@@ -31,7 +31,7 @@ from ravelive.control.osc import OscConfig
 from ravelive.control.service import ControlService
 from ravelive.control.params import ParameterStore
 from ravelive.dsp.smoothing import GainRamp, WetDryMix
-from ravelive.engine.realtime import Realtime, RealtimeConfig, request_realtime
+from ravelive.engine.realtime import Realtime, RealtimeConfig, lock_memory
 from ravelive.engine.stream import FixedLatency, StreamEngine
 from ravelive.errors import AudioDeviceError, ConfigError, RaveliveError
 from ravelive.models.default import DEFAULT_MODEL_PATH
@@ -40,7 +40,7 @@ from ravelive.systemd import notify, watchdog_interval
 
 log = logging.getLogger(__name__)
 
-AUTO_HEADROOM = 2.0  # auto margin: this many times the p99 warm-up compute time, rounded up to whole periods,
+AUTO_HEADROOM = 1.5  # auto margin: this many times the p99 warm-up compute time, rounded up to whole periods,
 AUTO_JITTER_PERIODS = 1  # plus this many periods for the audio thread's own jitter (JACK's start-up cycles)
 WARMUP_SECONDS = 1.0  # audio timed through a throwaway engine before the stream starts (at least 8 blocks)
 WARMUP_UNTIMED = 4  # first blocks not timed: TorchScript profiles and optimises its first calls
@@ -142,6 +142,7 @@ class Server:
             ),
         )
         self.realtime.worker_setup = self._worker_setup
+        self.realtime.follow_audio_priority = config.realtime
         self.audio = AudioPath(self._audio_settings(), self.realtime.callback)
         self._swap_lock = threading.Lock()
         self._started = 0.0
@@ -176,7 +177,7 @@ class Server:
     def _worker_setup(self) -> None:
         torch.set_flush_denormal(True)
         if self.config.realtime:
-            request_realtime()
+            lock_memory()
 
     # -- running ---------------------------------------------------------------------------
 

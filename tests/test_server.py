@@ -112,7 +112,7 @@ def test_sigterm_stops_cleanly_with_a_summary(identity_model_path, noise_file, t
     assert process.stdout.readline().startswith("serving")
     time.sleep(1.0)
     process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=30)
+    out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert out.startswith("summary:")
     played, _ = soundfile.read(recorded, dtype="float32")  # closed properly: readable to the end
@@ -205,7 +205,7 @@ def test_no_sound_card_and_no_file_says_what_to_do():
 
 
 def test_auto_margin_is_twice_the_p99_in_whole_periods_plus_one():
-    assert margin_from_compute(0.004, RATE, 256) == 3 * 256  # 8 ms = 384 samples -> two periods, + one for jitter
+    assert margin_from_compute(0.004, RATE, 256) == 3 * 256  # 1.5 x 4 ms = 288 samples -> two periods, + one for jitter
     assert margin_from_compute(0.0, RATE, 256) == 2 * 256
 
 

@@ -152,7 +152,9 @@ class Realtime:
         os.set_blocking(self._wake_write, False)
         self._stop = False
         self._worker: threading.Thread | None = None
-        self.worker_setup: Callable[[], None] | None = None  # run first on the worker thread (scheduling, torch)
+        self.worker_setup: Callable[[], None] | None = None  # run first on the worker thread (memory, torch)
+        self.follow_audio_priority = False  # True: the worker asks for SCHED_FIFO just below the audio thread
+        self.audio_thread = 0  # native id of the thread running the callback, recorded by its first call
 
     # -- the audio side ------------------------------------------------------------------
 
@@ -180,6 +182,8 @@ class Realtime:
         self.counters.periods += 1
 
     def _period(self, indata: np.ndarray | None, outdata: np.ndarray) -> None:
+        if not self.audio_thread:
+            self.audio_thread = threading.get_native_id()
         frames = len(outdata)
         start = self._played
         self._input.write(start, self._silence[:frames] if indata is None else indata)
@@ -267,6 +271,9 @@ class Realtime:
             readable, _, _ = select.select([self._wake_read], [], [], 0.1)
             if readable:
                 os.read(self._wake_read, 4096)
+            if self.follow_audio_priority and self.audio_thread:
+                follow_audio_priority(self.audio_thread)
+                self.follow_audio_priority = False
             captured = self._played
             while self._consumed < captured and not self._stop:
                 behind = captured - self._consumed
@@ -327,17 +334,35 @@ class Realtime:
         return old * (1.0 - weight) + new * weight
 
 
-def request_realtime() -> None:
-    """Ask for SCHED_FIFO on the calling thread and lock the process in memory; log what was granted."""
+def follow_audio_priority(audio_thread: int) -> None:
+    """Give the calling (worker) thread SCHED_FIFO just below the audio thread, if that one is realtime.
+
+    A worker above a normal-priority audio thread (a JACK server started without -R, the clock thread)
+    would preempt the very callback it feeds, so then it stays at normal priority.
+    """
     if not hasattr(os, "sched_setscheduler"):
         log.info("realtime scheduling: not available on this system; the worker runs at normal priority")
         return
     try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(WORKER_PRIORITY))
-        log.info("realtime scheduling: worker thread runs SCHED_FIFO priority %d", WORKER_PRIORITY)
+        policy = os.sched_getscheduler(audio_thread)
+        audio_priority = os.sched_getparam(audio_thread).sched_priority
+    except OSError:
+        policy, audio_priority = os.SCHED_OTHER, 0
+    if policy not in (os.SCHED_FIFO, os.SCHED_RR) or audio_priority < 2:
+        log.info("realtime scheduling: the audio thread is not realtime, so the worker stays at normal priority "
+                 "(with JACK, run jackd with -R)")
+        return
+    priority = min(WORKER_PRIORITY, audio_priority - 1)
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        log.info("realtime scheduling: worker SCHED_FIFO %d, audio thread %d", priority, audio_priority)
     except PermissionError:
         log.warning("realtime scheduling refused: allow it with LimitRTPRIO (systemd) or an rtprio limit for "
                     "the audio group (/etc/security/limits.d); the worker runs at normal priority")
+
+
+def lock_memory() -> None:
+    """mlockall: keep the model and the buffers in RAM; log what was granted."""
     libc_name = ctypes.util.find_library("c")
     if libc_name is None:
         return
