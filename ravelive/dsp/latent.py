@@ -14,6 +14,7 @@ Per dimension d and frame t, in this order:
 """
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -49,7 +50,7 @@ class LatentTransform:
     def dims(self) -> int:
         return len(self.bias)
 
-    @property
+    @functools.cached_property
     def active(self) -> bool:
         """Whether applying it changes anything (when not, the engine runs `forward`)."""
         return (
@@ -91,7 +92,9 @@ class LatentProcessor:
                 f"latent transform has {transform.dims} dimensions, the model's latent has {self.dims}; "
                 f"build it with LatentTransform.identity({self.dims})"
             )
-        values = z[0].numpy() * np.asarray(transform.scale, dtype=np.float32)[:, None]
+        result = torch.empty_like(z)  # torch-allocated: aligned for the model's kernels (see InputAdapter)
+        values = result[0].numpy()
+        np.multiply(z[0].numpy(), np.asarray(transform.scale, dtype=np.float32)[:, None], out=values)
         values += np.asarray(transform.bias, dtype=np.float32)[:, None]
         for dim, value in enumerate(transform.replace):
             if value is not None:
@@ -107,4 +110,4 @@ class LatentProcessor:
             values[frozen] = self._held[frozen, None]
         self._held[:] = values[:, -1]
         self._has_held = True
-        return torch.from_numpy(values[None])
+        return result

@@ -12,10 +12,9 @@ through a StreamEngine. Per push, in order:
       -> every output sample that became available, [channels, m]
 
 The model only ever sees consecutive, non-overlapping full blocks, so its
-own streaming state (cached convolutions) stays valid. The buffers are
-allocated once; per block the model call itself is the only allocation
-that matters (plus a fresh input tensor: a model may keep a reference to
-its input, as it safely can in nn~).
+own streaming state (cached convolutions) stays valid. The buffers
+(partial block, input tensors) are allocated once; per push the output
+array is allocated, and per block the model call allocates its own.
 
 `latency` is exact: `FixedLatency(engine)` outputs as many samples as it
 receives, and its output is the engine's output delayed by `latency`
@@ -41,7 +40,7 @@ from ravelive.models.nn_model import NNModel
 logger = logging.getLogger(__name__)
 
 LATENT_METHODS = ("encode", "decode")  # the latent path runs encode -> transform -> decode in place of forward
-_OUTPUT_FRAMES = 16384  # initial capacity of the output FIFOs; they grow once if a push needs more
+_READY_FRAMES = 16384  # initial capacity of FixedLatency's FIFO; it grows once if a push needs more
 
 
 class StreamEngine:
@@ -77,10 +76,9 @@ class StreamEngine:
             self._latent = LatentTransform.identity(self.latent_dims)
 
         self._to_model, self._from_model = self._resamplers()
-        self._pending = AudioFifo(self.channels, self.block)
-        self._block_in = np.zeros((self.channels, self.block), dtype=np.float32)
-        self._block_out = np.zeros((self.channels, self.block), dtype=np.float32)
-        self._output = AudioFifo(self.channels, _OUTPUT_FRAMES)
+        self._pending = np.zeros((self.channels, self.block), dtype=np.float32)  # a block being filled
+        self._filled = 0  # samples of self._pending filled so far
+        self._nothing = np.zeros((self.channels, 0), dtype=np.float32)  # the output of a push that completes no block
         self.latency = self._compute_latency()
         logger.info(
             "engine: %s, block %d at %s Hz, stream %s Hz x %d channels, latency %d samples",
@@ -123,34 +121,45 @@ class StreamEngine:
         x = np.asarray(x, dtype=np.float32)
         if self._to_model is not None:
             x = self._to_model.process(x)
-        offset, frames = 0, x.shape[1]
-        with torch.inference_mode():
-            while offset < frames:
-                taken = min(self._pending.space, frames - offset)
-                self._pending.write(x[:, offset : offset + taken])
-                offset += taken
-                if self._pending.space == 0:
-                    self._pending.read(self.block, out=self._block_in)
-                    self._run_block()
-                    self._emit(self._block_out)
-        return self._output.read(self._output.available)
+        if torch.is_inference_mode_enabled():  # the realtime worker enables it once for its thread
+            y = self._run_blocks(x)
+        else:
+            with torch.inference_mode():
+                y = self._run_blocks(x)
+        return y if self._from_model is None else self._from_model.process(y)
 
-    def _run_block(self) -> None:
+    def _run_blocks(self, x: np.ndarray) -> np.ndarray:
+        """Model-rate audio in -> the output of every block it completes, [channels, blocks * block]."""
+        block, frames = self.block, x.shape[1]
+        blocks = (self._filled + frames) // block
+        if blocks == 0:
+            self._pending[:, self._filled : self._filled + frames] = x
+            self._filled += frames
+            return self._nothing
+        y = np.empty((self.channels, blocks * block), dtype=np.float32)
+        offset = block - self._filled
+        if self._filled:
+            self._pending[:, self._filled :] = x[:, :offset]
+            self._run_block(self._pending, y[:, :block])
+        else:
+            self._run_block(x[:, :block], y[:, :block])  # whole blocks straight from the input, no copy
+        for index in range(1, blocks):
+            self._run_block(x[:, offset : offset + block], y[:, index * block : (index + 1) * block])
+            offset += block
+        self._filled = frames - offset
+        self._pending[:, : self._filled] = x[:, offset:]
+        return y
+
+    def _run_block(self, audio: np.ndarray, out: np.ndarray) -> None:
         transform = self._latent  # one snapshot per block
         if transform is not None and transform.active:
-            z = self.model("encode", self._encode_inputs(self._block_in))
+            z = self.model("encode", self._encode_inputs(audio))
             y = self.model("decode", self._latent_processor(transform, z))
-            self._decode_outputs(y, self._block_out)
+            self._decode_outputs(y, out)
             return
-        self._outputs(self.model(self.method, self._inputs(self._block_in)), self._block_out)
+        self._outputs(self.model(self.method, self._inputs(audio)), out)
         if transform is not None:
             self._latent_processor.forget_held()
-
-    def _emit(self, block: np.ndarray) -> None:
-        if self._from_model is not None:
-            block = self._from_model.process(block)
-        self._output.reserve(self._output.available + block.shape[1])
-        self._output.write(block)
 
     # ---- set-up ----
 
@@ -179,7 +188,7 @@ class FixedLatency:
         self.engine = engine
         self.latency = engine.latency
         self._zeros_owed = engine.latency
-        self._ready = AudioFifo(engine.channels, _OUTPUT_FRAMES)
+        self._ready = AudioFifo(engine.channels, _READY_FRAMES)
 
     def process(self, x: np.ndarray) -> np.ndarray:
         """Feed x [channels, n]; return exactly n samples, [channels, n]."""

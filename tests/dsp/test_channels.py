@@ -42,13 +42,14 @@ def test_control_rate_input_takes_the_last_sample_of_each_group():
     np.testing.assert_array_equal(tensor.numpy(), [[[3, 7], [3, 7]]])
 
 
-def test_input_tensor_is_fresh_each_block():
+def test_previous_input_tensor_stays_intact_while_the_next_block_is_prepared():
     adapter = InputAdapter(spec(1, 1, 1, 1), stream_channels=1, block=4)
     audio = np.ones((1, 4), dtype=np.float32)
     first = adapter(audio)
     audio[:] = 2.0
-    adapter(audio)
+    second = adapter(audio)
     np.testing.assert_array_equal(first.numpy(), np.ones((1, 1, 4)))
+    np.testing.assert_array_equal(second.numpy(), np.full((1, 1, 4), 2.0))
 
 
 def test_control_rate_output_is_held_up_to_audio_rate():
@@ -61,3 +62,10 @@ def test_control_rate_output_mixed_down_to_a_mono_stream():
     out = np.zeros((1, 4), dtype=np.float32)
     OutputAdapter(spec(1, 1, 2, 2), stream_channels=1, block=4)(torch.tensor([[[1.0, 2.0], [3.0, 6.0]]]), out)
     np.testing.assert_array_equal(out, [[2, 2, 4, 4]])
+
+
+def test_control_rate_output_into_a_column_slice_of_a_wider_buffer():
+    wide = np.zeros((2, 12), dtype=np.float32)
+    OutputAdapter(spec(1, 1, 2, 2), stream_channels=2, block=4)(torch.tensor([[[1.0, 2.0], [3.0, 4.0]]]), wide[:, 4:8])
+    np.testing.assert_array_equal(wide[:, 4:8], [[1, 1, 2, 2], [3, 3, 4, 4]])
+    assert not wide[:, :4].any() and not wide[:, 8:].any()
