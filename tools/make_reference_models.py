@@ -116,8 +116,8 @@ def ensure_venv(venv: Path) -> float:
     constraints.write_text(TORCH + "\n")
     pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, TORCH], check=True)
-    subprocess.run([*pip, "--no-deps", *VENV_PACKAGES_NO_DEPS], check=True)
     subprocess.run([*pip, "-c", str(constraints), *VENV_PACKAGES], check=True)
+    subprocess.run([*pip, "--no-deps", *VENV_PACKAGES_NO_DEPS], check=True)
     stamp.write_text(wanted)
     return time.monotonic() - start
 

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 
+from ravelive.dsp.latent import LatentTransform
 from ravelive.engine.stream import FixedLatency, StreamEngine
 from ravelive.errors import ModelAttributeError
 from ravelive.models.nn_model import NNModel
@@ -120,6 +121,29 @@ def test_rave_export_streams_at_48k(reference_model, name):
     assert y.shape == x.shape
     assert np.isfinite(y).all()
     assert np.abs(y[:, engine.latency :]).max() > 1e-4
+
+
+@pytest.mark.parametrize("name", ["v2_small", "discrete"])
+def test_rave_latent_path_equals_direct_encode_decode(reference_model, name):
+    """A latent bias switches the engine to encode -> transform -> decode on the genuine file."""
+    path = reference_model(name)
+    engine = StreamEngine(NNModel.load(path), sample_rate=RAVE_RATE)
+    assert engine.latent_dims == RAVE_MODELS[name][1]
+    engine.latent = LatentTransform.identity(engine.latent_dims).with_value("bias", 0, 1.0)
+    x = noise(1, engine.block * 32)
+    torch.manual_seed(5)
+    streamed = stream(engine, x)
+    model = NNModel.load(path)
+    torch.manual_seed(5)
+    expected = []
+    with torch.inference_mode():
+        for i in range(0, x.shape[1], engine.block):
+            z = model("encode", torch.from_numpy(x[None, :, i : i + engine.block]))
+            z[:, 0] += 1.0
+            expected.append(model("decode", z)[0].numpy())
+    expected = np.concatenate(expected, axis=1)
+    delay = engine.latency
+    np.testing.assert_allclose(streamed[:, delay:], expected[:, : x.shape[1] - delay], atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("name", RAVE_MODELS)
