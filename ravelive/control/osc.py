@@ -4,9 +4,8 @@ One thread receives: it checks the sender against the allow list, parses the
 packet strictly, and dispatches each message. Parameter messages are
 validated and stored (or queried); commands ask the server for status, load
 models asynchronously, save and load presets. Handlers never touch the model
-and never wait. A second thread pushes feedback: parameter changes coalesced
-to at most `feedback_rate` per second per address, and latent frames the
-audio worker queued with `push_latent`. Whatever a client sends is answered
+and never wait. Feedback to subscribers (control/feedback.py) runs on a
+second thread. Whatever a client sends is answered
 or dropped and counted in `faults`; nothing it sends stops either thread.
 """
 
@@ -24,18 +23,17 @@ from typing import Any, Protocol
 import numpy as np
 
 from ravelive.control import DEFAULT_OSC_PORT, namespace
+from ravelive.control.feedback import Address, Feedback
 from ravelive.control.named_files import NamedFiles
 from ravelive.control.osc_wire import PacketError, build_message, parse_packet
-from ravelive.control.params import Change, ParameterStore
+from ravelive.control.params import ParameterStore
 from ravelive.control.presets import PresetLibrary
 from ravelive.errors import ConfigError, ParameterError, RaveliveError
 
 logger = logging.getLogger(__name__)
 
 MAX_PACKET_BYTES = 8192  # any real control message fits; larger datagrams are refused unread
-_LATENT_QUEUE_BLOCKS = 64  # latent blocks waiting to be sent before the oldest is dropped (counted)
 _POLL_SECONDS = 0.2  # how often the receive thread checks for shutdown
-Address = tuple[Any, ...]  # a socket address: (host, port) or (host, port, flow, scope)
 
 
 class ControlledServer(Protocol):
@@ -60,13 +58,6 @@ class OscConfig:
     feedback_rate: float = 60.0  # most pushes per second per address to each subscriber
     max_messages_per_second: float = 5000.0  # above this a flood is dropped unread (counted), sparing the audio worker
     max_subscribers: int = 32
-
-
-@dataclass(frozen=True)
-class _Subscriber:
-    target: Address  # where pushes and replies go
-    parameters: bool
-    latent: bool
 
 
 class _Refused(Exception):
@@ -125,18 +116,11 @@ class OscServer:
         self._models = NamedFiles(config.models_dir, ".ts", "model") if config.models_dir else None
         self._presets = PresetLibrary(config.presets_dir) if config.presets_dir else None
         self._socket = _bind(config.host, config.port)
-        self._subscribers: dict[Address, _Subscriber] = {}  # replaced whole on change; read without a lock
-        self._pending: dict[str, Change] = {}
-        self._pending_lock = threading.Lock()
-        self._latent: collections.deque[np.ndarray] = collections.deque(maxlen=_LATENT_QUEUE_BLOCKS)
-        self._latent_wanted = False
+        self.feedback = Feedback(self._send_bytes, self.faults, config.feedback_rate, config.max_subscribers)
         self._tokens = self._capacity = max(1.0, config.max_messages_per_second / 10)  # bursts up to 0.1 s worth
         self._last_refill = time.monotonic()
         self._stopping = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._receive_loop, name="ravelive-osc-receive", daemon=True),
-            threading.Thread(target=self._feedback_loop, name="ravelive-osc-feedback", daemon=True),
-        ]
+        self._receiver = threading.Thread(target=self._receive_loop, name="ravelive-osc-receive", daemon=True)
         self._commands: dict[str, Callable[[str, list[Any], Address], None]] = {
             f"{namespace.ROOT}/ping": self._ping,
             f"{namespace.ROOT}/status": self._status,
@@ -166,9 +150,9 @@ class OscServer:
 
     def start(self) -> "OscServer":
         """Start receiving and pushing; returns self."""
-        self.store.add_listener(self._on_change)
-        for thread in self._threads:
-            thread.start()
+        self.store.add_listener(self.feedback.on_change)
+        self._receiver.start()
+        self.feedback.start()
         logger.info("OSC on udp://%s:%d", *self.address)
         return self
 
@@ -177,11 +161,11 @@ class OscServer:
         if self._stopping.is_set():
             return
         self._stopping.set()
-        for thread in self._threads:
-            if thread.is_alive():
-                thread.join(timeout=2.0)
+        if self._receiver.is_alive():
+            self._receiver.join(timeout=2.0)
+        self.feedback.close()
         try:
-            self.store.remove_listener(self._on_change)
+            self.store.remove_listener(self.feedback.on_change)
         except ValueError:
             pass  # never started
         self._socket.close()
@@ -194,11 +178,7 @@ class OscServer:
 
     def push_latent(self, frames: np.ndarray) -> None:
         """Queue latent frames `[dimensions, n]` for subscribers; never blocks (audio worker)."""
-        if not self._latent_wanted:
-            return
-        if len(self._latent) == self._latent.maxlen:
-            self.faults["latent_dropped"] += 1
-        self._latent.append(np.array(frames, dtype=np.float32, copy=True))
+        self.feedback.push_latent(frames)
 
     # ---- receiving -------------------------------------------------------------------------
 
@@ -274,13 +254,8 @@ class OscServer:
         if len(arguments) > 1:
             raise _Refused("refused_value", f"{name}: got {len(arguments)} values; send exactly one")
         change = self.store.set(name, arguments[0], source=sender)
-        subscriber = self._subscribers.get(sender)
-        if change.adjusted and (subscriber is None or not subscriber.parameters):
+        if change.adjusted and not self.feedback.hears_parameters(sender):
             self._reply(sender, address, change.value)  # tell the sender what was stored instead
-
-    def _on_change(self, change: Change) -> None:
-        with self._pending_lock:
-            self._pending[change.name] = change
 
     # ---- commands ----------------------------------------------------------------------------
 
@@ -313,23 +288,8 @@ class OscServer:
         port = _port(address, arguments[1]) if len(arguments) > 1 else sender[1]
         if len(arguments) > 2:
             raise _Refused("refused_value", f"{address}: got {len(arguments)} values; send 1 [port] or 0")
-        subscribers = dict(self._subscribers)
-        current = subscribers.pop(sender, None) or _Subscriber(sender, False, False)
-        target = (sender[0], port, *sender[2:]) if on else current.target
-        wanted = _Subscriber(
-            target,
-            current.parameters if latent else on,
-            on if latent else current.latent,
-        )
-        # a client that reopened its socket subscribes again from a new port: forget its old entry
-        subscribers = {key: other for key, other in subscribers.items() if other.target != target}
-        if wanted.parameters or wanted.latent:
-            if len(subscribers) >= self.config.max_subscribers:
-                raise _Refused("refused_value", f"{address}: {self.config.max_subscribers} clients already subscribed")
-            subscribers[sender] = wanted
-        self._subscribers = subscribers
-        self._latent_wanted = any(s.latent for s in subscribers.values())
-        self._send(wanted.target, address, int(on))  # confirmed where the client listens, also when it stops
+        target = self.feedback.subscribe(sender, on, port, latent)
+        self._send(target, address, int(on))  # confirmed where the client listens, also when it stops
 
     def _model_load(self, address: str, arguments: list[Any], sender: Address) -> None:
         if self._models is None:
@@ -345,7 +305,7 @@ class OscServer:
         self._reply(sender, address, *(self._models.names() if self._models else []))
 
     def _start(self, address: str, name: str, sender: Address, begin: Callable[[Callable[[str | None], None]], None]) -> None:
-        target = self._reply_target(sender)
+        target = self.feedback.target(sender)
 
         def done(error: object = None) -> None:
             if error is None:
@@ -381,12 +341,8 @@ class OscServer:
 
     # ---- sending -----------------------------------------------------------------------------
 
-    def _reply_target(self, sender: Address) -> Address:
-        subscriber = self._subscribers.get(sender)
-        return subscriber.target if subscriber is not None else sender
-
     def _reply(self, sender: Address, address: str, *arguments: Any) -> None:
-        self._send(self._reply_target(sender), address, *arguments)
+        self._send(self.feedback.target(sender), address, *arguments)
 
     def _send(self, target: Address, address: str, *arguments: Any) -> None:
         if not address.startswith("/"):
@@ -396,40 +352,6 @@ class OscServer:
         except (OSError, PacketError) as error:
             self.faults["send_failed"] += 1
             logger.debug("OSC send of %s to %s failed: %s", address, target, error)
-
-    def _feedback_loop(self) -> None:
-        period = 1.0 / self.config.feedback_rate
-        deadline = time.monotonic()
-        while not self._stopping.wait(max(0.0, deadline - time.monotonic())):
-            deadline = max(deadline + period, time.monotonic())
-            try:
-                self._push_changes()
-                self._push_latent()
-            except Exception:  # the boundary: a bad value must not end feedback for every client
-                self.faults["internal"] += 1
-                logger.exception("OSC feedback failed")
-
-    def _push_changes(self) -> None:
-        with self._pending_lock:
-            pending, self._pending = self._pending, {}
-        subscribers = [(key, s) for key, s in self._subscribers.items() if s.parameters]
-        for change in pending.values():
-            if not subscribers:
-                return
-            message = build_message(namespace.parameter_address(change.name), [change.value])
-            for key, subscriber in subscribers:
-                if key == change.source and not change.adjusted:
-                    continue  # the client that made the change knows it
-                self._send_bytes(subscriber.target, message)
-
-    def _push_latent(self) -> None:
-        targets = [s.target for s in self._subscribers.values() if s.latent]
-        while self._latent:
-            frames = self._latent.popleft()
-            for column in frames.T:
-                message = build_message(f"{namespace.ROOT}/latent/out", [float(v) for v in column])
-                for target in targets:
-                    self._send_bytes(target, message)
 
     def _send_bytes(self, target: Address, message: bytes) -> None:
         try:
