@@ -154,7 +154,7 @@ class Server:
         """Warm `model` up on a throwaway engine (timing each block), then build the live one."""
         c = self.config
         warm = StreamEngine(model, method, c.block, self.sample_rate, self.channels)
-        times = _warm_up(warm, c.period)
+        times = _warm_up(warm, c.period, paced=hasattr(self, "realtime"))  # paced: the stream is already playing
         engine = StreamEngine(model, method, c.block, self.sample_rate, self.channels)
         log.info("warm-up: %d blocks, compute median %.2f ms, p99 %.2f ms per %.2f ms block",
                  len(times), 1000 * np.median(times), 1000 * np.percentile(times, 99),
@@ -172,7 +172,12 @@ class Server:
     def _on_control(self, change) -> None:
         running = self.realtime.processor.engine.method
         if change.name == "method" and change.source is not None and change.value != running:
-            self.load_model(self.model_path, change.value)
+
+            def put_back_on_failure(error: str | None) -> None:
+                if error is not None:  # clients see what actually plays
+                    self.controls.set("method", running, source=None)
+
+            self.load_model(self.model_path, change.value, put_back_on_failure)
 
     def _worker_setup(self) -> None:
         torch.set_flush_denormal(True)
@@ -250,7 +255,12 @@ class Server:
     # -- hot swap --------------------------------------------------------------------------
 
     def swap_model(self, model: str | Path | NNModel | None = None, method: str | None = None) -> None:
-        """Load (or take) a model, warm it up off the audio path, then crossfade to it; the stream never stops."""
+        """Load (or take) a model, warm it up off the audio path, then crossfade to it; the stream never stops.
+
+        Known cost: torch.jit.load holds the GIL for its whole run (about 0.1-0.2 s for the default model
+        here), and the audio callback is Python, so a load longer than the margin shows up as counted late
+        blocks (the dry fallback plays, latency unchanged, no input lost).
+        """
         with self._swap_lock:
             if isinstance(model, NNModel):
                 path, loaded = model.path, model
@@ -307,8 +317,12 @@ def _use_device(config: ServeConfig) -> bool:
     )
 
 
-def _warm_up(engine: StreamEngine, period: int) -> list[float]:
-    """Push silence through `engine` in periods; return the compute time of each timed model block."""
+def _warm_up(engine: StreamEngine, period: int, paced: bool) -> list[float]:
+    """Push silence through `engine` in periods; return the compute time of each timed model block.
+
+    `paced` (a hot swap beside the running stream): rest as long as each block took, so the warm-up
+    never takes more than half a core, or the GIL, from the live worker.
+    """
     blocks = WARMUP_UNTIMED + max(8, math.ceil(WARMUP_SECONDS * engine.model_rate / engine.block))
     stream_block = max(1, engine.block * engine.sample_rate // engine.model_rate)
     silence = np.zeros((engine.channels, period), dtype=np.float32)
@@ -320,6 +334,8 @@ def _warm_up(engine: StreamEngine, period: int) -> list[float]:
         pushed += period
         if pushed >= stream_block:
             times.append(spent)
+            if paced:
+                time.sleep(spent)
             spent, pushed = 0.0, pushed - stream_block
     return times[WARMUP_UNTIMED:]
 

@@ -222,3 +222,20 @@ def test_systemd_unit_refuses_an_unknown_serve_option():
     result = CliRunner().invoke(main, ["systemd-unit", "--no-such-option"])
     assert result.exit_code != 0
     assert "no-such-option" in result.output
+
+
+def test_a_method_written_to_the_controls_hot_swaps_to_it(noise_file):
+    server = Server(file_config(None, noise_file, None, latency_margin_ms=40))
+    server.start()
+    server.controls.set("method", "forward", source="test")  # the running one: nothing to do
+    assert not server.realtime.swapping
+    server.controls.set("method", "encode", source="test")
+    deadline = time.monotonic() + 30
+    while server.status()["method"] != "encode" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    periods = server.realtime.counters.periods
+    time.sleep(0.3)
+    server.stop()
+    assert server.status()["method"] == "encode"
+    assert server.realtime.counters.periods > periods
+    assert server.status()["callback_errors"] == 0
