@@ -101,8 +101,9 @@ class OscQueryService:
         self._http.daemon_threads = True
         self._thread = threading.Thread(target=self._http.serve_forever, name="ravelive-oscquery", daemon=True)
         self._advertise = advertise
-        self._zeroconf = None
-        self._services: list[Any] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._zeroconf: Any = None
 
     @property
     def http_port(self) -> int:
@@ -118,28 +119,34 @@ class OscQueryService:
         return self
 
     def close(self) -> None:
-        """Withdraw the announcements and stop serving."""
-        if self._zeroconf is not None:
-            self._zeroconf.unregister_all_services()
-            self._zeroconf.close()
-            self._zeroconf = None
+        """Withdraw the announcements and stop serving (an announcement still probing is abandoned)."""
+        with self._lock:
+            self._closed = True
+            zeroconf, self._zeroconf = self._zeroconf, None
+        if zeroconf is not None:
+            zeroconf.unregister_all_services()
+            zeroconf.close()
         self._http.shutdown()
         self._http.server_close()
 
     def _announce(self) -> None:
-        from zeroconf import ServiceInfo, Zeroconf, get_all_addresses  # only a running server announces itself
+        import zeroconf as mdns  # imported here: only a running server announces itself
 
         host = self.osc.config.host
         try:
-            addresses = get_all_addresses() if host in ("0.0.0.0", "") else [socket.gethostbyname(host)]
-            self._zeroconf = Zeroconf()
+            addresses = mdns.get_all_addresses() if host in ("0.0.0.0", "") else [socket.gethostbyname(host)]
+            instance = mdns.Zeroconf()
+            with self._lock:
+                if self._closed:
+                    instance.close()
+                    return
+                self._zeroconf = instance
             for kind, port in (("_oscjson._tcp.local.", self.http_port), ("_osc._udp.local.", self.osc.address[1])):
-                info = ServiceInfo(kind, f"{self.name}.{kind}", port=port, parsed_addresses=addresses,
-                                   server=f"{socket.gethostname()}.local.", properties={"version": __version__})
-                self._zeroconf.register_service(info, allow_name_change=True)
-                self._services.append(info)
-            logger.info("announced %s over mDNS", ", ".join(info.name for info in self._services))
-        except (OSError, RuntimeError, ValueError) as error:  # no multicast route, name clash: discovery is a nicety
+                info = mdns.ServiceInfo(kind, f"{self.name}.{kind}", port=port, parsed_addresses=addresses,
+                                        server=f"{socket.gethostname()}.local.", properties={"version": __version__})
+                instance.register_service(info, allow_name_change=True)
+                logger.info("announced %s over mDNS", info.name)
+        except (OSError, mdns.Error) as error:  # no multicast route, closed meanwhile: discovery is a nicety
             logger.warning("mDNS announcement failed (%s); clients can still connect by address", error)
 
 
