@@ -26,7 +26,7 @@ import soundfile
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from jack import JackServer  # noqa: E402 (the same dummy-driver server the tests use)
+from jack_server import JackServer  # noqa: E402 (the same dummy-driver server the tests use)
 
 from ravelive.engine.stream import FixedLatency, StreamEngine  # noqa: E402
 from ravelive.models.autoencoder import AutoencoderConfig, export_autoencoder  # noqa: E402

@@ -2,9 +2,8 @@
 
 `Server(config)` loads the model, warms it up (which also measures the
 compute time per block that `--latency-margin auto` needs), and wires
-StreamEngine -> FixedLatency -> Controlled (gains, wet/dry, latents and
-attributes from the control store) into the realtime worker, and the worker
-into the audio path. `run()` adds what the daemon needs around it: signals,
+StreamEngine -> Controlled (gains, wet/dry, latents and attributes from the
+control store) into the realtime worker, and the worker into the audio path. `run()` adds what the daemon needs around it: signals,
 `--duration`, periodic stats and the summary.
 
 The control layer uses `status()`, `load_model()`, `reload_model()`
@@ -30,9 +29,10 @@ from ravelive.control.model_params import AttributeApplier, ControlSnapshot, Mod
 from ravelive.control.osc import OscConfig
 from ravelive.control.service import ControlService
 from ravelive.control.params import ParameterStore
+from ravelive.dsp.fifo import AudioFifo
 from ravelive.dsp.smoothing import GainRamp, WetDryMix
 from ravelive.engine.realtime import Realtime, RealtimeConfig, lock_memory
-from ravelive.engine.stream import FixedLatency, StreamEngine
+from ravelive.engine.stream import StreamEngine
 from ravelive.errors import AudioDeviceError, ConfigError, RaveliveError
 from ravelive.models.default import DEFAULT_MODEL_PATH
 from ravelive.models.nn_model import NNModel
@@ -83,12 +83,18 @@ def margin_from_compute(p99_seconds: float, sample_rate: int, period: int) -> in
 
 
 class Controlled:
-    """FixedLatency(engine) with the control snapshot applied: gains, wet/dry, latents, attributes."""
+    """The engine with the control snapshot applied (gains, wet/dry, latents, attributes), as a realtime Processor.
+
+    Its output sample j is the engine's output sample j mixed with input sample j (the dry signal at the
+    same place): both belong `latency` samples after input j. `step` is one model block when the stream
+    runs at the model's rate (a push of fewer frames would only buffer); with resampling any push may
+    finish a block, so every period is pushed.
+    """
 
     def __init__(self, engine: StreamEngine, store: ParameterStore[ControlSnapshot], controls: ModelControls):
         self.engine = engine
-        self._stream = FixedLatency(engine)
-        self.latency = self._stream.latency
+        self.latency = engine.latency
+        self.step = engine.block if engine.sample_rate == engine.model_rate else 1
         self._store = store
         self._controls = controls
         self._attributes = AttributeApplier(engine.model, controls, store)
@@ -97,17 +103,20 @@ class Controlled:
         self._input_gain = GainRamp(ramp, snapshot.input_gain)
         self._output_gain = GainRamp(ramp, snapshot.output_gain)
         self._mix = WetDryMix(ramp, snapshot.wet)
-        self._dry = np.zeros((engine.channels, self.latency), dtype=np.float32)  # the last `latency` inputs
+        self._dry = AudioFifo(engine.channels, 2 * engine.latency + 4096)  # inputs whose output is not out yet
 
-    def process(self, x: np.ndarray) -> np.ndarray:
-        snapshot = self._store.snapshot()  # one immutable snapshot per chunk
+    def push(self, x: np.ndarray) -> np.ndarray:
+        snapshot = self._store.snapshot()  # one immutable snapshot per push
         if self.engine.latent_dims and snapshot.latent is not None and snapshot.latent.dims == self.engine.latent_dims:
             self.engine.latent = snapshot.latent
         if snapshot.attributes.keys() == self._controls.attribute_names.keys():  # not another model's, mid-swap
             self._attributes.apply(snapshot)
-        joined = np.concatenate([self._dry, x], axis=1)
-        dry, self._dry = joined[:, : x.shape[1]], joined[:, x.shape[1] :]
-        wet = self._stream.process(self._input_gain.apply(x.copy(), snapshot.input_gain))
+        self._dry.reserve(self._dry.available + x.shape[1])
+        self._dry.write(x)
+        wet = self.engine.push(self._input_gain.apply(x.copy(), snapshot.input_gain))
+        if not wet.shape[1]:
+            return wet
+        dry = self._dry.read(wet.shape[1])
         return self._output_gain.apply(self._mix.apply(wet, dry, snapshot.wet), snapshot.output_gain)
 
 

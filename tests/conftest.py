@@ -136,13 +136,13 @@ def rave_like_model(tmp_path_factory):
     return export_model(model, path, offline=offline, config=config.to_dict())
 
 
-# ---- a JACK server with the dummy driver (tests/jack.py), started and stopped per test module ----
+# ---- a JACK server with the dummy driver (tests/jack_server.py), started and stopped per test module ----
 
 
 @pytest.fixture(scope="module")
 def jack_server():
     """jackd -d dummy -r 48000 -p 256 under a unique name; clients need `jack_server.env`."""
-    from jack import JackServer
+    from jack_server import JackServer
 
     server = JackServer(sample_rate=48000, period=256).start()
     yield server

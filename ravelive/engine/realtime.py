@@ -5,12 +5,13 @@ copies between preallocated rings, counts, and wakes the worker through a
 pipe: no model call, no buffer allocation, no logging, no lock another thread
 can hold. An exception inside it zero-fills the period and is counted.
 
-The worker pulls every captured sample in order, runs it through the stream
-processor (`FixedLatency(engine)`: as many samples out as in, delayed by
-`processor.latency`) and writes the result `margin` samples later on the
-device timeline. Input captured at device frame t is therefore played at
-t + processor.latency + margin, always: a late worker costs output, never
-alignment, and never input.
+The worker sleeps until a whole push's worth of input is captured (one model
+block when the stream runs at the model's rate: the callback wakes it only
+then), pushes it through the processor and writes whatever output came back
+straight into the output ring at its known place: processor output sample j
+plays at device frame j + processor.latency + margin. Input captured at
+device frame t is therefore played at t + processor.latency + margin,
+always: a late worker costs output, never alignment, and never input.
 
 Fallback: a period whose output is not ready plays the dry input delayed by
 the same latency (or silence), faded in from the last played sample; when the
@@ -22,6 +23,7 @@ import ctypes
 import ctypes.util
 import errno
 import logging
+import math
 import os
 import select
 import threading
@@ -42,11 +44,17 @@ _STATS_BLOCKS = 2048  # compute times kept for the median / p99
 
 
 class Processor(Protocol):
-    """A stream with fixed latency: `process(x[ch, n]) -> [ch, n]` delayed by `latency` samples."""
+    """A stream whose output sample j belongs `latency` samples after input sample j.
+
+    `push(x[ch, n])` returns the next output samples, as many as are known (any number); after
+    pushing input through sample t, output through t - latency must be out. `step`: pushes are
+    worth making in multiples of this many frames (the model block; 1: any amount is useful).
+    """
 
     latency: int
+    step: int
 
-    def process(self, x: np.ndarray) -> np.ndarray: ...
+    def push(self, x: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -116,29 +124,29 @@ class ComputeTimes:
 class Realtime:
     """Callback + worker scheduling around one processor; see the module docstring."""
 
-    def __init__(self, processor: Processor, config: RealtimeConfig, before_chunk: Callable[[], None] | None = None):
+    def __init__(self, processor: Processor, config: RealtimeConfig):
         if config.fallback not in FALLBACKS:
             raise ConfigError(f"fallback {config.fallback!r} is not one of {FALLBACKS}; pick one of them")
-        if config.ring_frames < 4 * (processor.latency + config.margin + config.period):
+        if config.ring_frames < 4 * (processor.latency + config.margin + config.period + processor.step):
             raise ConfigError(
                 f"ring of {config.ring_frames} frames is too short for a latency of "
-                f"{processor.latency + config.margin} samples; give at least four times that"
+                f"{processor.latency + config.margin} samples and pushes of {processor.step}; "
+                f"give at least four times their sum"
             )
         self.config = config
         self.counters = Counters()
         self.compute = ComputeTimes(config.block / config.sample_rate)
         self._processor = processor
         self._pending: tuple[Processor, int] | None = None
-        self._fading_out: Processor | None = None
-        self._fade_start = 0
-        self._fade_length = 1
-        self._before_chunk = before_chunk
+        self._fade: _Crossfade | None = None
         self._input = Ring(config.ring_frames, config.channels)
         self._output = Ring(config.ring_frames, config.channels)
         # Positions on the device timeline, each published by one thread.
         self._played = 0  # callback: frames captured and played so far
-        self._ready = config.margin  # worker: output is valid below this frame (the first `margin` are silence)
-        self._consumed = 0  # worker: input frames processed so far
+        self._wake_at = processor.step  # worker: the callback wakes it once `_played` reaches this
+        self._consumed = 0  # worker: input frames pushed so far
+        self._written = processor.latency  # worker: next output position before the margin (zeros below)
+        self._ready = self._written + config.margin  # worker: output is valid below this frame
         # Callback-only scratch, allocated once.
         most = config.ring_frames // 4  # longest period the callback accepts
         self._dry = np.zeros((config.fade, config.channels), dtype=np.float32)
@@ -166,7 +174,7 @@ class Realtime:
     @property
     def latency(self) -> int:
         """Input-to-output delay in samples, constant for the life of the processor."""
-        return self._processor.latency + self.config.margin
+        return self.processor.latency + self.config.margin
 
     def callback(self, indata: np.ndarray | None, outdata: np.ndarray, xrun: bool = False) -> None:
         """One host period: `indata` [frames, ch] captured (None: silence), `outdata` filled."""
@@ -188,10 +196,11 @@ class Realtime:
         start = self._played
         self._input.write(start, self._silence[:frames] if indata is None else indata)
         self._played = start + frames
-        try:
-            os.write(self._wake_write, b"\0")
-        except BlockingIOError:
-            pass  # the pipe is full: the worker is already awake with work to do
+        if self._played >= self._wake_at:  # a whole push is there: only then is the worker worth waking
+            try:
+                os.write(self._wake_write, b"\0")
+            except BlockingIOError:
+                pass  # the pipe is full: the worker is already awake with work to do
         ready = self._ready - start
         if ready >= frames:
             self._output.read(start, outdata)
@@ -257,7 +266,7 @@ class Realtime:
 
     @property
     def swapping(self) -> bool:
-        return self._pending is not None or self._fading_out is not None
+        return self._pending is not None or self._fade is not None
 
     def _run(self, ready: threading.Event) -> None:
         try:
@@ -268,30 +277,34 @@ class Realtime:
         block_time = 0.0
         block_left = self.config.block
         while not self._stop:
-            readable, _, _ = select.select([self._wake_read], [], [], 0.1)
-            if readable:
-                os.read(self._wake_read, 4096)
+            step = self._processor.step
+            self._wake_at = self._consumed + step  # published before `_played` is read: no wake-up is missed
+            behind = self._played - self._consumed
+            if behind < step:
+                readable, _, _ = select.select([self._wake_read], [], [], 0.1)
+                if readable:
+                    os.read(self._wake_read, 4096)
+                continue
             if self.follow_audio_priority and self.audio_thread:
                 follow_audio_priority(self.audio_thread)
                 self.follow_audio_priority = False
-            captured = self._played
-            while self._consumed < captured and not self._stop:
-                behind = captured - self._consumed
-                if behind > self.config.ring_frames // 2:
-                    self._skip(behind)
-                    continue
-                frames = min(behind, block_left)
-                started = time.perf_counter()
-                self._process(frames)
-                block_time += time.perf_counter() - started
-                block_left -= frames
-                if block_left == 0:
-                    self.compute.add(block_time)
-                    block_time, block_left = 0.0, self.config.block
+            if behind > self.config.ring_frames // 2:
+                self._skip(behind)
+                continue
+            frames = step if step > 1 else behind  # one block at a time: each one's output goes out at once
+            started = time.perf_counter()
+            self._process(frames)
+            block_time += time.perf_counter() - started
+            block_left -= frames
+            while block_left <= 0:
+                self.compute.add(block_time)
+                block_time, block_left = 0.0, block_left + self.config.block
 
     def _skip(self, behind: int) -> None:
         lost = behind - self.config.ring_frames // 4
+        lost -= lost % self._processor.step
         self._consumed += lost
+        self._written += lost  # the output that input would have made stays silent, in place
         self.counters.dropped_frames += lost
         log.warning("the model fell %d frames behind the audio; skipped them to stay in time", lost)
 
@@ -299,39 +312,74 @@ class Realtime:
         position = self._consumed
         chunk = np.empty((frames, self.config.channels), dtype=np.float32)
         self._input.read(position, chunk)
-        if self._before_chunk is not None:
-            self._before_chunk()
         if self._pending is not None:
             self._begin_swap(position)
         x = np.ascontiguousarray(chunk.T)
+        written = self._written
         try:
-            y = self._processor.process(x)
-            if self._fading_out is not None:
-                y = self._crossfade(position, self._fading_out.process(x), y)
+            if self._fade is None:
+                y = self._processor.push(x)
+            else:
+                y = self._fade.push(x, written)
+                if self._fade.done:
+                    self._fade = None  # the old stream is dropped
         except Exception as error:  # noqa: BLE001 - a failing model must not take the audio down
             if not self.counters.model_errors:
                 log.error("the model failed, playing silence for its output: %s", error)
             self.counters.model_errors += 1
-            y = np.zeros_like(x)
-        self._output.write(position + self.config.margin, np.ascontiguousarray(y.T))
+            self._fade = None
+            y = np.zeros_like(x)  # silence in place of this input's output: the timeline stays aligned
+        self._output.write(written + self.config.margin, y.T)
         self._consumed = position + frames
-        self._ready = self._consumed + self.config.margin
+        self._written = written + y.shape[1]
+        self._ready = self._written + self.config.margin
 
     def _begin_swap(self, position: int) -> None:
         processor, crossfade = self._pending
-        self._fading_out = self._processor
+        self._fade = _Crossfade(self._processor, processor, position, self._written, crossfade)
         self._processor = processor
-        # The new stream starts with `latency` zeros; fade once its real output begins.
-        self._fade_start = position + processor.latency
-        self._fade_length = max(crossfade, 1)
         self._pending = None
 
-    def _crossfade(self, position: int, old: np.ndarray, new: np.ndarray) -> np.ndarray:
-        steps = np.arange(position, position + new.shape[1]) - self._fade_start
-        weight = np.clip((steps + 1) / self._fade_length, 0.0, 1.0).astype(np.float32)
-        if steps[-1] + 1 >= self._fade_length:
-            self._fading_out = None  # the fade is complete: the old stream is dropped
-        return old * (1.0 - weight) + new * weight
+
+class _Crossfade:
+    """Two processors on the same input while the old one fades into the new one, on the output timeline.
+
+    Positions count output samples before the margin: the old processor's output continues at
+    `written`, the new one's starts at the swap's input position + its latency (its output before
+    that is silence). The fade starts where the new output first sounds, or at `written` if later.
+    """
+
+    def __init__(self, old: Processor, new: Processor, position: int, written: int, length: int):
+        self.old, self.new = old, new
+        self.old_tail = np.zeros((0, 0), dtype=np.float32)  # old output from `written` on, not yet mixed
+        self.new_tail = np.zeros((0, 0), dtype=np.float32)  # new output from `new_start` on, not yet mixed
+        self.new_start = position + new.latency
+        self.start = max(self.new_start, written)
+        self.end = self.start + max(length, 1)  # from here on only the new output sounds
+        self.done = False
+
+    def push(self, x: np.ndarray, written: int) -> np.ndarray:
+        """Both processors take `x`; returns the mixed output from `written` on, as far as both are known."""
+        old_y, new_y = self.old.push(x), self.new.push(x)
+        self.old_tail = old_y if not self.old_tail.size else np.concatenate([self.old_tail, old_y], axis=1)
+        self.new_tail = new_y if not self.new_tail.size else np.concatenate([self.new_tail, new_y], axis=1)
+        old_end, new_end = written + self.old_tail.shape[1], self.new_start + self.new_tail.shape[1]
+        old_limit = old_end if old_end < self.end else math.inf  # past the fade the old output is not needed
+        end = min(old_limit, max(new_end, self.start))
+        count = max(end - written, 0)
+        weight = np.clip((np.arange(written, written + count) - self.start + 1) / (self.end - self.start), 0, 1)
+        out = np.zeros((x.shape[0], count), dtype=np.float32)
+        from_old = min(count, self.old_tail.shape[1])
+        out[:, :from_old] = self.old_tail[:, :from_old] * (1.0 - weight[:from_old]).astype(np.float32)
+        first_new = max(written, self.start)  # before the fade the new stream is silent or not yet there
+        if first_new < written + count:
+            fresh = self.new_tail[:, first_new - self.new_start : written + count - self.new_start]
+            out[:, first_new - written :] += fresh * weight[first_new - written :].astype(np.float32)
+        self.old_tail = self.old_tail[:, from_old:]
+        dropped = min(max(written + count - self.new_start, 0), self.new_tail.shape[1])
+        self.new_tail, self.new_start = self.new_tail[:, dropped:], self.new_start + dropped
+        self.done = written + count >= self.end
+        return out
 
 
 def follow_audio_priority(audio_thread: int) -> None:

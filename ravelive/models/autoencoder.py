@@ -9,6 +9,12 @@ delay and streams to exactly its offline output that many samples late.
     encoder: per stride s: conv(kernel 2s, stride s) -> residual unit; conv -> latent
     decoder: conv <- latent; per stride s (reversed): nearest x s -> conv -> residual unit
              (the last stage upsamples straight to one audio channel)
+
+Stage i of the encoder (and the mirrored decoder stage) is `stage_channels[i]`
+wide; by default every stage is `channels` wide. RAVE v2 grows the width as
+the rate falls (96 x 1, 2, 4, 8, 16 after a 16-band split): most parameters
+sit in the slow, deep layers, so 30 M parameters cost far less than 30 M at
+the audio rate.
 """
 
 import math
@@ -37,7 +43,8 @@ class AutoencoderConfig:
 
     sample_rate: int = 48000  # native audio rate of the model
     strides: tuple[int, ...] = (8, 4, 4, 4)  # downsampling per encoder stage; their product is the ratio
-    channels: int = 32  # width of every hidden layer (cost grows with its square)
+    channels: int = 32  # width of every hidden layer unless stage_channels is given (cost grows with its square)
+    stage_channels: tuple[int, ...] | None = None  # width per stride, encoder order (the decoder mirrors it); None: channels
     latent_dims: int = 8  # latent channels of encode / decode / prior
     residual_kernel: int = 3  # kernel of the conv inside each stage's residual unit
     causal: bool = True  # True: no look-ahead, zero delay; False: centred kernels, look-ahead becomes delay
@@ -52,15 +59,32 @@ class AutoencoderConfig:
                 raise ConfigError(f"{name} = {value!r}: expected a positive integer")
         if not self.max_gain > 0:
             raise ConfigError(f"max_gain = {self.max_gain!r}: expected a positive number")
+        if self.stage_channels is not None:
+            widths = tuple(self.stage_channels)  # a list from TOML or JSON becomes the tuple the dataclass declares
+            if len(widths) != len(self.strides) or any(not isinstance(w, int) or w < 1 for w in widths):
+                raise ConfigError(
+                    f"stage_channels {self.stage_channels!r}: expected one positive integer per stride "
+                    f"({len(self.strides)} for strides {self.strides}), or None for `channels` everywhere"
+                )
+            object.__setattr__(self, "stage_channels", widths)
 
     @property
     def ratio(self) -> int:
         """Audio samples per latent frame (the total stride)."""
         return math.prod(self.strides)
 
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """Width of each encoder stage (the decoder's stages mirror them)."""
+        return self.stage_channels or (self.channels,) * len(self.strides)
+
     def to_dict(self) -> dict:
-        """JSON-ready form (stored in the export's ravelive.json)."""
-        return asdict(self)
+        """JSON-ready form (stored in the export's ravelive.json); an unset stage_channels is left out,
+        so files exported before the field existed still describe their config exactly."""
+        values = asdict(self)
+        if self.stage_channels is None:
+            del values["stage_channels"]
+        return values
 
 
 class StreamingAutoencoder(ContractModule):
@@ -172,30 +196,38 @@ def export_autoencoder(
 
 def _build_encoder(config: AutoencoderConfig, streaming: bool, max_batch: int) -> CachedSequential:
     common = dict(causal=config.causal, streaming=streaming, max_batch=max_batch)
-    width, layers = config.channels, []
+    widths, layers = config.widths, []
     for index, stride in enumerate(config.strides):
         layers.append(
             CachedConv1d(
-                1 if index == 0 else width, width, 2 * stride, stride=stride, pre_activation=index > 0,
-                input_delay=_delay(layers), **common,
+                1 if index == 0 else widths[index - 1], widths[index], 2 * stride, stride=stride,
+                pre_activation=index > 0, input_delay=_delay(layers), **common,
             )
         )
-        layers.append(CachedResidual(width, config.residual_kernel, input_delay=_delay(layers), **common))
-    layers.append(CachedConv1d(width, config.latent_dims, 3, pre_activation=True, input_delay=_delay(layers), **common))
+        layers.append(CachedResidual(widths[index], config.residual_kernel, input_delay=_delay(layers), **common))
+    layers.append(
+        CachedConv1d(widths[-1], config.latent_dims, 3, pre_activation=True, input_delay=_delay(layers), **common)
+    )
     return CachedSequential(*layers)
 
 
 def _build_decoder(config: AutoencoderConfig, streaming: bool, max_batch: int) -> CachedSequential:
     common = dict(causal=config.causal, streaming=streaming, max_batch=max_batch)
-    width = config.channels
-    layers = [CachedConv1d(config.latent_dims, width, 3, **common)]
-    for stride in reversed(config.strides[1:]):
+    widths = config.widths
+    layers = [CachedConv1d(config.latent_dims, widths[-1], 3, **common)]
+    for index in reversed(range(1, len(config.strides))):
+        stride = config.strides[index]
         layers.append(
-            CachedUpsample(width, width, stride, 2 * stride + 1, pre_activation=True, input_delay=_delay(layers), **common)
+            CachedUpsample(
+                widths[index], widths[index - 1], stride, 2 * stride + 1, pre_activation=True,
+                input_delay=_delay(layers), **common,
+            )
         )
-        layers.append(CachedResidual(width, config.residual_kernel, input_delay=_delay(layers), **common))
+        layers.append(CachedResidual(widths[index - 1], config.residual_kernel, input_delay=_delay(layers), **common))
     first = config.strides[0]
-    layers.append(CachedUpsample(width, 1, first, 2 * first + 1, pre_activation=True, input_delay=_delay(layers), **common))
+    layers.append(
+        CachedUpsample(widths[0], 1, first, 2 * first + 1, pre_activation=True, input_delay=_delay(layers), **common)
+    )
     return CachedSequential(*layers)
 
 

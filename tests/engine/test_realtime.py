@@ -14,23 +14,27 @@ BLOCK = 256
 
 
 class BlockDelay:
-    """Stand-in for FixedLatency(engine): works in blocks, output = gain * input delayed by `latency`.
+    """Stand-in for the engine behind Controlled: returns gain * input, whole blocks at a time.
 
-    It checks that its input is the ramp 0, 1, 2 ... without a gap (the model stream never skips),
-    and can sleep inside chosen blocks to play a model that is sometimes too slow.
+    Output sample j belongs `latency` samples after input j (at least BLOCK - 1: a block's first
+    sample waits for its last). It checks that its input is the ramp 0, 1, 2 ... without a gap (the
+    model stream never skips), and can sleep inside chosen blocks to play a model that is sometimes
+    too slow.
     """
 
-    def __init__(self, latency: int = BLOCK, gain: float = 1.0, slow_blocks=(), sleep: float = 0.0, ramp=True):
+    step = BLOCK
+
+    def __init__(self, latency: int = BLOCK - 1, gain: float = 1.0, slow_blocks=(), sleep: float = 0.0, ramp=True):
         self.latency = latency
         self.ramp = ramp
         self.gain = gain
         self.slow_blocks = set(slow_blocks)
         self.sleep = sleep
-        self.history = np.zeros((1, latency), dtype=np.float32)
+        self.pending = np.zeros((1, 0), dtype=np.float32)
         self.seen = 0
         self.expected = None
 
-    def process(self, x: np.ndarray) -> np.ndarray:
+    def push(self, x: np.ndarray) -> np.ndarray:
         if self.ramp and self.expected is not None:
             assert x[0, 0] == self.expected, "input skipped or reordered"
         self.expected = x[0, -1] + 1
@@ -38,9 +42,10 @@ class BlockDelay:
             if (self.seen // BLOCK) in self.slow_blocks:
                 time.sleep(self.sleep)
         self.seen += x.shape[1]
-        joined = np.concatenate([self.history, x], axis=1)
-        self.history = joined[:, -self.latency :]
-        return self.gain * joined[:, : x.shape[1]]
+        joined = np.concatenate([self.pending, x], axis=1)
+        whole = joined.shape[1] - joined.shape[1] % BLOCK
+        self.pending = joined[:, whole:]
+        return self.gain * joined[:, :whole]
 
 
 def make(processor, margin=PERIOD, fallback="dry"):
@@ -81,7 +86,7 @@ def test_output_is_input_delayed_by_the_reported_latency():
     signal = ramp(40 * PERIOD) + 1
     played = drive(realtime, signal, wait_for_worker=True)
     realtime.close()
-    assert realtime.latency == BLOCK + PERIOD
+    assert realtime.latency == BLOCK - 1 + PERIOD
     np.testing.assert_array_equal(played[realtime.latency :], signal[: -realtime.latency])
     assert not played[: realtime.latency].any()
     assert realtime.counters.late_blocks == 0
@@ -135,7 +140,7 @@ def test_an_exception_in_the_callback_plays_silence_and_is_counted():
 
 
 class Failing(BlockDelay):
-    def process(self, x):
+    def push(self, x):
         raise RuntimeError("boom")
 
 
@@ -169,7 +174,9 @@ def test_swap_crossfades_to_the_new_processor_without_a_late_block():
     assert realtime.counters.late_blocks == 0
     assert not realtime.swapping
     assert realtime.latency == 2 * BLOCK + PERIOD
-    np.testing.assert_array_equal(rest[: 2 * BLOCK], 1.0)  # the old model plays while the new one fills
+    # The new stream starts at the block the worker is filling (at most BLOCK before `half`) and sounds
+    # its latency + margin later: until then the old model plays alone.
+    np.testing.assert_array_equal(rest[: BLOCK + PERIOD], 1.0)
     np.testing.assert_array_equal(rest[-PERIOD:], 2.0)
     assert np.all(np.diff(rest[:, 0]) >= 0) and np.max(np.diff(rest[:, 0])) < 0.1  # a fade, not a step
 

@@ -53,6 +53,8 @@ def test_ratio_is_the_product_of_the_strides():
         ({"strides": (4, 0)}, r"strides \(4, 0\): expected"),
         ({"channels": 0}, "channels = 0: expected a positive integer"),
         ({"max_gain": 0.0}, "max_gain = 0.0: expected a positive number"),
+        ({"strides": (4, 2), "stage_channels": (8,)}, r"stage_channels \(8,\): expected one positive integer per stride"),
+        ({"strides": (4, 2), "stage_channels": (8, 0)}, r"stage_channels \(8, 0\): expected one positive"),
     ],
 )
 def test_config_refuses_unusable_values(changes, message):
@@ -140,3 +142,28 @@ def test_checkpoints_hold_weights_only():
     offline, streaming = twins(SMALL)
     assert streaming.state_dict().keys() == offline.state_dict().keys()
     assert "latent_skip" not in streaming.state_dict()
+
+
+def test_stage_channels_set_each_stage_width_and_mirror_it_in_the_decoder():
+    config = AutoencoderConfig(strides=(4, 2), stage_channels=[6, 10], latent_dims=4, causal=False)
+    assert config.stage_channels == (6, 10)  # a list (from TOML or JSON) is kept as the tuple declared
+    offline, streaming = twins(config)
+    assert offline.encoder[0].conv.weight.shape[0] == 6 and offline.encoder[2].conv.weight.shape[:2] == (10, 6)
+    assert offline.decoder[0].conv.weight.shape[0] == 10 and offline.decoder[-1].conv.conv.weight.shape[:2] == (1, 6)
+    x = method_input(streaming, "forward", blocks=40)
+    delay = streaming.exported_methods["forward"].delay
+    with torch.inference_mode():
+        reference = offline(x)
+    streamed = stream(streaming, "forward", x, 8)
+    torch.testing.assert_close(streamed[:, :, delay:], reference[:, :, : reference.shape[-1] - delay], rtol=0, atol=1e-5)
+
+
+def test_uniform_stage_channels_build_the_same_network_as_channels():
+    torch.manual_seed(3)
+    by_channels = StreamingAutoencoder(SMALL, streaming=False).state_dict()
+    torch.manual_seed(3)
+    by_stages = StreamingAutoencoder(AutoencoderConfig(strides=(4, 2), stage_channels=(8, 8), latent_dims=4),
+                                     streaming=False).state_dict()
+    assert by_channels.keys() == by_stages.keys()
+    assert all(torch.equal(by_channels[name], by_stages[name]) for name in by_channels)
+    assert "stage_channels" not in SMALL.to_dict()  # files exported before the field keep an exact config
