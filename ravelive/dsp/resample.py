@@ -22,6 +22,7 @@ import soxr
 from ravelive.errors import ConfigError
 
 QUALITY = "HQ"  # soxr's high quality: 0.91 passband, >100 dB stopband, ~1000 frames held back at 44.1<->48 kHz
+QUALITIES = ("QQ", "LQ", "MQ", "HQ", "VHQ")  # soxr's recipes, quick to very high
 _PROBE_PERIODS = 4  # output bursts observed when measuring the hold-back; later peaks differ by < 1 frame
 _PROBE_MIN_FRAMES = 4096  # and at least this many input frames (low qualities emit a little every frame)
 _PROBE_MAX_FRAMES = 1 << 18  # give up measuring after this many input frames (a resampler that never bursts)
@@ -34,6 +35,8 @@ class ResampleStream:
     def __init__(self, in_rate: int, out_rate: int, channels: int, quality: str = QUALITY) -> None:
         if in_rate <= 0 or out_rate <= 0:
             raise ConfigError(f"sample rates must be positive, got {in_rate} Hz -> {out_rate} Hz; give rates in Hz")
+        if quality not in QUALITIES:
+            raise ConfigError(f"resample quality {quality!r} is not one of {', '.join(QUALITIES)}; the default is {QUALITY}")
         self.in_rate = in_rate
         self.out_rate = out_rate
         self.channels = channels

@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 FALLBACK_RATE = 48000  # audio duration is counted at this rate when the model names none
 WARMUP_BLOCKS = 4  # untimed blocks before each size is measured
-SIZES = 4  # default sizes: B, 2B, 4B, 8B
+SIZES = 4  # default sizes: B, 2B, 4B, 8B from the engine's default block B
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,9 @@ def parse_blocks(text: str) -> list[int]:
 
 
 def default_blocks(model: NNModel, method: str | None = None) -> list[int]:
-    """B, 2B, 4B ... from the smallest legal block of the method (latent path included)."""
-    smallest = StreamEngine(model, method).block
-    return [smallest << power for power in range(SIZES)]
+    """B, 2B, 4B ... from the engine's default block B for the method (latent path included)."""
+    default = StreamEngine(model, method).block
+    return [default << power for power in range(SIZES)]
 
 
 def benchmark(

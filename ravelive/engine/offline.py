@@ -2,7 +2,10 @@
 
 Each file is read in chunks, pushed through `FixedLatency(StreamEngine)` at
 the file's own sample rate and channel count (the engine converts to the
-model's rate and channels), and written chunk by chunk. The first `latency`
+model's rate and channels), and written chunk by chunk with the engine's
+output channels: the file's own for an audio effect, one per latent
+dimension for `encode` (held at audio rate), the model's audio channels for
+`decode` (which reads one latent dimension per input channel). The first `latency`
 output samples are dropped and `latency` samples of silence flushed at the
 end, so every output is aligned with its input and has its length.
 
@@ -18,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from ravelive.dsp.resample import QUALITY
 from ravelive.engine.stream import FixedLatency, StreamEngine
 from ravelive.errors import AudioFileError, ConfigError
 from ravelive.models.nn_model import NNModel
@@ -37,7 +41,8 @@ class ProcessSettings:
 
     model_path: Path  # the nn~ model file
     method: str | None = None  # None: forward, or the model's first method
-    block: int | None = None  # model block in samples; None: the smallest legal one
+    block: int | None = None  # model block in samples; None: the engine's default (stream.BLOCK_FLOOR or more)
+    resample_quality: str = QUALITY  # soxr recipe when the file's rate differs from the model's
     attributes: tuple[tuple[str, str], ...] = ()  # (name, value text) set on the model before streaming
     latent: tuple[tuple[str, int, float], ...] = ()  # (field, dimension, value) edits of the latent transform
 
@@ -109,7 +114,9 @@ def open_engine(settings: ProcessSettings, sample_rate: int, channels: int) -> S
     model = NNModel.load(settings.model_path)
     for name, value in settings.attributes:
         model.set_attribute(name, value)
-    engine = StreamEngine(model, settings.method, settings.block, sample_rate=sample_rate, channels=channels)
+    engine = StreamEngine(
+        model, settings.method, settings.block, sample_rate, channels, resample_quality=settings.resample_quality
+    )
     if settings.latent:
         transform = engine.neutral_latent()
         for field, dim, value in settings.latent:
@@ -133,7 +140,7 @@ def process_file(
     with _open_source(job.source) as source:
         engine = open_engine(settings, source.samplerate, source.channels)
         stream = FixedLatency(engine)
-        with _open_target(job.target, source) as sink:
+        with _open_target(job.target, source, engine.output_channels) as sink:
             skip = stream.latency
             for chunk in _chunks(job.source, source):
                 skip = _write(sink, stream.process(np.ascontiguousarray(chunk.T)), skip)
@@ -180,7 +187,7 @@ def _chunks(path: Path, source: soundfile.SoundFile):
         yield chunk
 
 
-def _open_target(path: Path, source: soundfile.SoundFile) -> soundfile.SoundFile:
+def _open_target(path: Path, source: soundfile.SoundFile, channels: int) -> soundfile.SoundFile:
     extension = path.suffix.lower().lstrip(".")
     audio_format = {"aif": "AIFF", "aifc": "AIFF", "oga": "OGG", "opus": "OGG", "wave": "WAV"}.get(
         extension, extension.upper()
@@ -191,7 +198,7 @@ def _open_target(path: Path, source: soundfile.SoundFile) -> soundfile.SoundFile
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         return soundfile.SoundFile(
-            str(path), "w", samplerate=source.samplerate, channels=source.channels, format=audio_format, subtype=subtype
+            str(path), "w", samplerate=source.samplerate, channels=channels, format=audio_format, subtype=subtype
         )
     except (soundfile.LibsndfileError, RuntimeError, OSError) as error:
         raise AudioFileError(f"{path}: cannot write audio ({_one_line(error)}); check the folder and its permissions") from error

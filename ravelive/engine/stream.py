@@ -5,16 +5,23 @@ through a StreamEngine. Per push, in order:
 
     stream [channels, n] at the stream rate
       -> soxr to the model's rate (only when the rates differ)
-      -> a FIFO that releases whole model blocks of `block` samples
+      -> whole model blocks of `block` samples (a partial block waits)
       -> per block: channel/rate adaptation, one model call (or encode ->
-         latent transform -> decode), adaptation back to stream channels
+         latent transform -> decode), adaptation to the output channels
       -> soxr back to the stream rate (only when the rates differ)
-      -> every output sample that became available, [channels, m]
+      -> every output sample that became available, [output_channels, m]
 
 The model only ever sees consecutive, non-overlapping full blocks, so its
 own streaming state (cached convolutions) stays valid. The buffers
 (partial block, input tensors) are allocated once; per push the output
 array is allocated, and per block the model call allocates its own.
+
+Defaults: `block` is the smallest multiple of every ratio of the methods in
+use that is at least BLOCK_FLOOR samples (RAVE v2: 2048, v2_small: 512, a
+ratio-1 effect: 256); `channels` is the method's input count and
+`output_channels` the input stream's count for an audio effect, the method's
+own output count when either side runs at control rate (encode writes one
+channel per latent dimension, decode reads one per dimension).
 
 `latency` is exact: `FixedLatency(engine)` outputs as many samples as it
 receives, and its output is the engine's output delayed by `latency`
@@ -22,10 +29,16 @@ stream samples. Without resampling it is `block - 1` (a sample that
 completes a block comes straight back; the first sample of a block waits
 for the other block - 1). With resampling both soxr hold-backs are added,
 the input one converted from model-rate to stream-rate samples.
+
+The per-block work runs right after the model call has evicted Python's
+working set from the CPU caches, so it is kept to a few calls (see
+benchmarks/overhead.py); callers pushing small chunks in a loop should hold
+`torch.inference_mode()` around the loop, as the realtime worker does.
 """
 
 import logging
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -33,18 +46,30 @@ import torch
 from ravelive.dsp.channels import InputAdapter, OutputAdapter
 from ravelive.dsp.fifo import AudioFifo
 from ravelive.dsp.latent import LatentProcessor, LatentTransform
-from ravelive.dsp.resample import ResampleStream
+from ravelive.dsp.resample import QUALITY, ResampleStream
 from ravelive.errors import ConfigError, ParameterError
 from ravelive.models.nn_model import NNModel
 
 logger = logging.getLogger(__name__)
 
 LATENT_METHODS = ("encode", "decode")  # the latent path runs encode -> transform -> decode in place of forward
+BLOCK_FLOOR = 256  # default block is at least this: 5.3 ms at 48 kHz, per-call overhead ~1% (docs/architecture.md)
 _READY_FRAMES = 16384  # initial capacity of FixedLatency's FIFO; it grows once if a push needs more
+
+LatentSink = Callable[[np.ndarray], None]  # receives latent frames [dims, frames]; must not block
 
 
 class StreamEngine:
-    """Runs one model method on a stream in fixed model blocks; see the module docstring."""
+    """Runs one model method on a stream in fixed model blocks; see the module docstring.
+
+    `latent_sink`, when set, is called on the pushing thread with every block's
+    latent frames, float32 [dims, frames] (a fresh array each call): the
+    transformed latent of the latent path, or the output of method `encode`.
+    While a sink is set, `forward` runs as encode -> transform -> decode even
+    with no transform active (the same output for RAVE-style models, whose
+    forward is decode(encode(x))). The sink must not block: it runs between
+    model blocks.
+    """
 
     def __init__(
         self,
@@ -53,6 +78,8 @@ class StreamEngine:
         block: int | None = None,
         sample_rate: int | None = None,
         channels: int | None = None,
+        output_channels: int | None = None,
+        resample_quality: str = QUALITY,
     ) -> None:
         self.model = model
         self.method = _choose_method(model, method)
@@ -62,28 +89,31 @@ class StreamEngine:
         self.sample_rate = sample_rate or model.sample_rate
         self.model_rate = model.sample_rate or self.sample_rate
         spec = model.methods[self.method]
-        self.channels = channels or (spec.in_channels if spec.in_ratio == 1 else spec.out_channels)
-        if self.channels < 1:
-            raise ConfigError(f"stream channels must be at least 1, got {self.channels}")
+        self.channels = _check_channels("channels", spec.in_channels if channels is None else channels)
+        if output_channels is None:
+            output_channels = self.channels if spec.in_ratio == spec.out_ratio == 1 else spec.out_channels
+        self.output_channels = _check_channels("output_channels", output_channels)
+        self.latent_sink: LatentSink | None = None
 
         self._inputs = InputAdapter(spec, self.channels, self.block)
-        self._outputs = OutputAdapter(spec, self.channels, self.block)
+        self._outputs = OutputAdapter(spec, self.output_channels, self.block)
         self._latent: LatentTransform | None = None
+        self._latent_running = False  # whether the previous block ran the latent path
         if self.latent_dims:
             self._encode_inputs = InputAdapter(model.methods["encode"], self.channels, self.block)
-            self._decode_outputs = OutputAdapter(model.methods["decode"], self.channels, self.block)
+            self._decode_outputs = OutputAdapter(model.methods["decode"], self.output_channels, self.block)
             self._latent_processor = LatentProcessor(self.latent_dims)
             self._latent = LatentTransform.identity(self.latent_dims)
 
-        self._to_model, self._from_model = self._resamplers()
+        self._to_model, self._from_model = self._resamplers(resample_quality)
         self._pending = np.zeros((self.channels, self.block), dtype=np.float32)  # a block being filled
         self._filled = 0  # samples of self._pending filled so far
-        self._nothing = np.zeros((self.channels, 0), dtype=np.float32)  # the output of a push that completes no block
+        self._nothing = np.zeros((self.output_channels, 0), dtype=np.float32)  # a push that completes no block
         self.latency = self._compute_latency()
         logger.info(
-            "engine: %s, block %d at %s Hz, stream %s Hz x %d channels, latency %d samples",
-            " -> ".join(methods) if self.latent_dims else self.method,
-            self.block, self.model_rate, self.sample_rate, self.channels, self.latency,
+            "engine: %s, block %d at %s Hz, stream %s Hz x %d -> %d channels, latency %d samples",
+            " -> ".join(methods) if self.latent_dims else self.method, self.block, self.model_rate,
+            self.sample_rate, self.channels, self.output_channels, self.latency,
         )
 
     # ---- latent transform (replaced whole by control threads, read once per block) ----
@@ -115,13 +145,13 @@ class StreamEngine:
     # ---- streaming ----
 
     def push(self, x: np.ndarray) -> np.ndarray:
-        """Feed x [channels, n] at the stream rate; return every output sample now available, [channels, m]."""
+        """Feed x [channels, n] at the stream rate; return every output sample now available, [output_channels, m]."""
+        x = np.asarray(x, dtype=np.float32)
         if x.ndim != 2 or x.shape[0] != self.channels:
             raise ValueError(f"push takes audio [{self.channels}, n], got shape {list(x.shape)}")
-        x = np.asarray(x, dtype=np.float32)
         if self._to_model is not None:
             x = self._to_model.process(x)
-        if torch.is_inference_mode_enabled():  # the realtime worker enables it once for its thread
+        if torch.is_inference_mode_enabled():
             y = self._run_blocks(x)
         else:
             with torch.inference_mode():
@@ -129,49 +159,62 @@ class StreamEngine:
         return y if self._from_model is None else self._from_model.process(y)
 
     def _run_blocks(self, x: np.ndarray) -> np.ndarray:
-        """Model-rate audio in -> the output of every block it completes, [channels, blocks * block]."""
-        block, frames = self.block, x.shape[1]
-        blocks = (self._filled + frames) // block
+        """Model-rate audio in -> the output of every block it completes, [output_channels, blocks * block]."""
+        block, filled, frames = self.block, self._filled, x.shape[1]
+        blocks = (filled + frames) // block
         if blocks == 0:
-            self._pending[:, self._filled : self._filled + frames] = x
-            self._filled += frames
+            self._pending[:, filled : filled + frames] = x
+            self._filled = filled + frames
             return self._nothing
-        y = np.empty((self.channels, blocks * block), dtype=np.float32)
-        offset = block - self._filled
-        if self._filled:
-            self._pending[:, self._filled :] = x[:, :offset]
+        y = np.empty((self.output_channels, blocks * block), dtype=np.float32)
+        start = 0  # where the next whole block starts in x
+        if filled:
+            start = block - filled
+            self._pending[:, filled:] = x[:, :start]
             self._run_block(self._pending, y[:, :block])
-        else:
-            self._run_block(x[:, :block], y[:, :block])  # whole blocks straight from the input, no copy
-        for index in range(1, blocks):
-            self._run_block(x[:, offset : offset + block], y[:, index * block : (index + 1) * block])
-            offset += block
-        self._filled = frames - offset
-        self._pending[:, : self._filled] = x[:, offset:]
+        elif frames == block:  # the live case: one push, one block, no slicing
+            self._run_block(x, y)
+            return y
+        for index in range(1 if filled else 0, blocks):
+            self._run_block(x[:, start : start + block], y[:, index * block : (index + 1) * block])
+            start += block
+        self._filled = frames - start
+        if self._filled:
+            self._pending[:, : self._filled] = x[:, start:]
         return y
 
     def _run_block(self, audio: np.ndarray, out: np.ndarray) -> None:
         transform = self._latent  # one snapshot per block
-        if transform is not None and transform.active:
-            z = self.model("encode", self._encode_inputs(audio))
-            y = self.model("decode", self._latent_processor(transform, z))
-            self._decode_outputs(y, out)
+        if transform is not None and (transform.active or self.latent_sink is not None):
+            self._run_latent_block(transform, audio, out)
             return
-        self._outputs(self.model(self.method, self._inputs(audio)), out)
-        if transform is not None:
+        y = self.model(self.method, self._inputs(audio))
+        self._outputs(y, out)
+        self._latent_running = False
+        if self.latent_sink is not None and self.method == "encode":
+            self.latent_sink(y.numpy()[0])
+
+    def _run_latent_block(self, transform: LatentTransform, audio: np.ndarray, out: np.ndarray) -> None:
+        if not self._latent_running:  # blocks ran forward in between: freeze starts from this block
             self._latent_processor.forget_held()
+            self._latent_running = True
+        z = self._latent_processor(transform, self.model("encode", self._encode_inputs(audio)))
+        if self.latent_sink is not None:
+            self.latent_sink(z.numpy()[0])
+        self._decode_outputs(self.model("decode", z), out)
 
     # ---- set-up ----
 
-    def _resamplers(self) -> tuple[ResampleStream | None, ResampleStream | None]:
+    def _resamplers(self, quality: str) -> tuple[ResampleStream | None, ResampleStream | None]:
         if self.sample_rate is None or self.model.sample_rate is None or self.sample_rate == self.model.sample_rate:
             if self.sample_rate is None:
                 logger.info("neither the stream nor the model names a sample rate: no conversion")
             return None, None
-        logger.info("converting %d Hz <-> %d Hz (the model's rate) with soxr", self.sample_rate, self.model_rate)
+        logger.info("converting %d Hz <-> %d Hz (the model's rate) with soxr %s", self.sample_rate, self.model_rate,
+                    quality)
         return (
-            ResampleStream(self.sample_rate, self.model_rate, self.channels),
-            ResampleStream(self.model_rate, self.sample_rate, self.channels),
+            ResampleStream(self.sample_rate, self.model_rate, self.channels, quality),
+            ResampleStream(self.model_rate, self.sample_rate, self.output_channels, quality),
         )
 
     def _compute_latency(self) -> int:
@@ -188,15 +231,15 @@ class FixedLatency:
         self.engine = engine
         self.latency = engine.latency
         self._zeros_owed = engine.latency
-        self._ready = AudioFifo(engine.channels, _READY_FRAMES)
+        self._ready = AudioFifo(engine.output_channels, _READY_FRAMES)
 
     def process(self, x: np.ndarray) -> np.ndarray:
-        """Feed x [channels, n]; return exactly n samples, [channels, n]."""
+        """Feed x [channels, n]; return exactly n samples, [output_channels, n]."""
         produced = self.engine.push(x)
         self._ready.reserve(self._ready.available + produced.shape[1])
         self._ready.write(produced)
         frames = x.shape[1]
-        out = np.empty((self.engine.channels, frames), dtype=np.float32)
+        out = np.empty((self.engine.output_channels, frames), dtype=np.float32)
         zeros = min(self._zeros_owed, frames)
         out[:, :zeros] = 0.0
         self._zeros_owed -= zeros
@@ -234,10 +277,16 @@ def _latent_dims(model: NNModel, method: str) -> int:
 def _choose_block(model: NNModel, methods: list[str], block: int | None) -> int:
     minimum = model.minimum_block(methods)
     if block is None:
-        return minimum
+        return minimum * math.ceil(BLOCK_FLOOR / minimum)
     if isinstance(block, bool) or not isinstance(block, int) or block <= 0 or block % minimum:
         raise ConfigError(
             f"block {block!r} is not a legal model block for {', '.join(methods)}: "
             f"use a positive multiple of {minimum} ({minimum}, {2 * minimum}, {4 * minimum} ...)"
         )
     return block
+
+
+def _check_channels(name: str, count: int) -> int:
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ConfigError(f"{name} {count!r} must be a positive whole number of stream channels; try 1 or 2")
+    return count

@@ -13,7 +13,7 @@ def spec(in_channels, in_ratio, out_channels, out_ratio):
 def mapped(source_rows, target):
     x = np.array(source_rows, dtype=np.float32)
     out = np.full((target, x.shape[1]), np.nan, dtype=np.float32)
-    ChannelMap(x.shape[0], target).apply(x, out)
+    ChannelMap(x.shape[0], target).write(out, x)
     return out
 
 
@@ -69,3 +69,17 @@ def test_control_rate_output_into_a_column_slice_of_a_wider_buffer():
     OutputAdapter(spec(1, 1, 2, 2), stream_channels=2, block=4)(torch.tensor([[[1.0, 2.0], [3.0, 4.0]]]), wide[:, 4:8])
     np.testing.assert_array_equal(wide[:, 4:8], [[1, 1, 2, 2], [3, 3, 4, 4]])
     assert not wide[:, :4].any() and not wide[:, 8:].any()
+
+
+@pytest.mark.parametrize("source,target", [(1, 1), (2, 1), (2, 3)])
+def test_a_leading_batch_axis_of_the_source_is_dropped(source, target):
+    x = np.arange(source * 3, dtype=np.float32).reshape(source, 3)
+    with_batch = np.zeros((target, 3), dtype=np.float32)
+    ChannelMap(source, target).write(with_batch, x[None])
+    np.testing.assert_array_equal(with_batch, mapped(x, target))
+
+
+def test_latent_channels_into_as_many_stream_channels_are_held_one_to_one():
+    out = np.zeros((3, 4), dtype=np.float32)
+    OutputAdapter(spec(1, 1, 3, 2), stream_channels=3, block=4)(torch.tensor([[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]]), out)
+    np.testing.assert_array_equal(out, [[1, 1, 2, 2], [3, 3, 4, 4], [5, 5, 6, 6]])

@@ -6,8 +6,8 @@ from ravelive.errors import ConfigError
 from ravelive.models.nn_model import NNModel
 
 
-def test_default_sizes_double_from_the_smallest_legal_block(codec_model_path):
-    assert default_blocks(NNModel.load(codec_model_path)) == [64, 128, 256, 512]
+def test_default_sizes_double_from_the_engines_default_block(codec_model_path):
+    assert default_blocks(NNModel.load(codec_model_path)) == [256, 512, 1024, 2048]
 
 
 def test_each_size_gets_a_positive_realtime_factor_and_threads_are_restored(codec_model_path):

@@ -70,6 +70,29 @@ def test_attributes_and_latent_edits_are_applied(tmp_path, attributes_model_path
     np.testing.assert_allclose(shift[64:], 0.25, atol=1e-6)  # decode ramps from the previous frame's mean
 
 
+def test_encode_writes_a_latent_file_that_decode_reads_back(tmp_path, codec_model_path):
+    x = write_noise(tmp_path / "in.wav", 64 * 50 + 17, seed=3)
+    process_file(ProcessJob(tmp_path / "in.wav", tmp_path / "latent.wav"), ProcessSettings(codec_model_path, method="encode"))
+    latent, _ = soundfile.read(tmp_path / "latent.wav", dtype="float32", always_2d=True)
+    assert latent.shape == (len(x), 4)  # one channel per latent dimension, at the file's rate
+    with torch.inference_mode():
+        z = NNModel.load(codec_model_path)("encode", torch.from_numpy(x[: 64 * 50].T[None].copy())).numpy()[0]
+    np.testing.assert_allclose(latent[: 64 * 50], np.repeat(z, 64, axis=1).T, atol=1e-6)
+    process_file(ProcessJob(tmp_path / "latent.wav", tmp_path / "decoded.wav"), ProcessSettings(codec_model_path, method="decode"))
+    process_file(ProcessJob(tmp_path / "in.wav", tmp_path / "forward.wav"), ProcessSettings(codec_model_path))
+    decoded, _ = soundfile.read(tmp_path / "decoded.wav", dtype="float32", always_2d=True)
+    forward, _ = soundfile.read(tmp_path / "forward.wav", dtype="float32", always_2d=True)
+    assert decoded.shape == forward.shape == (len(x), 1)
+    np.testing.assert_allclose(decoded[: 64 * 50], forward[: 64 * 50], atol=1e-6)  # decode(encode) is the codec's forward
+
+
+def test_resample_quality_reaches_the_engine(tmp_path, sr44100_model_path):
+    write_noise(tmp_path / "in.wav", 4800)
+    settings = ProcessSettings(sr44100_model_path, resample_quality="nope")
+    with pytest.raises(ConfigError, match="resample quality 'nope' is not one of"):
+        process_file(ProcessJob(tmp_path / "in.wav", tmp_path / "out.wav"), settings)
+
+
 def test_folders_are_walked_recursively_and_mirrored(tmp_path, identity_model_path):
     write_noise(tmp_path / "in" / "a.wav", 300)
     write_noise(tmp_path / "in" / "deep" / "er" / "b.flac", 200, channels=2)

@@ -1,11 +1,16 @@
+from typing import List
+
 import numpy as np
 import pytest
 import torch
 
+import nn_fixtures
 from ravelive.dsp.latent import LatentProcessor, LatentTransform
-from ravelive.engine.stream import FixedLatency, StreamEngine
+from ravelive.dsp.resample import QUALITIES
+from ravelive.engine.stream import BLOCK_FLOOR, FixedLatency, StreamEngine
 from ravelive.errors import ConfigError, ParameterError
 from ravelive.models.nn_model import NNModel
+from ravelive.models.torchscript import script_and_save
 
 HOST_BLOCKS = [1, 63, 64, 65, 511, 2048, 8193]
 
@@ -34,7 +39,7 @@ def stream(engine, x, host_block):
     """x through FixedLatency(engine) in host blocks of `host_block`; exactly as many samples come out."""
     fixed = FixedLatency(engine)
     out = np.concatenate([fixed.process(x[:, i : i + host_block]) for i in range(0, x.shape[1], host_block)], axis=1)
-    assert out.shape == x.shape
+    assert out.shape == (engine.output_channels, x.shape[1])
     return out
 
 
@@ -106,7 +111,7 @@ def test_impulse_through_identity_comes_out_exactly_at_the_latency(identity_mode
 def test_blocks_without_an_active_transform_run_forward_and_active_ones_encode_decode(codec_model_path):
     model = RecordingModel.load(codec_model_path)
     model.calls = []
-    engine = StreamEngine(model)
+    engine = StreamEngine(model, block=64)
     engine.push(noise(1, 64))
     engine.latent = LatentTransform.identity(4).with_value("freeze", 3, True)
     engine.push(noise(1, 64))
@@ -115,9 +120,32 @@ def test_blocks_without_an_active_transform_run_forward_and_active_ones_encode_d
     assert model.calls == ["forward", "encode", "decode", "forward"]
 
 
-def test_default_block_is_the_smallest_legal_one(codec_model_path, identity_model_path):
-    assert StreamEngine(NNModel.load(codec_model_path)).block == 64
-    assert StreamEngine(NNModel.load(identity_model_path)).block == 1
+class Ratio96(nn_fixtures._ContractModule):
+    """`frames` [1, 1, 1, 96]: the mean of each 96-sample frame (a ratio that does not divide the floor)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_method("frames", [1, 96, 1, 96])
+
+    @torch.jit.export
+    def frames(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def test_default_block_is_the_smallest_legal_one_of_at_least_the_floor(
+    codec_model_path, identity_model_path, rave_like_model, tmp_path
+):
+    assert BLOCK_FLOOR == 256
+    assert StreamEngine(NNModel.load(codec_model_path)).block == 256  # ratio 64
+    assert StreamEngine(NNModel.load(identity_model_path)).block == 256  # ratio 1: not one model call per sample
+    assert StreamEngine(NNModel.load(rave_like_model)).block == 2048  # ratio 2048: as RAVE models run in nn~
+    assert StreamEngine(NNModel.load(script_and_save(Ratio96(), tmp_path / "ratio96.ts"))).block == 288
+
+
+@pytest.mark.parametrize("block", [1, 64, 320])
+def test_any_legal_block_can_be_chosen(codec_model_path, identity_model_path, block):
+    path = identity_model_path if block == 1 else codec_model_path
+    assert StreamEngine(NNModel.load(path), block=block).block == block
 
 
 @pytest.mark.parametrize("block", [100, 0, -64, 64.0])
@@ -167,8 +195,9 @@ def test_a_44k1_model_in_a_48k_stream_is_converted_not_pitched(sr44100_model_pat
     np.testing.assert_allclose(out[0, latency + settled :], x[0, settled : x.shape[1] - latency], atol=2e-4)
 
 
-def test_a_22k05_model_in_a_44k1_stream_delays_an_impulse_by_exactly_the_latency(no_get_methods_model_path):
-    engine = StreamEngine(NNModel.load(no_get_methods_model_path), block=512, sample_rate=44100)
+@pytest.mark.parametrize("quality", QUALITIES)
+def test_a_22k05_model_in_a_44k1_stream_delays_an_impulse_by_exactly_the_latency(no_get_methods_model_path, quality):
+    engine = StreamEngine(NNModel.load(no_get_methods_model_path), block=512, sample_rate=44100, resample_quality=quality)
     x = np.zeros((1, 20000), dtype=np.float32)
     x[0, 3000] = 1.0  # band-limited by the 22.05 kHz model: comes back as a symmetric sinc centred on it
     out = stream(engine, x, 64)
@@ -214,3 +243,91 @@ def test_rave_like_prior_reads_the_last_sample_of_each_frame_and_holds_its_outpu
         values = out[:, frame * 2048 : (frame + 1) * 2048]
         assert np.all(values == values[:, :1])  # held for the whole frame
         assert np.all(values == 0.0) == (frame % 2 == 0)
+
+
+def test_unknown_resample_quality_is_refused(sr44100_model_path):
+    with pytest.raises(ConfigError, match="resample quality 'best' is not one of QQ, LQ, MQ, HQ, VHQ"):
+        StreamEngine(NNModel.load(sr44100_model_path), sample_rate=48000, resample_quality="best")
+
+
+# ---- stream channels: control-rate sides keep the method's own channel count ----
+
+
+@pytest.mark.parametrize("host_block", [1, 63, 8193])
+def test_encode_writes_one_channel_per_latent_dimension_held_at_audio_rate(codec_model_path, host_block):
+    engine = StreamEngine(NNModel.load(codec_model_path), method="encode", block=64)
+    assert (engine.channels, engine.output_channels) == (1, 4)
+    x = noise(1, 64 * 20, seed=8)
+    z = whole(codec_model_path, "encode", x)
+    assert_delayed(stream(engine, x, host_block), np.repeat(z, 64, axis=1), engine.latency)
+
+
+@pytest.mark.parametrize("host_block", [1, 65, 8193])
+def test_decode_reads_one_channel_per_latent_dimension(codec_model_path, host_block):
+    engine = StreamEngine(NNModel.load(codec_model_path), method="decode", block=128)
+    assert (engine.channels, engine.output_channels) == (4, 1)
+    z = noise(4, 30, seed=9)
+    held = np.repeat(z, 64, axis=1)  # a latent stream as encode writes it
+    assert_delayed(stream(engine, held, host_block), whole(codec_model_path, "decode", z), engine.latency)
+
+
+def test_output_channels_can_differ_from_the_input_stream(identity_model_path):
+    engine = StreamEngine(NNModel.load(identity_model_path), channels=1, output_channels=2)
+    x = noise(1, 1000, seed=10)
+    assert_delayed(stream(engine, x, 100), np.repeat(x, 2, axis=0), engine.latency)
+
+
+@pytest.mark.parametrize("name,count", [("channels", 0), ("output_channels", -2)])
+def test_channel_counts_below_one_are_refused(identity_model_path, name, count):
+    with pytest.raises(ConfigError, match=f"{name} {count} must be a positive whole number of stream channels"):
+        StreamEngine(NNModel.load(identity_model_path), **{name: count})
+
+
+# ---- latent sink: the latent trajectory handed out per block ----
+
+
+def test_latent_sink_receives_every_latent_frame_and_forward_stays_exact(codec_model_path):
+    model = RecordingModel.load(codec_model_path)
+    model.calls = []
+    engine = StreamEngine(model, block=128)
+    received = []
+    engine.latent_sink = received.append
+    x = noise(1, 128 * 12, seed=11)
+    out = stream(engine, x, 100)
+    assert set(model.calls) == {"encode", "decode"}  # forward == decode(encode): the latent path runs
+    assert all(frames.shape == (4, 2) for frames in received)  # block // ratio frames per block
+    np.testing.assert_allclose(np.concatenate(received, axis=1), whole(codec_model_path, "encode", x)[:, :24], atol=1e-6)
+    assert_delayed(out, whole(codec_model_path, "forward", x), engine.latency)
+
+
+def test_latent_sink_receives_the_transformed_latent(codec_model_path):
+    engine = StreamEngine(NNModel.load(codec_model_path), block=64)
+    engine.latent = LatentTransform.identity(4).with_value("bias", 1, 0.5).with_value("replace", 3, -1.0)
+    received = []
+    engine.latent_sink = received.append
+    x = noise(1, 64 * 4, seed=12)
+    engine.push(x)
+    z = whole(codec_model_path, "encode", x)
+    z[1] += 0.5
+    z[3] = -1.0
+    np.testing.assert_allclose(np.concatenate(received, axis=1), z, atol=1e-6)
+
+
+def test_latent_sink_receives_the_output_of_method_encode(codec_model_path):
+    engine = StreamEngine(NNModel.load(codec_model_path), method="encode", block=64)
+    received = []
+    engine.latent_sink = received.append
+    x = noise(1, 64 * 3, seed=13)
+    engine.push(x)
+    np.testing.assert_array_equal(np.concatenate(received, axis=1), whole(codec_model_path, "encode", x))
+
+
+def test_without_a_sink_an_inactive_transform_runs_forward_again(codec_model_path):
+    model = RecordingModel.load(codec_model_path)
+    model.calls = []
+    engine = StreamEngine(model, block=64)
+    engine.latent_sink = lambda frames: None
+    engine.push(noise(1, 64))
+    engine.latent_sink = None
+    engine.push(noise(1, 64))
+    assert model.calls == ["encode", "decode", "forward"]
