@@ -63,14 +63,19 @@ def _model_or_default(model: str | None) -> str:
 @click.option("--out", "-o", required=True, type=click.Path(),
               help="Output file (one input file) or folder (mirrors the inputs).")
 @click.option("--method", help="Model method to run; default: forward, or the model's first method.")
-@click.option("--block", type=int, help="Model block in samples; default: the smallest legal one.")
+@click.option("--block", type=int, help="Model block in samples, any multiple of the model's ratios; default: the "
+              "smallest one of at least 256 (RAVE: 2048, v2_small: 512, a ratio-1 effect: 256).")
+@click.option("--resample-quality", type=click.Choice(["QQ", "LQ", "MQ", "HQ", "VHQ"]), default="HQ",
+              show_default=True, help="soxr recipe when the audio rate differs from the model's; HQ adds ~40 ms at "
+              "44.1<->48 kHz and is the lowest that stays clean to 20 kHz (benchmarks/resample_quality.py).")
 @click.option("--set", "settings", multiple=True, metavar="ATTR=VALUE",
               help="Set a model attribute before processing (several values: ATTR=1,2). Repeatable.")
 @click.option("--latent-bias", multiple=True, metavar="I=V", help="Add V to latent dimension I. Repeatable.")
 @click.option("--latent-scale", multiple=True, metavar="I=V", help="Multiply latent dimension I by V. Repeatable.")
 @click.option("--latent-noise", multiple=True, metavar="I=V", help="Add noise of amount V to latent dimension I. Repeatable.")
 @reports_errors
-def process(inputs, model, out, method, block, settings, latent_bias, latent_scale, latent_noise) -> None:
+def process(inputs, model, out, method, block, resample_quality, settings, latent_bias, latent_scale,
+            latent_noise) -> None:
     """Stream audio files or folders (recursively) through a model, aligned with the input, same length."""
     import sys
     from pathlib import Path
@@ -84,6 +89,7 @@ def process(inputs, model, out, method, block, settings, latent_bias, latent_sca
         model_path=Path(_model_or_default(model)),
         method=method,
         block=block,
+        resample_quality=resample_quality,
         attributes=tuple(offline.parse_attribute_setting(text) for text in settings),
         latent=tuple(latent),
     )
@@ -127,7 +133,11 @@ def _device(text: str | None) -> int | str | None:
 @click.option("--samplerate", type=int, help="Stream rate in Hz; default: the model's rate.")
 @click.option("--channels", type=int, help="Audio channels; default: the method's channel count.")
 @click.option("--period", type=int, default=256, show_default=True, help="Frames per audio callback.")
-@click.option("--block", type=int, help="Model block in samples; default: the smallest legal one.")
+@click.option("--block", type=int, help="Model block in samples, any multiple of the model's ratios; default: the "
+              "smallest one of at least 256 (RAVE: 2048, v2_small: 512, a ratio-1 effect: 256).")
+@click.option("--resample-quality", type=click.Choice(["QQ", "LQ", "MQ", "HQ", "VHQ"]), default="HQ",
+              show_default=True, help="soxr recipe when the audio rate differs from the model's; HQ adds ~40 ms at "
+              "44.1<->48 kHz and is the lowest that stays clean to 20 kHz (benchmarks/resample_quality.py).")
 @click.option("--latency-margin", default="auto", show_default=True,
               help="Milliseconds added to the model block for compute time, or 'auto' (measured at warm-up).")
 @click.option("--threads", type=int, help="Torch threads; default: CPU cores - 1, at most 4.")
@@ -150,7 +160,7 @@ def _device(text: str | None) -> int | str | None:
 @click.option("--no-osc", is_flag=True, help="No network control at all.")
 @click.option("--no-discovery", is_flag=True, help="No OSCQuery HTTP endpoint and no mDNS announcement.")
 @reports_errors
-def serve(model, method, device, input_device, output_device, samplerate, channels, period, block,
+def serve(model, method, device, input_device, output_device, samplerate, channels, period, block, resample_quality,
           latency_margin, threads, input_file, output_file, duration, stats, fallback, no_realtime,
           osc_port, osc_host, allow, models_dir, presets_dir, no_osc, no_discovery) -> None:
     """Run a model live on an audio device (or files), until Ctrl-C or SIGTERM."""
@@ -167,7 +177,7 @@ def serve(model, method, device, input_device, output_device, samplerate, channe
     config = ServeConfig(
         model=Path(model) if model else None, method=method,
         input_device=_device(input_device or device), output_device=_device(output_device or device),
-        sample_rate=samplerate, channels=channels, period=period, block=block,
+        sample_rate=samplerate, channels=channels, period=period, block=block, resample_quality=resample_quality,
         latency_margin_ms=validate_margin(latency_margin), threads=threads,
         input_file=Path(input_file) if input_file else None, output_file=Path(output_file) if output_file else None,
         duration=duration, stats_interval=stats, realtime=not no_realtime, fallback=fallback,

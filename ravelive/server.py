@@ -30,9 +30,10 @@ from ravelive.control.osc import OscConfig
 from ravelive.control.service import ControlService
 from ravelive.control.params import ParameterStore
 from ravelive.dsp.fifo import AudioFifo
+from ravelive.dsp.resample import QUALITY as RESAMPLE_QUALITY
 from ravelive.dsp.smoothing import GainRamp, WetDryMix
 from ravelive.engine.realtime import Realtime, RealtimeConfig, lock_memory
-from ravelive.engine.stream import StreamEngine
+from ravelive.engine.stream import LatentSink, StreamEngine
 from ravelive.errors import AudioDeviceError, ConfigError, RaveliveError
 from ravelive.models.default import DEFAULT_MODEL_PATH
 from ravelive.models.nn_model import NNModel
@@ -67,6 +68,7 @@ class ServeConfig:
     stats_interval: float | None = None  # seconds between stats lines; None: none
     realtime: bool = True  # request SCHED_FIFO for the worker and mlockall
     fallback: str = "dry"  # what a late period plays: "dry" (latency-aligned input) or "silence"
+    resample_quality: str = RESAMPLE_QUALITY  # soxr recipe when the stream rate differs from the model's
     osc: OscConfig | None = None  # OSC control (ravelive.control); None: no network control
     discovery: bool = True  # with osc: OSCQuery over HTTP and mDNS announcements
 
@@ -133,6 +135,7 @@ class Server:
         self.sample_rate = config.sample_rate or model.sample_rate or 48000
         probe = StreamEngine(model, config.method, config.block, self.sample_rate, config.channels)
         self.channels = probe.channels
+        self.latent_sink: LatentSink | None = None  # set_latent_sink: every live engine hands its latent frames here
         self._model_controls = ModelControls.from_model(model, method=probe.method)
         self.controls: ParameterStore[ControlSnapshot] = self._model_controls.store()
         self.controls.add_listener(self._on_control)
@@ -162,13 +165,22 @@ class Server:
     def _prepare(self, model: NNModel, method: str) -> tuple[Controlled, float]:
         """Warm `model` up on a throwaway engine (timing each block), then build the live one."""
         c = self.config
-        warm = StreamEngine(model, method, c.block, self.sample_rate, self.channels)
+        warm = StreamEngine(model, method, c.block, self.sample_rate, self.channels, self.channels, c.resample_quality)
         times = _warm_up(warm, c.period, paced=hasattr(self, "realtime"))  # paced: the stream is already playing
-        engine = StreamEngine(model, method, c.block, self.sample_rate, self.channels)
+        if warm.latent_dims:  # OSC's latent feed and latent edits run encode -> decode: warm those methods too
+            warm.latent_sink = _discard_latent
+            times += _warm_up(warm, c.period, paced=hasattr(self, "realtime"))
+        engine = StreamEngine(model, method, c.block, self.sample_rate, self.channels, self.channels, c.resample_quality)
+        engine.latent_sink = self.latent_sink
         log.info("warm-up: %d blocks, compute median %.2f ms, p99 %.2f ms per %.2f ms block",
                  len(times), 1000 * np.median(times), 1000 * np.percentile(times, 99),
                  1000 * engine.block / engine.model_rate)
         return Controlled(engine, self.controls, self._model_controls), float(np.percentile(times, 99))
+
+    def set_latent_sink(self, sink: LatentSink | None) -> None:
+        """Hand the latent frames of the running engine (and of every swapped-in one) to `sink`; None: stop."""
+        self.latent_sink = sink
+        self.realtime.processor.engine.latent_sink = sink
 
     def _audio_settings(self) -> AudioSettings:
         c = self.config
@@ -326,6 +338,10 @@ def _use_device(config: ServeConfig) -> bool:
     )
 
 
+def _discard_latent(frames: np.ndarray) -> None:
+    """The warm-up's latent sink: the frames go nowhere."""
+
+
 def _warm_up(engine: StreamEngine, period: int, paced: bool) -> list[float]:
     """Push silence through `engine` in periods; return the compute time of each timed model block.
 
@@ -368,12 +384,14 @@ def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
         report(server.describe_start())
         if config.osc is not None:
             control = ControlService.start(server, config.osc, config.discovery)
+            server.set_latent_sink(control.osc.push_latent)  # /ravelive/latent/out; a no-op without subscribers
             report(control.describe())
         notify("READY=1")
         _serve_until(server, config, stop, report)
     finally:
         notify("STOPPING=1")
         if control is not None:
+            server.set_latent_sink(None)
             control.close()
         server.stop()
         for sig, handler in previous.items():

@@ -184,23 +184,24 @@ class StreamEngine:
         return y
 
     def _run_block(self, audio: np.ndarray, out: np.ndarray) -> None:
-        transform = self._latent  # one snapshot per block
-        if transform is not None and (transform.active or self.latent_sink is not None):
-            self._run_latent_block(transform, audio, out)
+        transform, sink = self._latent, self.latent_sink  # one snapshot of each per block (other threads set them)
+        if transform is not None and (transform.active or sink is not None):
+            self._run_latent_block(transform, sink, audio, out)
             return
         y = self.model(self.method, self._inputs(audio))
         self._outputs(y, out)
         self._latent_running = False
-        if self.latent_sink is not None and self.method == "encode":
-            self.latent_sink(y.numpy()[0])
+        if sink is not None and self.method == "encode":
+            sink(y.numpy()[0])
 
-    def _run_latent_block(self, transform: LatentTransform, audio: np.ndarray, out: np.ndarray) -> None:
+    def _run_latent_block(self, transform: LatentTransform, sink: LatentSink | None, audio: np.ndarray,
+                          out: np.ndarray) -> None:
         if not self._latent_running:  # blocks ran forward in between: freeze starts from this block
             self._latent_processor.forget_held()
             self._latent_running = True
         z = self._latent_processor(transform, self.model("encode", self._encode_inputs(audio)))
-        if self.latent_sink is not None:
-            self.latent_sink(z.numpy()[0])
+        if sink is not None:
+            sink(z.numpy()[0])
         self._decode_outputs(self.model("decode", z), out)
 
     # ---- set-up ----
