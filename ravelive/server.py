@@ -11,6 +11,7 @@ The control layer uses `status()`, `load_model()`, `reload_model()`
 the worker applies once per chunk).
 """
 
+import contextlib
 import logging
 import math
 import os
@@ -41,8 +42,8 @@ from ravelive.systemd import notify, watchdog_interval
 
 log = logging.getLogger(__name__)
 
-AUTO_HEADROOM = 1.5  # auto margin: this many times the p99 warm-up compute time, rounded up to whole periods,
-AUTO_JITTER_PERIODS = 1  # plus this many periods for the audio thread's own jitter (JACK's start-up cycles)
+AUTO_HEADROOM = 1.5  # auto margin: this many times the p99 warm-up compute time, rounded up to whole periods
+STARTUP_SECONDS = 0.5  # late periods this soon after the stream starts are counted apart (JACK's first cycles)
 WARMUP_SECONDS = 1.0  # audio timed through a throwaway engine before the stream starts (at least 8 blocks)
 WARMUP_UNTIMED = 4  # first blocks not timed: TorchScript profiles and optimises its first calls
 CROSSFADE_SECONDS = 0.05  # hot swap: old and new model overlap this long
@@ -79,9 +80,14 @@ def default_threads() -> int:
 
 
 def margin_from_compute(p99_seconds: float, sample_rate: int, period: int) -> int:
-    """Auto margin: AUTO_HEADROOM x p99 compute time in whole periods (at least one), plus the jitter allowance."""
+    """Auto margin: AUTO_HEADROOM x p99 compute time in whole periods, at least one.
+
+    The worker gets a block when the callback that completes it returns, and its output is first played
+    `margin` samples later, rounded up to whole periods: the margin is the compute budget. One period is
+    the least (latency block - 1 + period), enough for any model that computes a block within it.
+    """
     frames = AUTO_HEADROOM * p99_seconds * sample_rate
-    return (max(1, math.ceil(frames / period)) + AUTO_JITTER_PERIODS) * period
+    return max(1, math.ceil(frames / period)) * period
 
 
 class Controlled:
@@ -150,10 +156,10 @@ class Server:
                 sample_rate=self.sample_rate, channels=self.channels, period=config.period,
                 block=processor.engine.block * self.sample_rate // processor.engine.model_rate,
                 margin=margin, ring_frames=_ring_frames(processor.latency + margin, self.sample_rate),
-                fallback=config.fallback,
+                fallback=config.fallback, startup=round(STARTUP_SECONDS * self.sample_rate),
             ),
         )
-        self.realtime.worker_setup = self._worker_setup
+        self.realtime.worker_scope = self._worker_scope
         self.realtime.follow_audio_priority = config.realtime
         self.audio = AudioPath(self._audio_settings(), self.realtime.callback)
         self._swap_lock = threading.Lock()
@@ -200,10 +206,14 @@ class Server:
 
             self.load_model(self.model_path, change.value, put_back_on_failure)
 
-    def _worker_setup(self) -> None:
+    @contextlib.contextmanager
+    def _worker_scope(self):
+        """The worker thread's whole life: denormals flushed, memory locked, gradients off (all per thread)."""
         torch.set_flush_denormal(True)
         if self.config.realtime:
             lock_memory()
+        with torch.inference_mode():
+            yield
 
     # -- running ---------------------------------------------------------------------------
 
@@ -246,6 +256,7 @@ class Server:
             "margin": self.realtime.config.margin,
             "cpu_load": median / block_seconds,
             "late_blocks": counters.late_blocks,
+            "startup_late_blocks": counters.startup_late_blocks,
             "xruns": counters.xruns,
             "callback_errors": counters.callback_errors,
             "model_errors": counters.model_errors,
@@ -270,6 +281,7 @@ class Server:
         return (
             f"{s['uptime']:.0f}s load {100 * s['cpu_load']:.0f}% compute {s['compute_ms_median']:.1f}/"
             f"{s['compute_ms_p99']:.1f} ms (median/p99 of {s['block_ms']:.1f}) late {s['late_blocks']} "
+            f"(start-up {s['startup_late_blocks']}) "
             f"xruns {s['xruns']} callback errors {s['callback_errors']} model errors {s['model_errors']}"
         )
 
@@ -293,7 +305,8 @@ class Server:
             controls.install(self.controls)
             self._model_controls = controls
             processor, p99 = self._prepare(loaded, probe.method)
-            budget = (self.realtime.config.margin + self.config.period) / self.sample_rate
+            periods = math.ceil(self.realtime.config.margin / self.config.period)  # see margin_from_compute
+            budget = periods * self.config.period / self.sample_rate
             if p99 > budget:
                 log.warning("the new model needs %.1f ms per block (p99), more than the %.1f ms margin: "
                             "expect late blocks; restart with a larger --latency-margin", 1000 * p99, 1000 * budget)

@@ -204,9 +204,9 @@ def test_no_sound_card_and_no_file_says_what_to_do():
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_auto_margin_is_twice_the_p99_in_whole_periods_plus_one():
-    assert margin_from_compute(0.004, RATE, 256) == 3 * 256  # 1.5 x 4 ms = 288 samples -> two periods, + one for jitter
-    assert margin_from_compute(0.0, RATE, 256) == 2 * 256
+def test_auto_margin_is_one_and_a_half_p99_in_whole_periods_at_least_one():
+    assert margin_from_compute(0.004, RATE, 256) == 2 * 256  # 1.5 x 4 ms = 288 samples -> two periods
+    assert margin_from_compute(0.0, RATE, 256) == 256
 
 
 def test_systemd_unit_carries_the_serve_options_and_the_limits():

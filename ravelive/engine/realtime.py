@@ -19,6 +19,7 @@ model catches up, a short crossfade goes back to it. Each such period counts
 as one late block.
 """
 
+import contextlib
 import ctypes
 import ctypes.util
 import errno
@@ -29,7 +30,7 @@ import select
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable, ContextManager, Protocol
 
 import numpy as np
 
@@ -67,6 +68,7 @@ class RealtimeConfig:
     ring_frames: int = 1 << 18  # ring capacity: how far the worker may fall behind before input is lost
     fallback: str = "dry"  # what a late period plays: "dry" (delayed input) or "silence"
     fade: int = 64  # samples of the fades into and out of the fallback
+    startup: int = 0  # frames after the stream starts whose late periods count as start-up, not as late blocks
 
 
 class Ring:
@@ -95,7 +97,8 @@ class Counters:
 
     periods: int = 0  # callbacks run
     xruns: int = 0  # callbacks whose PortAudio status reported an under- or overflow
-    late_blocks: int = 0  # periods that played the fallback
+    late_blocks: int = 0  # periods that played the fallback (after start-up)
+    startup_late_blocks: int = 0  # periods that played the fallback while the stream was starting (config.startup)
     callback_errors: int = 0  # callbacks that raised and played silence
     dropped_frames: int = 0  # input frames the worker never saw (it fell a whole ring behind)
     model_errors: int = 0  # chunks whose processing raised and played silence
@@ -160,7 +163,7 @@ class Realtime:
         os.set_blocking(self._wake_write, False)
         self._stop = False
         self._worker: threading.Thread | None = None
-        self.worker_setup: Callable[[], None] | None = None  # run first on the worker thread (memory, torch)
+        self.worker_scope: Callable[[], ContextManager] = contextlib.nullcontext  # the worker runs inside it
         self.follow_audio_priority = False  # True: the worker asks for SCHED_FIFO just below the audio thread
         self.audio_thread = 0  # native id of the thread running the callback, recorded by its first call
 
@@ -227,7 +230,10 @@ class Realtime:
             rest[:n] *= self._fade_in[:n]
             rest[:n] += self._last * self._fade_out[:n]
         self._in_fallback = True
-        self.counters.late_blocks += 1
+        if start < self.config.startup:  # the audio thread's and the worker's first cycles, not the model's pace
+            self.counters.startup_late_blocks += 1
+        else:
+            self.counters.late_blocks += 1
 
     def _leave_fallback(self, start: int, outdata: np.ndarray) -> None:
         n = min(len(outdata), self.config.fade)
@@ -270,10 +276,13 @@ class Realtime:
 
     def _run(self, ready: threading.Event) -> None:
         try:
-            if self.worker_setup is not None:
-                self.worker_setup()
+            with self.worker_scope():
+                ready.set()
+                self._work()
         finally:
-            ready.set()
+            ready.set()  # also when the scope failed to enter: start() must not wait forever
+
+    def _work(self) -> None:
         block_time = 0.0
         block_left = self.config.block
         while not self._stop:

@@ -33,8 +33,10 @@ class BlockDelay:
         self.pending = np.zeros((1, 0), dtype=np.float32)
         self.seen = 0
         self.expected = None
+        self.pushes = []  # frames of each push
 
     def push(self, x: np.ndarray) -> np.ndarray:
+        self.pushes.append(x.shape[1])
         if self.ramp and self.expected is not None:
             assert x[0, 0] == self.expected, "input skipped or reordered"
         self.expected = x[0, -1] + 1
@@ -48,9 +50,9 @@ class BlockDelay:
         return self.gain * joined[:, :whole]
 
 
-def make(processor, margin=PERIOD, fallback="dry"):
+def make(processor, margin=PERIOD, fallback="dry", startup=0):
     config = RealtimeConfig(sample_rate=RATE, channels=1, period=PERIOD, block=BLOCK, margin=margin,
-                            ring_frames=1 << 14, fallback=fallback, fade=16)
+                            ring_frames=1 << 14, fallback=fallback, fade=16, startup=startup)
     return Realtime(processor, config)
 
 
@@ -91,6 +93,28 @@ def test_output_is_input_delayed_by_the_reported_latency():
     assert not played[: realtime.latency].any()
     assert realtime.counters.late_blocks == 0
     assert realtime.counters.callback_errors == 0
+
+
+def test_the_worker_pushes_whole_blocks_only_and_one_period_of_margin_suffices():
+    processor = BlockDelay()
+    realtime = make(processor, margin=PERIOD)  # the least margin: the worker has one period per block
+    realtime.start()
+    signal = ramp(40 * PERIOD) + 1
+    played = drive(realtime, signal, wait_for_worker=True)
+    realtime.close()
+    assert set(processor.pushes) == {BLOCK}
+    assert len(processor.pushes) >= len(signal) // BLOCK - 1  # the last may still be in flight at close()
+    assert realtime.counters.late_blocks == 0
+    np.testing.assert_array_equal(played[realtime.latency :], signal[: -realtime.latency])
+
+
+def test_late_periods_during_start_up_are_counted_apart():
+    realtime = make(BlockDelay(slow_blocks={0}, sleep=10 * PERIOD / RATE), startup=40 * PERIOD)
+    realtime.start()
+    drive(realtime, ramp(80 * PERIOD) + 1, wait_for_worker=False)
+    realtime.close()
+    assert realtime.counters.startup_late_blocks > 0
+    assert realtime.counters.late_blocks == 0
 
 
 def test_a_slow_block_is_counted_and_neither_drops_input_nor_drifts():
