@@ -45,3 +45,20 @@ def test_bench_prints_one_row_per_block(codec_model_path):
     rows = result.output.strip().splitlines()
     assert rows[0].split() == ["block", "ms/block", "realtime", "factor", "worst", "block"]
     assert [row.split()[0] for row in rows[1:]] == ["64", "128"]
+
+
+def test_process_encode_writes_one_channel_per_latent_dimension(tmp_path, codec_model_path):
+    write_noise(tmp_path / "in.wav", 1000)
+    result = CliRunner().invoke(main, ["process", str(tmp_path / "in.wav"), "--model", str(codec_model_path),
+                                       "--out", str(tmp_path / "latent.wav"), "--method", "encode"])
+    assert result.exit_code == 0, result.output
+    assert soundfile.info(tmp_path / "latent.wav").channels == 4
+
+
+def test_process_resample_quality_is_one_of_soxrs_recipes(tmp_path, sr44100_model_path):
+    write_noise(tmp_path / "in.wav", 4800)
+    arguments = ["process", str(tmp_path / "in.wav"), "--model", str(sr44100_model_path), "--out",
+                 str(tmp_path / "out.wav"), "--resample-quality"]
+    assert CliRunner().invoke(main, arguments + ["LQ"]).exit_code == 0
+    refused = CliRunner().invoke(main, arguments + ["best"])
+    assert refused.exit_code == 2 and "'best' is not one of 'QQ', 'LQ', 'MQ', 'HQ', 'VHQ'" in refused.output
