@@ -358,11 +358,15 @@ def _discard_latent(frames: np.ndarray) -> None:
 def _warm_up(engine: StreamEngine, period: int, paced: bool) -> list[float]:
     """Push silence through `engine` in periods; return the compute time of each timed model block.
 
-    `paced` (a hot swap beside the running stream): rest as long as each block took, so the warm-up
-    never takes more than half a core, or the GIL, from the live worker.
+    Blocks come at the stream's pace (a rest after each one), as they will live: a model called once per
+    block starts each with cold caches and takes longer than back to back (+10% to +40% measured here),
+    and `--latency-margin auto` must see that. `paced` (a hot swap beside the running stream): rest at
+    least as long as each block took, so the warm-up never takes more than half a core, or the GIL,
+    from the live worker.
     """
     blocks = WARMUP_UNTIMED + max(8, math.ceil(WARMUP_SECONDS * engine.model_rate / engine.block))
     stream_block = max(1, engine.block * engine.sample_rate // engine.model_rate)
+    block_seconds = engine.block / engine.model_rate
     silence = np.zeros((engine.channels, period), dtype=np.float32)
     times, spent, pushed = [], 0.0, 0
     while len(times) < blocks:
@@ -372,8 +376,7 @@ def _warm_up(engine: StreamEngine, period: int, paced: bool) -> list[float]:
         pushed += period
         if pushed >= stream_block:
             times.append(spent)
-            if paced:
-                time.sleep(spent)
+            time.sleep(max(block_seconds - spent, spent if paced else 0.0))
             spent, pushed = 0.0, pushed - stream_block
     return times[WARMUP_UNTIMED:]
 
