@@ -87,7 +87,12 @@ def serve(jack: JackServer, model: Path, noise: Path, recorded: Path, seconds: f
     cpu0, wall0 = cpu_seconds(process.pid), time.monotonic()
     time.sleep(seconds - 2.0)
     cpu1, wall1 = cpu_seconds(process.pid), time.monotonic()
-    out, err = process.communicate(timeout=120)
+    try:
+        out, err = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise SystemExit("serve did not stop within 120 s of its --duration (PortAudio's JACK stop waits for a "
+                         "process cycle that JACK no longer runs; see jackd's log)") from None
     if process.returncode:
         raise SystemExit(f"serve failed: {err[-2000:]}")
     return start_line, out, (cpu1 - cpu0) / (wall1 - wall0)
