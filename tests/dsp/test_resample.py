@@ -1,19 +1,20 @@
 import numpy as np
 import pytest
 
-from ravelive.dsp.resample import ResampleStream, held_back_frames
+from ravelive.dsp.resample import QUALITIES, ResampleStream, held_back_frames
 from ravelive.errors import ConfigError
 
 RATE_PAIRS = [(48000, 44100), (44100, 48000), (48000, 16000), (22050, 48000)]
 
 
 @pytest.mark.parametrize("in_rate,out_rate", RATE_PAIRS)
-def test_output_never_trails_input_by_more_than_the_latency(in_rate, out_rate):
+@pytest.mark.parametrize("quality", QUALITIES)
+def test_output_never_trails_input_by_more_than_the_latency(in_rate, out_rate, quality):
     rng = np.random.default_rng(1)
-    stream = ResampleStream(in_rate, out_rate, channels=2)
+    stream = ResampleStream(in_rate, out_rate, channels=2, quality=quality)
     fed = produced = 0
     worst = 0.0
-    for size in np.concatenate([np.ones(3000, dtype=int), rng.integers(1, 9000, size=60)]):
+    for size in np.concatenate([np.ones(12000, dtype=int), rng.integers(1, 9000, size=60)]):  # single frames first: long enough for VHQ to peak
         produced += stream.process(np.zeros((2, int(size)), dtype=np.float32)).shape[1]
         fed += int(size)
         worst = max(worst, fed * out_rate / in_rate - produced)
@@ -53,3 +54,8 @@ def test_hold_back_is_measured_once_per_rate_pair():
 def test_non_positive_rate_is_refused():
     with pytest.raises(ConfigError, match="sample rates must be positive, got 0 Hz -> 48000 Hz"):
         ResampleStream(0, 48000, channels=1)
+
+
+def test_unknown_quality_is_refused():
+    with pytest.raises(ConfigError, match="resample quality 'XQ' is not one of QQ, LQ, MQ, HQ, VHQ; the default is HQ"):
+        ResampleStream(48000, 44100, channels=1, quality="XQ")
