@@ -36,7 +36,9 @@ class ResampleStream:
         if in_rate <= 0 or out_rate <= 0:
             raise ConfigError(f"sample rates must be positive, got {in_rate} Hz -> {out_rate} Hz; give rates in Hz")
         if quality not in QUALITIES:
-            raise ConfigError(f"resample quality {quality!r} is not one of {', '.join(QUALITIES)}; the default is {QUALITY}")
+            raise ConfigError(
+                f"resample quality {quality!r} is not one of {', '.join(QUALITIES)}; the default is {QUALITY}"
+            )
         self.in_rate = in_rate
         self.out_rate = out_rate
         self.channels = channels

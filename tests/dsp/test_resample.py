@@ -14,7 +14,8 @@ def test_output_never_trails_input_by_more_than_the_latency(in_rate, out_rate, q
     stream = ResampleStream(in_rate, out_rate, channels=2, quality=quality)
     fed = produced = 0
     worst = 0.0
-    for size in np.concatenate([np.ones(12000, dtype=int), rng.integers(1, 9000, size=60)]):  # single frames first: long enough for VHQ to peak
+    single_frames = np.ones(12000, dtype=int)  # long enough for VHQ's hold-back to peak
+    for size in np.concatenate([single_frames, rng.integers(1, 9000, size=60)]):
         produced += stream.process(np.zeros((2, int(size)), dtype=np.float32)).shape[1]
         fed += int(size)
         worst = max(worst, fed * out_rate / in_rate - produced)
