@@ -63,7 +63,7 @@ class StreamEngine:
     """Runs one model method on a stream in fixed model blocks; see the module docstring.
 
     `latent_sink`, when set, is called on the pushing thread with every block's
-    latent frames, float32 [dims, frames] (a fresh array each call): the
+    latent frames, float32 [dims, frames] (valid during the call: copy to keep): the
     transformed latent of the latent path, or the output of method `encode`.
     While a sink is set, `forward` runs as encode -> transform -> decode even
     with no transform active (the same output for RAVE-style models, whose
@@ -196,10 +196,14 @@ class StreamEngine:
 
     def _run_latent_block(self, transform: LatentTransform, sink: LatentSink | None, audio: np.ndarray,
                           out: np.ndarray) -> None:
-        if not self._latent_running:  # blocks ran forward in between: freeze starts from this block
-            self._latent_processor.forget_held()
-            self._latent_running = True
-        z = self._latent_processor(transform, self.model("encode", self._encode_inputs(audio)))
+        z = self.model("encode", self._encode_inputs(audio))
+        if transform.active:
+            if not self._latent_running:  # blocks ran without a transform in between: freeze starts here
+                self._latent_processor.forget_held()
+                self._latent_running = True
+            z = self._latent_processor(transform, z)
+        else:  # only the sink wants the latent: no transform work, as in a forward block
+            self._latent_running = False
         if sink is not None:
             sink(z.numpy()[0])
         self._decode_outputs(self.model("decode", z), out)

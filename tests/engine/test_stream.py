@@ -331,3 +331,16 @@ def test_without_a_sink_an_inactive_transform_runs_forward_again(codec_model_pat
     engine.latent_sink = None
     engine.push(noise(1, 64))
     assert model.calls == ["encode", "decode", "forward"]
+
+
+def test_a_freeze_after_sink_only_blocks_holds_its_own_first_frame(codec_model_path):
+    engine = StreamEngine(NNModel.load(codec_model_path), block=64)
+    received = []
+    engine.latent_sink = received.append
+    x = noise(1, 64 * 3, seed=14)
+    engine.push(x[:, :64])  # no transform: the sink alone runs the latent path
+    engine.latent = LatentTransform.identity(4).with_value("freeze", 0, True)
+    engine.push(x[:, 64:])
+    z = whole(codec_model_path, "encode", x)
+    got = np.concatenate(received, axis=1)
+    np.testing.assert_allclose(got[0], [z[0, 0], z[0, 1], z[0, 1]], atol=1e-6)
