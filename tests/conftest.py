@@ -8,6 +8,15 @@ from ravelive.models.attributes import AttributeType
 from ravelive.models.autoencoder import AutoencoderConfig, StreamingAutoencoder
 from ravelive.models.export import export_model
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Every test runs torch on one thread: repeatable, and fair to the other tests on a 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # ---- nn~-contract model files (tests/nn_fixtures.py), built once per session ----
 
 

@@ -15,7 +15,7 @@ Per dimension d and frame t, in this order:
 
 import dataclasses
 import functools
-from collections.abc import Sequence
+
 from dataclasses import dataclass
 
 import numpy as np

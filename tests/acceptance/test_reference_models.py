@@ -22,6 +22,7 @@ from ravelive.dsp.latent import LatentTransform
 from ravelive.engine.stream import FixedLatency, StreamEngine
 from ravelive.errors import ModelAttributeError
 from ravelive.models.nn_model import NNModel
+from signals import noise
 
 # The first test waits for the session fixture that may build the models (see conftest.py).
 pytestmark = [pytest.mark.acceptance, pytest.mark.timeout(1500)]
@@ -41,16 +42,6 @@ STREAM_SECONDS = 2.0
 HOST_BLOCK = 441  # 10 ms at 44.1 kHz: does not divide any model block
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def noise(channels, frames, seed=0):
-    return (0.3 * np.random.default_rng(seed).standard_normal((channels, frames))).astype(np.float32)
 
 
 def stream(engine, x, host_block=HOST_BLOCK):

@@ -4,9 +4,7 @@ import re
 import threading
 
 import numpy as np
-import pytest
 import soundfile
-import torch
 
 from osc_helpers import Client
 from ravelive.control.osc import OscConfig
@@ -19,13 +17,6 @@ RATE = 48000
 SERVE_SECONDS = 3.0
 SETTLE_SECONDS = 2  # silence that brings a fresh model to the state the server's warm-up leaves (> receptive field)
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def reference_trajectory(x: np.ndarray, loops: int) -> np.ndarray:

@@ -16,13 +16,6 @@ AWKWARD_BLOCKS = [1, 63, 64, 65, 511, 8193]
 SIGNAL_FRAMES = 9000
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def twins(build, seed=0):
     """The same module built offline and streaming, with the same (seeded) weights."""

@@ -17,13 +17,6 @@ from ravelive.errors import AudioFileError, ConfigError, ParameterError
 from ravelive.models.nn_model import NNModel
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def write_noise(path, frames, rate=48000, channels=1, seed=0):
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,3 @@
-from typing import List
-
 import numpy as np
 import pytest
 import torch
@@ -11,6 +9,7 @@ from ravelive.engine.stream import BLOCK_FLOOR, FixedLatency, StreamEngine
 from ravelive.errors import ConfigError, ParameterError
 from ravelive.models.nn_model import NNModel
 from ravelive.models.torchscript import script_and_save
+from signals import noise
 
 HOST_BLOCKS = [1, 63, 64, 65, 511, 2048, 8193]
 
@@ -23,16 +22,6 @@ class RecordingModel(NNModel):
         return super().__call__(method, x)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def noise(channels, frames, seed=0):
-    return (0.5 * np.random.default_rng(seed).standard_normal((channels, frames))).astype(np.float32)
 
 
 def stream(engine, x, host_block):

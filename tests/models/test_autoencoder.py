@@ -11,13 +11,6 @@ from ravelive.models.autoencoder import AutoencoderConfig, StreamingAutoencoder
 SMALL = AutoencoderConfig(strides=(4, 2), channels=8, latent_dims=4)  # ratio 8: quick to stream
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def twins(config):
     """Offline and streaming autoencoders with the same seeded weights."""

@@ -17,13 +17,6 @@ from ravelive.models.torchscript import load_scripted
 SMALL = AutoencoderConfig(strides=(4, 2), channels=8, latent_dims=4, causal=False)
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def small_export(tmp_path_factory):
