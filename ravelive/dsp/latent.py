@@ -15,7 +15,6 @@ Per dimension d and frame t, in this order:
 
 import dataclasses
 import functools
-
 from dataclasses import dataclass
 
 import numpy as np
