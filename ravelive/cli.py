@@ -69,7 +69,7 @@ def _model_or_default(model: str | None) -> str:
               show_default=True, help="soxr recipe when the audio rate differs from the model's; HQ adds ~40 ms at "
               "44.1<->48 kHz and is the lowest that stays clean to 20 kHz (benchmarks/resample_quality.py).")
 @click.option("--set", "settings", multiple=True, metavar="ATTR=VALUE",
-              help="Set a model attribute before processing (several values: ATTR=1,2). Repeatable.")
+              help="Set a model attribute before processing (several values: ATTR=1,2; a buffer attribute takes an audio file: ir#0=impulse.wav). Repeatable.")
 @click.option("--latent-bias", multiple=True, metavar="I=V", help="Add V to latent dimension I. Repeatable.")
 @click.option("--latent-scale", multiple=True, metavar="I=V", help="Multiply latent dimension I by V. Repeatable.")
 @click.option("--latent-noise", multiple=True, metavar="I=V", help="Add noise of amount V to latent dimension I. Repeatable.")

@@ -112,8 +112,12 @@ def total_frames(jobs: Sequence[ProcessJob]) -> int:
 def open_engine(settings: ProcessSettings, sample_rate: int, channels: int) -> StreamEngine:
     """A fresh model with the settings applied, streaming at the file's rate and channel count."""
     model = NNModel.load(settings.model_path)
+    buffers = model.get_buffer_attributes()
     for name, value in settings.attributes:
-        model.set_attribute(name, value)
+        if name in buffers:
+            model.set_buffer_attribute_from_file(name, value)  # e.g. --set ir#0=impulse.wav
+        else:
+            model.set_attribute(name, value)
     engine = StreamEngine(
         model, settings.method, settings.block, sample_rate, channels, resample_quality=settings.resample_quality
     )

@@ -62,3 +62,22 @@ def test_process_resample_quality_is_one_of_soxrs_recipes(tmp_path, sr44100_mode
     assert CliRunner().invoke(main, arguments + ["LQ"]).exit_code == 0
     refused = CliRunner().invoke(main, arguments + ["best"])
     assert refused.exit_code == 2 and "'best' is not one of 'QQ', 'LQ', 'MQ', 'HQ', 'VHQ'" in refused.output
+
+
+def test_process_fills_a_buffer_attribute_from_an_audio_file(tmp_path, attributes_model_path):
+    write_noise(tmp_path / "in.wav", 100)
+    write_noise(tmp_path / "ir.wav", 1000)
+    result = CliRunner().invoke(main, ["process", str(tmp_path / "in.wav"), "--model", str(attributes_model_path),
+                                       "--out", str(tmp_path / "out.wav"), "--set", f"ir#0={tmp_path / 'ir.wav'}"])
+    assert result.exit_code == 0, result.output
+
+
+def test_process_reports_a_buffer_the_model_refuses_in_one_line(tmp_path, attributes_model_path):
+    write_noise(tmp_path / "in.wav", 100)
+    write_noise(tmp_path / "long.wav", 60000)  # longer than the fixture's buffers take
+    result = CliRunner().invoke(main, ["process", str(tmp_path / "in.wav"), "--model", str(attributes_model_path),
+                                       "--out", str(tmp_path / "out.wav"), "--set", f"ir#0={tmp_path / 'long.wav'}"])
+    assert result.exit_code == 1
+    last_line = result.output.strip().splitlines()[-1]
+    assert last_line.startswith("Error: ")
+    assert "the model refused [1, 60000] samples at 48000 Hz for buffer 'ir#0'" in last_line
