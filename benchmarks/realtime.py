@@ -1,6 +1,7 @@
 """`ravelive serve` on a JACK dummy server with a RAVE-v2-sized model: late blocks, latency, CPU overhead.
 
     .venv/bin/python benchmarks/realtime.py [--seconds 60] [--threads 1] [--model FILE.ts] [--period 256]
+                                            [--latency-margin MS|auto]
 
 Without --model it builds (and caches) a StreamingAutoencoder shaped like
 RAVE v2: strides 16 (RAVE's 16-band split), 4, 4, 4, 2 = ratio 2048, stage
@@ -77,10 +78,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def serve(jack: JackServer, model: Path, noise: Path, recorded: Path, seconds: float, threads: int, period: int):
+def serve(jack: JackServer, model: Path, noise: Path, recorded: Path, seconds: float, threads: int, period: int,
+          margin: str):
     command = [sys.executable, "-m", "ravelive", "serve", "--device", "system", "--model", str(model),
                "--input", str(noise), "--output", str(recorded), "--duration", str(seconds),
-               "--threads", str(threads), "--period", str(period), "--no-osc"]
+               "--threads", str(threads), "--period", str(period), "--latency-margin", margin, "--no-osc"]
     process = subprocess.Popen(command, env=jack.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     start_line = process.stdout.readline()
     time.sleep(1.0)  # past the stream's start-up
@@ -155,6 +157,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--period", type=int, default=256)
     parser.add_argument("--model", type=Path, help="a .ts file (default: the RAVE-v2-shaped model, built here)")
+    parser.add_argument("--latency-margin", default="auto", help="passed to serve: milliseconds or auto")
     args = parser.parse_args()
     model_path = args.model or build_model()
     model = NNModel.load(model_path)
@@ -171,7 +174,7 @@ def main() -> None:
         try:
             idle = noop_stream(jack, min(args.seconds, 20.0), args.period)
             start_line, out, serve_cpu = serve(jack, model_path, noise, recorded, args.seconds, args.threads,
-                                               args.period)
+                                               args.period, args.latency_margin)
         finally:
             jack.stop()
         print(start_line.strip())

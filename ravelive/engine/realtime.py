@@ -172,7 +172,8 @@ class Realtime:
     @property
     def processor(self) -> Processor:
         """The processor now playing (the new one as soon as a swap has begun)."""
-        return self._pending[0] if self._pending is not None else self._processor
+        pending = self._pending  # read once: the worker may clear it in between (the callback reads this too)
+        return pending[0] if pending is not None else self._processor
 
     @property
     def latency(self) -> int:
@@ -305,9 +306,9 @@ class Realtime:
             self._process(frames)
             block_time += time.perf_counter() - started
             block_left -= frames
-            while block_left <= 0:
+            if block_left <= 0:  # this push completed a model block: its time is that block's
                 self.compute.add(block_time)
-                block_time, block_left = 0.0, block_left + self.config.block
+                block_time, block_left = 0.0, block_left % self.config.block or self.config.block
 
     def _skip(self, behind: int) -> None:
         lost = behind - self.config.ring_frames // 4

@@ -209,3 +209,21 @@ def test_a_ring_shorter_than_the_latency_is_refused():
     config = RealtimeConfig(sample_rate=RATE, channels=1, period=PERIOD, block=BLOCK, margin=PERIOD, ring_frames=512)
     with pytest.raises(ConfigError, match="too short"):
         Realtime(BlockDelay(), config)
+
+
+def test_swap_to_a_shorter_latency_fades_at_once_and_then_plays_the_new_latency():
+    realtime = make(BlockDelay(latency=3 * BLOCK, gain=1.0, ramp=False))
+    realtime.start()
+    signal = ramp(80 * PERIOD) + 1
+    half = 40 * PERIOD
+    first = drive(realtime, signal[:half], wait_for_worker=True)
+    realtime.swap(BlockDelay(latency=BLOCK - 1, gain=2.0, ramp=False), crossfade=PERIOD)
+    rest = drive(realtime, signal[half:], wait_for_worker=True)
+    realtime.close()
+    played = np.concatenate([first, rest])
+    assert realtime.counters.late_blocks == 0
+    assert not realtime.swapping
+    latency = realtime.latency
+    assert latency == BLOCK - 1 + PERIOD
+    tail = slice(len(signal) - 4 * PERIOD, len(signal))
+    np.testing.assert_array_equal(played[tail], 2.0 * signal[tail.start - latency : tail.stop - latency])
