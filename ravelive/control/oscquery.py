@@ -27,6 +27,7 @@ from ravelive.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
+ANNOUNCE_TIMEOUT_S = 5.0  # close() waits this long for an mDNS registration in progress (probing takes ~2 s)
 _ATTRIBUTES = ("FULL_PATH", "CONTENTS", "TYPE", "RANGE", "VALUE", "ACCESS", "DESCRIPTION", "UNIT")
 
 
@@ -104,6 +105,7 @@ class OscQueryService:
         self._lock = threading.Lock()
         self._closed = False
         self._zeroconf: Any = None
+        self._announcer = threading.Thread(target=self._announce, name="ravelive-mdns", daemon=True)
 
     @property
     def http_port(self) -> int:
@@ -114,14 +116,21 @@ class OscQueryService:
         """Serve HTTP and (in the background, mDNS probing takes seconds) announce the services."""
         self._thread.start()
         if self._advertise:
-            threading.Thread(target=self._announce, name="ravelive-mdns", daemon=True).start()
+            self._announcer.start()
         logger.info("OSCQuery on http://%s:%d/", self.osc.config.host, self.http_port)
         return self
 
     def close(self) -> None:
-        """Withdraw the announcements and stop serving (an announcement still probing is abandoned)."""
+        """Withdraw the announcements and stop serving.
+
+        An announcement still probing is let finish first (bounded): closing
+        zeroconf under it would abandon its registration half-way.
+        """
         with self._lock:
             self._closed = True
+        if self._announcer.is_alive():
+            self._announcer.join(ANNOUNCE_TIMEOUT_S)
+        with self._lock:
             zeroconf, self._zeroconf = self._zeroconf, None
         if zeroconf is not None:
             zeroconf.unregister_all_services()
@@ -142,6 +151,8 @@ class OscQueryService:
                     return
                 self._zeroconf = instance
             for kind, port in (("_oscjson._tcp.local.", self.http_port), ("_osc._udp.local.", self.osc.address[1])):
+                if self._closed:
+                    return
                 info = mdns.ServiceInfo(kind, f"{self.name}.{kind}", port=port, parsed_addresses=addresses,
                                         server=f"{socket.gethostname()}.local.", properties={"version": __version__})
                 instance.register_service(info, allow_name_change=True)
