@@ -15,6 +15,7 @@ import contextlib
 import logging
 import math
 import os
+import select
 import signal
 import threading
 import time
@@ -389,12 +390,12 @@ def _ring_frames(latency: int, sample_rate: int) -> int:
 def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
     """Serve until --duration, SIGINT or SIGTERM; report the start line, stats, summary; return the status."""
     server = Server(config)
-    stop = threading.Event()
+    stop = StopRequest()
     previous = {}
     control = None
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, lambda number, frame: stop.set())
+            previous[sig] = signal.signal(sig, lambda number, frame: stop.request())
     try:
         server.start()
         report(server.describe_start())
@@ -412,12 +413,39 @@ def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
         server.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        stop.close()
     status = server.status()
     report("summary: " + server.stats_line() + f"; latency {status['latency']} samples")
     return status
 
 
-def _serve_until(server: Server, config: ServeConfig, stop: threading.Event, report: Callable[[str], None]) -> None:
+class StopRequest:
+    """SIGINT/SIGTERM's way to stop `run`: a pipe, because a signal handler must not take a lock.
+
+    (A threading.Event set from a handler deadlocks when the signal lands while the main thread
+    holds that Event's own lock inside `wait`.)
+    """
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+
+    def request(self) -> None:
+        """Ask `run` to stop; safe inside a signal handler."""
+        with contextlib.suppress(BlockingIOError):  # full: a stop is already pending
+            os.write(self._write, b"\0")
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep up to `timeout` seconds; True once a stop was requested."""
+        readable, _, _ = select.select([self._read], [], [], timeout)
+        return bool(readable)
+
+    def close(self) -> None:
+        os.close(self._read)
+        os.close(self._write)
+
+
+def _serve_until(server: Server, config: ServeConfig, stop: StopRequest, report: Callable[[str], None]) -> None:
     """Wait for the stop, print stats every stats_interval, feed systemd's watchdog while audio runs."""
     now = time.monotonic()
     deadline = now + config.duration if config.duration else math.inf
@@ -425,7 +453,7 @@ def _serve_until(server: Server, config: ServeConfig, stop: threading.Event, rep
     next_stats = now + config.stats_interval if config.stats_interval else math.inf
     next_ping = now + watchdog if watchdog else math.inf
     periods = -1
-    while not stop.is_set():
+    while not stop.wait(0.0):
         now = time.monotonic()
         if now >= deadline:
             return
