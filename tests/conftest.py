@@ -1,6 +1,8 @@
 """Shared pytest fixtures. Each part of the package adds its own section."""
 
+import numpy as np
 import pytest
+import soundfile
 import torch
 
 import nn_fixtures
@@ -15,6 +17,14 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def noise_file(tmp_path):
+    """Half a second of seeded uniform noise, mono, 48 kHz, as a WAV file."""
+    path = tmp_path / "noise.wav"
+    soundfile.write(path, np.random.default_rng(0).uniform(-0.5, 0.5, 24000).astype(np.float32), 48000)
+    return path
 
 
 # ---- nn~-contract model files (tests/nn_fixtures.py), built once per session ----

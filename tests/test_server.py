@@ -8,9 +8,7 @@ import threading
 import time
 
 import numpy as np
-import pytest
 import soundfile
-import torch
 from click.testing import CliRunner
 
 from ravelive.cli import main
@@ -22,17 +20,6 @@ from ravelive.server import Server, ServeConfig, margin_from_compute, run
 RATE = 48000
 BLOCK = 256  # for the identity model (ratio 1: the smallest legal block would be 1)
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    torch.set_num_threads(1)
-
-
-@pytest.fixture
-def noise_file(tmp_path):
-    path = tmp_path / "noise.wav"
-    soundfile.write(path, np.random.default_rng(0).uniform(-0.5, 0.5, RATE // 2).astype(np.float32), RATE)
-    return path
 
 
 def looped(path, frames):

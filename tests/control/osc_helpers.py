@@ -4,10 +4,12 @@
 interface: it reports a status and loads real model files on a thread.
 """
 
+import queue
 import socket
 import threading
 import time
 from pathlib import Path
+from typing import IO
 
 from ravelive.control.osc_wire import build_message, parse_packet
 from ravelive.errors import RaveliveError
@@ -95,3 +97,32 @@ class Client:
 
     def close(self) -> None:
         self.socket.close()
+
+
+def free_udp_port() -> int:
+    """A UDP port on loopback that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class PrintedLines:
+    """The lines a subprocess prints (oscdump, Pd), read on a thread so waiting for one has a deadline."""
+
+    def __init__(self, stream: IO[str], program: str) -> None:
+        self.program = program
+        self.seen: list[str] = []
+        self._lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [self._lines.put(line.strip()) for line in stream], daemon=True).start()
+
+    def wait_for(self, text: str, deadline: float) -> str:
+        """The first new line containing `text`, printed before time.monotonic() reaches `deadline`."""
+        while time.monotonic() < deadline:
+            try:
+                line = self._lines.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            self.seen.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"{self.program} printed no {text!r} in time; it printed {self.seen}")

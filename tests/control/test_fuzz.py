@@ -2,6 +2,7 @@
 
 import struct
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,14 +94,27 @@ def test_random_and_malformed_packets_are_each_counted(fuzzed_server, store):
         client.close()
 
 
+def kernel_drops(port: int) -> int:
+    """Datagrams Linux dropped for the UDP socket on `port` (its receive buffer was full): /proc/net/udp."""
+    for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port:
+            return int(fields[-1])
+    raise AssertionError(f"no UDP socket on port {port} in /proc/net/udp")
+
+
 def test_a_flood_beyond_the_message_budget_is_dropped_and_counted(store, daemon):
     with OscServer(store, daemon, OscConfig(port=0, max_messages_per_second=1000)) as server:
         client = Client(server.address)
         for _ in range(3000):
             client.send("/ravelive/latent/0/bias", 0.5)
+
+        def accounted() -> int:  # the kernel drops what a busy machine's server thread cannot take in time
+            return server.faults["flood_dropped"] + server.handled + kernel_drops(server.address[1])
+
         deadline = time.monotonic() + 10
-        while server.faults["flood_dropped"] + server.handled < 3000 and time.monotonic() < deadline:
+        while accounted() < 3000 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert server.faults["flood_dropped"] > 0 and server.handled > 0
-        assert server.faults["flood_dropped"] + server.handled == 3000
+        assert accounted() == 3000
         client.close()

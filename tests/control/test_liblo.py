@@ -1,22 +1,15 @@
 """The OSC server against liblo's oscsend and oscdump: an independent OSC implementation both ways."""
 
-import queue
 import shutil
-import socket
 import subprocess
-import threading
 import time
 
 import pytest
 
+from osc_helpers import PrintedLines, free_udp_port
+
 pytestmark = pytest.mark.skipif(not shutil.which("oscsend") or not shutil.which("oscdump"),
                                 reason="liblo-tools (oscsend, oscdump) not installed")
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -24,21 +17,10 @@ def dump():
     """oscdump on a free port and a function waiting for a line it prints; stopped after the test."""
     port = free_udp_port()
     process = subprocess.Popen(["oscdump", "-L", str(port)], stdout=subprocess.PIPE, text=True)
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line.strip()) for line in process.stdout], daemon=True).start()
-    seen = []
+    printed = PrintedLines(process.stdout, "oscdump")
 
     def read_until(prefix: str, timeout: float = 5.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = lines.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            seen.append(line)
-            if prefix in line:
-                return line
-        raise AssertionError(f"oscdump printed no {prefix!r} within {timeout} s; got {seen}")
+        return printed.wait_for(prefix, time.monotonic() + timeout)
 
     time.sleep(0.3)  # let oscdump bind
     yield port, read_until

@@ -1,14 +1,13 @@
 """patches/ravelive.pd in headless Pd against a running OSC server: what Pd sends is applied, replies reach Pd."""
 
-import queue
 import shutil
-import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
+
+from osc_helpers import PrintedLines, free_udp_port
 
 PATCHES = Path(__file__).resolve().parents[2] / "patches"
 PD_SECONDS = 20.0  # Pd is stopped after this long whatever happens
@@ -31,30 +30,18 @@ TEST_PATCH = """#N canvas 0 50 600 400 12;
 @pytest.fixture
 def pd_replies(osc_server, tmp_path):
     """Start Pd on a patch using [ravelive] against `osc_server`; yields a function waiting for a printed reply."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        reply_port = probe.getsockname()[1]
+    reply_port = free_udp_port()
     patch = tmp_path / "pd_test.pd"
     patch.write_text(TEST_PATCH.format(port=osc_server.address[1], reply_port=reply_port))
     process = subprocess.Popen(
         ["pd", "-nogui", "-noaudio", "-nomidi", "-stderr", "-path", str(PATCHES), "-open", str(patch)],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
     )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line.strip()) for line in process.stderr], daemon=True).start()
-    started = time.monotonic()
-    seen: list[str] = []
+    printed = PrintedLines(process.stderr, "Pd")
+    deadline = time.monotonic() + PD_SECONDS
 
     def wait_for(text: str) -> str:
-        while time.monotonic() - started < PD_SECONDS:
-            try:
-                line = lines.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            seen.append(line)
-            if text in line:
-                return line
-        raise AssertionError(f"Pd printed no {text!r} within {PD_SECONDS} s; it printed {seen}")
+        return printed.wait_for(text, deadline)
 
     yield wait_for
     process.terminate()

@@ -7,7 +7,6 @@ import time
 import numpy as np
 import pytest
 import soundfile
-import torch
 
 from osc_helpers import Client
 from ravelive.control.osc import OscConfig
@@ -32,17 +31,6 @@ RATE = 48000
 MARGIN_MS = 100  # room for the other processes of a shared 2-core test machine; OSC must not need any of it
 BLOCK = 512
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    torch.set_num_threads(1)
-
-
-@pytest.fixture
-def noise_file(tmp_path):
-    path = tmp_path / "noise.wav"
-    soundfile.write(path, np.random.default_rng(1).uniform(-0.5, 0.5, RATE // 2).astype(np.float32), RATE)
-    return path
 
 
 class Served:
