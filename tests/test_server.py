@@ -21,7 +21,6 @@ RATE = 48000
 BLOCK = 256  # for the identity model (ratio 1: the smallest legal block would be 1)
 
 
-
 def looped(path, frames):
     audio, _ = soundfile.read(path, dtype="float32")
     return np.tile(audio, frames // len(audio) + 1)[:frames]
@@ -191,9 +190,10 @@ def test_no_sound_card_and_no_file_says_what_to_do():
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_auto_margin_is_one_and_a_half_p99_in_whole_periods_at_least_one():
-    assert margin_from_compute(0.004, RATE, 256) == 2 * 256  # 1.5 x 4 ms = 288 samples -> two periods
-    assert margin_from_compute(0.0, RATE, 256) == 256
+def test_auto_margin_is_p99_plus_the_larger_of_half_of_it_and_one_period_in_whole_periods():
+    assert margin_from_compute(0.0, RATE, 256) == 256  # one period of jitter headroom, even for no compute
+    assert margin_from_compute(0.002, RATE, 256) == 2 * 256  # 96 samples + a period -> two periods
+    assert margin_from_compute(0.030, RATE, 256) == 9 * 256  # 1.5 x 1440 = 2160 samples -> nine periods
 
 
 def test_systemd_unit_carries_the_serve_options_and_the_limits():
