@@ -12,6 +12,7 @@ the worker applies once per chunk).
 """
 
 import contextlib
+import gc
 import logging
 import math
 import os
@@ -225,6 +226,11 @@ class Server:
         import sys
 
         sys.setswitchinterval(SWITCH_INTERVAL)
+        # A full collection of the ~170k objects torch and the model leave behind holds the GIL for ~100 ms
+        # (measured): the callback and the worker would miss their periods. Frozen, they are never scanned
+        # again, and the collections that still happen only see objects made since.
+        gc.collect()
+        gc.freeze()
         self.realtime.start()
         try:
             self.audio.start()
@@ -309,6 +315,7 @@ class Server:
             controls.install(self.controls)
             self._model_controls = controls
             processor, p99 = self._prepare(loaded, probe.method)
+            gc.freeze()  # the new model's objects too (see start)
             periods = math.ceil(self.realtime.config.margin / self.config.period)  # see margin_from_compute
             budget = periods * self.config.period / self.sample_rate
             if p99 > budget:
