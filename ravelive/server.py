@@ -411,7 +411,8 @@ def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
         report(server.describe_start())
         if config.osc is not None:
             control = ControlService.start(server, config.osc, config.discovery)
-            server.set_latent_sink(control.osc.push_latent)  # /ravelive/latent/out; a no-op without subscribers
+            push_latent = control.osc.push_latent  # /ravelive/latent/out, while a client subscribes to it
+            control.osc.feedback.on_latent_wanted = lambda wanted: server.set_latent_sink(push_latent if wanted else None)
             report(control.describe())
         notify("READY=1")
         _serve_until(server, config, stop, report)

@@ -52,6 +52,9 @@ class Feedback:
         self._pending_lock = threading.Lock()
         self._latent: collections.deque[np.ndarray] = collections.deque(maxlen=LATENT_QUEUE_BLOCKS)
         self._latent_wanted = False
+        # called with True when the first client subscribes to latents, False when the last one leaves: the
+        # server runs the latent path (encode -> decode in place of forward) only while someone listens
+        self.on_latent_wanted: Callable[[bool], None] | None = None
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="ravelive-osc-feedback", daemon=True)
 
@@ -87,7 +90,11 @@ class Feedback:
                                      "unsubscribe one with /ravelive/notify 0")
             subscribers[sender] = wanted
         self._subscribers = subscribers
-        self._latent_wanted = any(s.latent for s in subscribers.values())
+        latent_wanted = any(s.latent for s in subscribers.values())
+        if latent_wanted != self._latent_wanted:
+            self._latent_wanted = latent_wanted
+            if self.on_latent_wanted is not None:
+                self.on_latent_wanted(latent_wanted)
         return wanted.target
 
     def on_change(self, change: Change) -> None:

@@ -151,6 +151,16 @@ def test_latent_trajectory_goes_to_latent_subscribers(make_client, osc_server):
     assert got == [[0.0, 3.0, 6.0, 9.0], [1.0, 4.0, 7.0, 10.0], [2.0, 5.0, 8.0, 11.0]]
 
 
+def test_the_server_hears_when_the_first_latent_subscriber_comes_and_the_last_one_goes(make_client, osc_server):
+    wanted = []
+    osc_server.feedback.on_latent_wanted = wanted.append
+    first, second = make_client(), make_client()
+    for client, on in ((first, 1), (second, 1), (first, 0), (second, 0)):
+        client.send("/ravelive/latent/notify", on)
+        client.expect("/ravelive/latent/notify")
+    assert wanted == [True, False]
+
+
 def test_model_load_by_name_is_asynchronous_and_answers(client, daemon, models_dir):
     client.send("/ravelive/model/list")
     assert client.expect("/ravelive/model/list") == ["codec", "identity"]
