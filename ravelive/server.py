@@ -3,8 +3,9 @@
 `Server(config)` loads the model, warms it up (which also measures the
 compute time per block that `--latency-margin auto` needs), and wires
 StreamEngine -> Controlled (gains, wet/dry, latents and attributes from the
-control store) into the realtime worker, and the worker into the audio path. `run()` adds what the daemon needs around it: signals,
-`--duration`, periodic stats and the summary.
+control store) into the realtime worker, and the worker into the audio path.
+`run()` adds what the daemon needs around it: signals, `--duration`,
+periodic stats and the summary.
 
 The control layer uses `status()`, `load_model()`, `reload_model()`
 (asynchronous hot swaps) and `controls` (the ParameterStore whose snapshot
@@ -44,7 +45,7 @@ from ravelive.systemd import notify, watchdog_interval
 
 log = logging.getLogger(__name__)
 
-AUTO_HEADROOM = 1.5  # auto margin: this many times the p99 warm-up compute time, rounded up to whole periods
+AUTO_HEADROOM = 1.5  # auto margin: at least this many times the p99 warm-up compute time (margin_from_compute)
 STARTUP_SECONDS = 0.5  # late periods this soon after the stream starts are counted apart (JACK's first cycles)
 WARMUP_SECONDS = 1.0  # audio timed through a throwaway engine before the stream starts (at least 8 blocks)
 WARMUP_UNTIMED = 4  # first blocks not timed: TorchScript profiles and optimises its first calls
