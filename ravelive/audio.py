@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 import soundfile
 
-from ravelive.errors import AudioDeviceError, AudioFileError
+from ravelive.errors import AudioDeviceError, AudioFileError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def _sounddevice():
         import sounddevice
     except OSError as error:  # PortAudio itself is missing
         raise AudioDeviceError(
-            f"PortAudio cannot be loaded ({error}); install it (Debian: apt-get install libportaudio2)"
+            f"PortAudio cannot be loaded ({one_line(error)}); install it (Debian: apt-get install libportaudio2)"
         ) from error
     return sounddevice
 
@@ -96,7 +96,7 @@ class FileInput:
         try:
             audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
         except (soundfile.LibsndfileError, RuntimeError, OSError) as error:
-            raise AudioFileError(f"{path}: cannot be read as audio ({error}); give a WAV, FLAC or OGG file") from error
+            raise AudioFileError(f"{path}: cannot be read as audio ({one_line(error)}); give a WAV, FLAC or OGG file") from error
         if not len(audio):
             raise AudioFileError(f"{path}: holds no audio frames; give a file with sound in it")
         if rate != sample_rate:
@@ -129,7 +129,7 @@ class FileRecorder:
         try:
             self._file = soundfile.SoundFile(str(path), "w", samplerate=sample_rate, channels=channels, subtype="FLOAT")
         except (soundfile.LibsndfileError, RuntimeError, OSError) as error:
-            raise AudioFileError(f"{path}: cannot be written ({error}); give a writable .wav or .flac path") from error
+            raise AudioFileError(f"{path}: cannot be written ({one_line(error)}); give a writable .wav or .flac path") from error
         self._ring = np.zeros((int(_RECORD_SECONDS * sample_rate), channels), dtype=np.float32)
         self._written = 0  # callback: frames copied in
         self._saved = 0  # writer: frames on disk
@@ -220,7 +220,7 @@ class AudioPath:
         except (sd.PortAudioError, ValueError) as error:
             raise AudioDeviceError(
                 f"audio device {s.input_device or 'default'}/{s.output_device or 'default'} cannot run "
-                f"{s.channels} channels at {s.sample_rate} Hz, period {s.period}: {_one_line(error)}; "
+                f"{s.channels} channels at {s.sample_rate} Hz, period {s.period}: {one_line(error)}; "
                 f"check `ravelive devices` and pick a device or settings it lists"
             ) from error
         device = self._stream.device
@@ -255,7 +255,3 @@ class AudioPath:
             if self._recorder.lost_frames:
                 log.warning("the recording lost %d frames: the disk was too slow", self._recorder.lost_frames)
             self._recorder = None
-
-
-def _one_line(error: Exception) -> str:
-    return " ".join(str(error).split())

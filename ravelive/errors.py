@@ -5,6 +5,11 @@ Library code raises these; only the CLI turns them into exit codes.
 """
 
 
+def one_line(error: BaseException) -> str:
+    """`error`'s text on one line (libsndfile and PortAudio messages span several)."""
+    return " ".join(str(error).split())
+
+
 class RaveliveError(Exception):
     """Base class of every user-facing ravelive failure."""
 

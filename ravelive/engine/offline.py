@@ -23,7 +23,7 @@ import soundfile
 
 from ravelive.dsp.resample import QUALITY
 from ravelive.engine.stream import FixedLatency, StreamEngine
-from ravelive.errors import AudioFileError, ConfigError
+from ravelive.errors import AudioFileError, ConfigError, one_line
 from ravelive.models.nn_model import NNModel
 
 logger = logging.getLogger(__name__)
@@ -205,12 +205,8 @@ def _open_target(path: Path, source: soundfile.SoundFile, channels: int) -> soun
             str(path), "w", samplerate=source.samplerate, channels=channels, format=audio_format, subtype=subtype
         )
     except (soundfile.LibsndfileError, RuntimeError, OSError) as error:
-        raise AudioFileError(f"{path}: cannot write audio ({_one_line(error)}); check the folder and its permissions") from error
+        raise AudioFileError(f"{path}: cannot write audio ({one_line(error)}); check the folder and its permissions") from error
 
 
 def _unreadable(path: Path, error: BaseException) -> str:
-    return f"{path}: cannot read audio ({_one_line(error)}); give a file soundfile reads (wav, flac, aiff, ogg, mp3)"
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())
+    return f"{path}: cannot read audio ({one_line(error)}); give a file soundfile reads (wav, flac, aiff, ogg, mp3)"

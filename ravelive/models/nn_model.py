@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ravelive.errors import AudioFileError, ModelAttributeError, ModelRuntimeError
+from ravelive.errors import AudioFileError, ModelAttributeError, ModelRuntimeError, one_line
 from ravelive.models.attributes import coerce_values, to_json_value
 from ravelive.models.contract import MODEL_ERRORS, AttributeSpec, MethodSpec, read_contract
 from ravelive.models.torchscript import first_line, load_scripted, load_scripted_with_metadata
@@ -229,7 +229,7 @@ class NNModel:
         try:
             data, sample_rate = soundfile.read(str(audio_path), dtype="float32", always_2d=True)
         except (soundfile.LibsndfileError, OSError, RuntimeError) as error:
-            raise AudioFileError(f"{audio_path}: cannot read audio for buffer '{name}' ({error})") from error
+            raise AudioFileError(f"{audio_path}: cannot read audio for buffer '{name}' ({one_line(error)})") from error
         self.set_buffer_attribute(name, data.T, sample_rate)
 
     # ---- description -----------------------------------------------------------------------
