@@ -30,7 +30,8 @@ import torch
 from ravelive.control.osc import OscConfig
 from ravelive.control.osc_wire import build_message
 from ravelive.control.service import ControlService
-from ravelive.server import RAMP_SECONDS, Server, ServeConfig
+from ravelive.config import ServeConfig
+from ravelive.server import RAMP_SECONDS, Server
 
 RATE = 48000
 SETTLE_SECONDS = 0.25  # between messages: the ramp (10 ms) and any block in flight are long over

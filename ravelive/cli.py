@@ -167,7 +167,8 @@ def serve(model, method, device, input_device, output_device, samplerate, channe
     from pathlib import Path
 
     from ravelive.control.osc import OscConfig
-    from ravelive.server import ServeConfig, run, validate_margin
+    from ravelive.config import ServeConfig, validate_margin
+    from ravelive.server import run
 
     osc = None if no_osc else OscConfig(
         host=osc_host, port=osc_port, allow=tuple(allow),

@@ -19,9 +19,9 @@ import math
 import os
 import select
 import signal
+import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,71 +29,26 @@ import numpy as np
 import torch
 
 from ravelive.audio import AudioPath, AudioSettings, has_output_device
+from ravelive.config import ServeConfig, default_threads
 from ravelive.control.model_params import AttributeApplier, ControlSnapshot, ModelControls
-from ravelive.control.osc import OscConfig
-from ravelive.control.service import ControlService
 from ravelive.control.params import ParameterStore
+from ravelive.control.service import ControlService
 from ravelive.dsp.fifo import AudioFifo
-from ravelive.dsp.resample import QUALITY as RESAMPLE_QUALITY
 from ravelive.dsp.smoothing import GainRamp, WetDryMix
 from ravelive.engine.realtime import Realtime, RealtimeConfig, lock_memory
 from ravelive.engine.stream import LatentSink, StreamEngine
-from ravelive.errors import AudioDeviceError, ConfigError, RaveliveError
+from ravelive.engine.swap import Done, EngineSettings, ModelSwapper
+from ravelive.engine.warmup import margin_from_compute
+from ravelive.errors import AudioDeviceError, RaveliveError
 from ravelive.models.default import DEFAULT_MODEL_PATH
 from ravelive.models.nn_model import NNModel
 from ravelive.systemd import notify, watchdog_interval
 
 log = logging.getLogger(__name__)
 
-AUTO_HEADROOM = 1.5  # auto margin: at least this many times the p99 warm-up compute time (margin_from_compute)
 STARTUP_SECONDS = 0.5  # late periods this soon after the stream starts are counted apart (JACK's first cycles)
-WARMUP_SECONDS = 1.0  # audio timed through a throwaway engine before the stream starts (at least 8 blocks)
-WARMUP_UNTIMED = 4  # first blocks not timed: TorchScript profiles and optimises its first calls
-CROSSFADE_SECONDS = 0.05  # hot swap: old and new model overlap this long
 RAMP_SECONDS = 0.01  # gain and wet/dry changes glide over this long
 SWITCH_INTERVAL = 0.001  # seconds a Python thread may hold the GIL while the audio callback waits for it
-
-
-@dataclass(frozen=True)
-class ServeConfig:
-    model: Path | None = None  # None: the bundled default model
-    method: str | None = None  # None: forward (or the model's first method)
-    input_device: int | str | None = None  # PortAudio index or name; None: default; "none": no sound card
-    output_device: int | str | None = None
-    sample_rate: int | None = None  # None: the model's rate (48000 when it names none)
-    channels: int | None = None  # None: the method's channel count
-    period: int = 256  # frames per audio callback
-    block: int | None = None  # model block; None: the smallest legal one
-    latency_margin_ms: float | None = None  # None: auto, from the warm-up compute times
-    threads: int | None = None  # torch threads; None: default_threads()
-    input_file: Path | None = None  # loop this file as the live input
-    output_file: Path | None = None  # record what is played
-    duration: float | None = None  # seconds; None: until SIGINT/SIGTERM
-    stats_interval: float | None = None  # seconds between stats lines; None: none
-    realtime: bool = True  # request SCHED_FIFO for the worker and mlockall
-    fallback: str = "dry"  # what a late period plays: "dry" (latency-aligned input) or "silence"
-    resample_quality: str = RESAMPLE_QUALITY  # soxr recipe when the stream rate differs from the model's
-    osc: OscConfig | None = None  # OSC control (ravelive.control); None: no network control
-    discovery: bool = True  # with osc: OSCQuery over HTTP and mDNS announcements
-
-
-def default_threads() -> int:
-    """Torch threads: leave one core to the audio thread, control and the OS; more than 4 rarely helps."""
-    return max(1, min(4, (os.cpu_count() or 1) - 1))
-
-
-def margin_from_compute(p99_seconds: float, sample_rate: int, period: int) -> int:
-    """Auto margin: the p99 compute time plus headroom, in whole periods.
-
-    The worker gets a block when the callback that completes it returns, and its output is first played
-    `margin` samples later, rounded up to whole periods: the margin is the compute budget. The headroom is
-    the larger of AUTO_HEADROOM x p99 (slow blocks of a heavy model) and one period (scheduling jitter:
-    with a budget of one period and a p99 near it, a single late wake-up of the audio or worker thread is
-    a late block; seen as 2 late blocks in 10 s on a JACK dummy server with the bundled model).
-    """
-    compute = p99_seconds * sample_rate
-    frames = max(AUTO_HEADROOM * compute, compute + period)
-    return math.ceil(frames / period) * period
 
 
 class Controlled:
@@ -142,57 +97,34 @@ class Server:
         self._use_device = _use_device(config)  # first: a missing sound card is reported before the model loads
         torch.set_num_threads(config.threads or default_threads())
         torch.set_flush_denormal(True)
-        self.model_path = Path(config.model) if config.model else DEFAULT_MODEL_PATH
-        model = NNModel.load(self.model_path)
+        model = NNModel.load(Path(config.model) if config.model else DEFAULT_MODEL_PATH)
         self.sample_rate = config.sample_rate or model.sample_rate or 48000
         probe = StreamEngine(model, config.method, config.block, self.sample_rate, config.channels)
         self.channels = probe.channels
-        self.latent_sink: LatentSink | None = None  # set_latent_sink: every live engine hands its latent frames here
-        self._model_controls = ModelControls.from_model(model, method=probe.method)
-        self.controls: ParameterStore[ControlSnapshot] = self._model_controls.store()
-        self.controls.add_listener(self._on_control)
-        processor, p99 = self._prepare(model, probe.method)
+        self.controls: ParameterStore[ControlSnapshot] = ModelControls.from_model(model, method=probe.method).store()
+        settings = EngineSettings(self.sample_rate, self.channels, config.period, config.block, config.resample_quality)
+        self.swapper = ModelSwapper(settings, self.controls,
+                                    lambda engine, controls: Controlled(engine, self.controls, controls))
+        first = self.swapper.prepare(model, probe.method)
         if config.latency_margin_ms is None:
-            margin = margin_from_compute(p99, self.sample_rate, config.period)
+            margin = margin_from_compute(first.p99, self.sample_rate, config.period)
         else:
             margin = round(config.latency_margin_ms * self.sample_rate / 1000)
         self.realtime = Realtime(
-            processor,
+            first.processor,
             RealtimeConfig(
                 sample_rate=self.sample_rate, channels=self.channels, period=config.period,
-                block=processor.engine.block * self.sample_rate // processor.engine.model_rate,
-                margin=margin, ring_frames=_ring_frames(processor.latency + margin, self.sample_rate),
+                block=first.engine.block * self.sample_rate // first.engine.model_rate,
+                margin=margin, ring_frames=_ring_frames(first.processor.latency + margin, self.sample_rate),
                 fallback=config.fallback, startup=round(STARTUP_SECONDS * self.sample_rate),
             ),
         )
         self.realtime.worker_scope = self._worker_scope
         self.realtime.follow_audio_priority = config.realtime
+        self.swapper.attach(self.realtime, first)
         self.audio = AudioPath(self._audio_settings(), self.realtime.callback)
-        self._swap_lock = threading.Lock()
         self._started = 0.0
-        self.warmup_p99 = p99
-
-    # -- building --------------------------------------------------------------------------
-
-    def _prepare(self, model: NNModel, method: str) -> tuple[Controlled, float]:
-        """Warm `model` up on a throwaway engine (timing each block), then build the live one."""
-        c = self.config
-        warm = StreamEngine(model, method, c.block, self.sample_rate, self.channels, self.channels, c.resample_quality)
-        times = _warm_up(warm, c.period, paced=hasattr(self, "realtime"))  # paced: the stream is already playing
-        if warm.latent_dims:  # OSC's latent feed and latent edits run encode -> decode: warm those methods too
-            warm.latent_sink = _discard_latent
-            times += _warm_up(warm, c.period, paced=hasattr(self, "realtime"))
-        engine = StreamEngine(model, method, c.block, self.sample_rate, self.channels, self.channels, c.resample_quality)
-        engine.latent_sink = self.latent_sink
-        log.info("warm-up: %d blocks, compute median %.2f ms, p99 %.2f ms per %.2f ms block",
-                 len(times), 1000 * np.median(times), 1000 * np.percentile(times, 99),
-                 1000 * engine.block / engine.model_rate)
-        return Controlled(engine, self.controls, self._model_controls), float(np.percentile(times, 99))
-
-    def set_latent_sink(self, sink: LatentSink | None) -> None:
-        """Hand the latent frames of the running engine (and of every swapped-in one) to `sink`; None: stop."""
-        self.latent_sink = sink
-        self.realtime.processor.engine.latent_sink = sink
+        self.warmup_p99 = first.p99
 
     def _audio_settings(self) -> AudioSettings:
         c = self.config
@@ -201,16 +133,6 @@ class Server:
             input_device=c.input_device, output_device=c.output_device,
             input_file=c.input_file, output_file=c.output_file, use_device=self._use_device,
         )
-
-    def _on_control(self, change) -> None:
-        running = self.realtime.processor.engine.method
-        if change.name == "method" and change.source is not None and change.value != running:
-
-            def put_back_on_failure(error: str | None) -> None:
-                if error is not None:  # clients see what actually plays
-                    self.controls.set("method", running, source=None)
-
-            self.load_model(self.model_path, change.value, put_back_on_failure)
 
     @contextlib.contextmanager
     def _worker_scope(self):
@@ -224,8 +146,6 @@ class Server:
     # -- running ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        import sys
-
         sys.setswitchinterval(SWITCH_INTERVAL)
         # A full collection of the ~170k objects torch and the model leave behind holds the GIL for ~100 ms
         # (measured): the callback and the worker would miss their periods. Frozen, they are never scanned
@@ -241,27 +161,33 @@ class Server:
         self._started = time.monotonic()
 
     def stop(self) -> None:
-        """Stop the audio (files closed) and the worker; safe to call twice."""
+        """Stop the audio (files closed), the swaps and the worker; safe to call twice."""
         self.audio.stop()
+        self.swapper.stop()
         self.realtime.close()
 
     @property
     def latency(self) -> int:
         return self.realtime.latency
 
+    @property
+    def model_path(self) -> Path:
+        """The file now playing."""
+        return self.swapper.playing.path
+
     def status(self) -> dict[str, Any]:
         """A snapshot of what plays and how well; never blocks."""
-        processor = self.realtime.processor
+        playing = self.swapper.playing
         median, p99 = self.realtime.compute.summary()
         block_seconds = self.realtime.compute.block_seconds
         counters = self.realtime.counters
         return {
-            "model": str(self.model_path),
-            "method": processor.engine.method,
+            "model": str(playing.path),
+            "method": playing.method,
             "sample_rate": self.sample_rate,
             "channels": self.channels,
             "period": self.config.period,
-            "block": processor.engine.block,
+            "block": playing.engine.block,
             "latency": self.latency,
             "latency_ms": 1000 * self.latency / self.sample_rate,
             "margin": self.realtime.config.margin,
@@ -296,57 +222,26 @@ class Server:
             f"xruns {s['xruns']} callback errors {s['callback_errors']} model errors {s['model_errors']}"
         )
 
-    # -- hot swap --------------------------------------------------------------------------
+    # -- what the control layer changes ---------------------------------------------------------
 
     def swap_model(self, model: str | Path | NNModel | None = None, method: str | None = None) -> None:
-        """Load (or take) a model, warm it up off the audio path, then crossfade to it; the stream never stops.
+        """Load (or take) a model, warm it up off the audio path, then crossfade to it (RaveliveError if not).
 
-        Known cost: torch.jit.load holds the GIL for its whole run (about 0.1-0.2 s for the default model
-        here), and the audio callback is Python, so a load longer than the margin shows up as counted late
-        blocks (the dry fallback plays, latency unchanged, no input lost).
+        Known cost: torch.jit.load holds the GIL for its whole run (about 0.1-0.2 s for the default model).
         """
-        with self._swap_lock:
-            if isinstance(model, NNModel):
-                path, loaded = model.path, model
-            else:
-                path = Path(model) if model is not None else self.model_path
-                loaded = NNModel.load(path)
-            probe = StreamEngine(loaded, method, self.config.block, self.sample_rate, self.channels)
-            controls = ModelControls.from_model(loaded, method=probe.method)
-            controls.install(self.controls)
-            self._model_controls = controls
-            processor, p99 = self._prepare(loaded, probe.method)
-            gc.freeze()  # the new model's objects too (see start)
-            periods = math.ceil(self.realtime.config.margin / self.config.period)  # see margin_from_compute
-            budget = periods * self.config.period / self.sample_rate
-            if p99 > budget:
-                log.warning("the new model needs %.1f ms per block (p99), more than the %.1f ms margin: "
-                            "expect late blocks; restart with a larger --latency-margin", 1000 * p99, 1000 * budget)
-            self.realtime.swap(processor, int(CROSSFADE_SECONDS * self.sample_rate))
-            self.model_path = Path(path)
+        self.swapper.swap(model, method)
 
-    def load_model(self, path: str | Path, method: str | None = None,
-                   done: Callable[[str | None], None] | None = None) -> None:
-        """Hot-swap to `path` in the background; `done(None)` or `done(message)` when finished."""
-        threading.Thread(target=self._swap_then, args=(path, method, done), name="ravelive-swap", daemon=True).start()
+    def load_model(self, path: str | Path, method: str | None = None, done: Done | None = None) -> None:
+        """Hot-swap to `path` in the background, after any change already asked for; then `done(None | message)`."""
+        self.swapper.request(path, method, done)
 
-    def reload_model(self, done: Callable[[str | None], None] | None = None) -> None:
-        """Re-read the current model file (e.g. after an export) and hot-swap to it."""
-        self.load_model(self.model_path, self.realtime.processor.engine.method, done)
+    def reload_model(self, done: Done | None = None) -> None:
+        """Re-read the playing model file (e.g. after an export) and hot-swap to it."""
+        self.swapper.request(None, None, done)
 
-    def _swap_then(self, path, method, done) -> None:
-        try:
-            self.swap_model(path, method)
-        except RaveliveError as error:
-            log.error("%s", error)
-            message = str(error)
-        except Exception as error:  # noqa: BLE001 - the caller (an OSC client) must get an answer, the audio goes on
-            log.exception("loading %s failed", path)
-            message = f"{path}: loading failed ({type(error).__name__}: {error}); check the file with `ravelive info`"
-        else:
-            message = None
-        if done is not None:
-            done(message)
+    def set_latent_sink(self, sink: LatentSink | None) -> None:
+        """Hand the latent frames of the running engine (and of every swapped-in one) to `sink`; None: stop."""
+        self.swapper.set_latent_sink(sink)
 
 
 def _use_device(config: ServeConfig) -> bool:
@@ -361,36 +256,6 @@ def _use_device(config: ServeConfig) -> bool:
         "no sound card found (PortAudio lists no output device); plug one in or start JACK, "
         "or run without one: --input FILE (looped as live input) and/or --output FILE (records)"
     )
-
-
-def _discard_latent(frames: np.ndarray) -> None:
-    """The warm-up's latent sink: the frames go nowhere."""
-
-
-def _warm_up(engine: StreamEngine, period: int, paced: bool) -> list[float]:
-    """Push silence through `engine` in periods; return the compute time of each timed model block.
-
-    Blocks come at the stream's pace (a rest after each one), as they will live: a model called once per
-    block starts each with cold caches and takes longer than back to back (+10% to +40% measured here),
-    and `--latency-margin auto` must see that. `paced` (a hot swap beside the running stream): rest at
-    least as long as each block took, so the warm-up never takes more than half a core, or the GIL,
-    from the live worker.
-    """
-    blocks = WARMUP_UNTIMED + max(8, math.ceil(WARMUP_SECONDS * engine.model_rate / engine.block))
-    stream_block = max(1, engine.block * engine.sample_rate // engine.model_rate)
-    block_seconds = engine.block / engine.model_rate
-    silence = np.zeros((engine.channels, period), dtype=np.float32)
-    times, spent, pushed = [], 0.0, 0
-    while len(times) < blocks:
-        started = time.perf_counter()
-        engine.push(silence)
-        spent += time.perf_counter() - started
-        pushed += period
-        if pushed >= stream_block:
-            times.append(spent)
-            time.sleep(max(block_seconds - spent, spent if paced else 0.0))
-            spent, pushed = 0.0, pushed - stream_block
-    return times[WARMUP_UNTIMED:]
 
 
 def _ring_frames(latency: int, sample_rate: int) -> int:
@@ -478,17 +343,3 @@ def _serve_until(server: Server, config: ServeConfig, stop: StopRequest, report:
             periods = server.realtime.counters.periods
             next_ping += watchdog
         stop.wait(max(0.0, min(deadline, next_stats, next_ping, now + 1.0) - now))
-
-
-def validate_margin(text: str) -> float | None:
-    """`--latency-margin` value: milliseconds, or `auto` (None)."""
-    if text == "auto":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise ConfigError(f"--latency-margin {text!r} is neither 'auto' nor a number of milliseconds >= 0; "
-                          f"give e.g. 10 or auto")
-    return value

@@ -15,7 +15,9 @@ from ravelive.cli import main
 from ravelive.engine.stream import FixedLatency, StreamEngine
 from ravelive.models.default import DEFAULT_MODEL_PATH
 from ravelive.models.nn_model import NNModel
-from ravelive.server import Server, ServeConfig, margin_from_compute, run
+from ravelive.config import ServeConfig
+from ravelive.engine.warmup import margin_from_compute
+from ravelive.server import Server, run
 
 RATE = 48000
 BLOCK = 256  # for the identity model (ratio 1: the smallest legal block would be 1)

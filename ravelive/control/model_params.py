@@ -123,7 +123,9 @@ class AttributeApplier:
         self._model = model
         self._controls = controls
         self._store = store
-        self._applied = dict(store.snapshot().attributes)  # the defaults were read from the model
+        # What the model holds now: after a swap (a fresh file) the store's values differ, and the first
+        # apply() writes them, so the new model plays the values clients read.
+        self._applied = _current_attributes(model, controls)
         self.refusals = 0
 
     def apply(self, snapshot: ControlSnapshot) -> None:
@@ -148,6 +150,17 @@ class AttributeApplier:
             return
         self._applied[name] = tuple(actual)
         self._store.update(dict(zip(self._controls.attribute_names[name], actual)), source=None)
+
+
+def _current_attributes(model: NNModel, controls: ModelControls) -> dict[str, tuple[Any, ...]]:
+    """The model's own values of every attribute that has parameters (one it cannot read is left out)."""
+    current = {}
+    for name in controls.attribute_names:
+        try:
+            current[name] = tuple(model.get_attribute(name))
+        except ModelAttributeError:
+            pass  # unreadable: the first apply() sets it
+    return current
 
 
 def _latent_size(model: NNModel) -> int:

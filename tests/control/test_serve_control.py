@@ -11,7 +11,8 @@ import soundfile
 from osc_helpers import Client
 from ravelive.control.osc import OscConfig
 from ravelive.control.service import ControlService
-from ravelive.server import Server, ServeConfig
+from ravelive.config import ServeConfig
+from ravelive.server import Server
 from test_fuzz import bad_packet
 
 FLOOD = """

@@ -11,7 +11,8 @@ from ravelive.control.osc import OscConfig
 from ravelive.engine.stream import StreamEngine
 from ravelive.models.default import DEFAULT_MODEL_PATH
 from ravelive.models.nn_model import NNModel
-from ravelive.server import ServeConfig, run
+from ravelive.config import ServeConfig
+from ravelive.server import run
 
 RATE = 48000
 SERVE_SECONDS = 3.0

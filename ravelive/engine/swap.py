@@ -1,0 +1,207 @@
+"""Changing what plays — another model file, a reload, another method — without stopping the stream.
+
+Every change goes through one `ModelSwapper`, one at a time, on its own
+thread: load, warm up off the audio path, and only then declare the new
+model's parameters in the store and crossfade to it. A change that fails
+leaves everything as it was (the old model plays, the store declares the old
+parameters and holds the running method), so what clients read is what
+plays.
+
+The store's `method` value is the wish; the swapper makes it true. Any write
+of `method` (an OSC client, a preset, MIDI) that differs from the running
+method queues a switch, evaluated when its turn comes: a method written while
+another model is loading switches the new model, not the old file, and a
+burst of writes plays the last one only.
+
+Attribute values survive too: each new processor applies the store's values
+to its fresh model before its first block (see AttributeApplier).
+"""
+
+import gc
+import logging
+import math
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ravelive.control.model_params import ControlSnapshot, ModelControls
+from ravelive.control.params import Change, ParameterStore
+from ravelive.engine.realtime import Processor, Realtime
+from ravelive.engine.stream import LatentSink, StreamEngine
+from ravelive.engine.warmup import warm_up
+from ravelive.errors import RaveliveError
+from ravelive.models.nn_model import NNModel
+
+log = logging.getLogger(__name__)
+
+CROSSFADE_SECONDS = 0.05  # old and new model overlap this long
+STOP_SECONDS = 30.0  # how long stop() waits for a swap in progress (a big model's load and warm-up)
+
+Done = Callable[[str | None], None]  # called with None on success, else the one-line error
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """What every engine of one server shares, whatever the model."""
+
+    sample_rate: int  # stream rate
+    channels: int  # stream channels in and out (the device's)
+    period: int  # frames per audio callback (warm-up pushes)
+    block: int | None  # model block; None: the smallest legal one for each model
+    resample_quality: str
+
+
+@dataclass(frozen=True)
+class Playing:
+    """One prepared model: warmed up, with its engine, processor and parameter declarations."""
+
+    path: Path
+    model: NNModel
+    method: str
+    engine: StreamEngine
+    processor: Processor
+    controls: ModelControls
+    p99: float  # warm-up compute seconds per model block (99th percentile)
+
+
+MakeProcessor = Callable[[StreamEngine, ModelControls], Processor]
+
+
+class ModelSwapper:
+    """Prepares models and swaps them in, one at a time; see the module docstring."""
+
+    def __init__(self, settings: EngineSettings, store: ParameterStore[ControlSnapshot], make_processor: MakeProcessor):
+        self.settings = settings
+        self.store = store
+        self.playing: Playing | None = None
+        self._make_processor = make_processor
+        self._realtime: Realtime | None = None
+        self._latent_sink: LatentSink | None = None
+        self._lock = threading.Lock()  # one prepare-and-swap at a time
+        self._requests: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        store.add_listener(self._on_change)
+
+    def prepare(self, source: Path | NNModel, method: str | None = None) -> Playing:
+        """Load `source` (unless already loaded) and warm it up on a throwaway engine; nothing changes yet.
+
+        `method` None keeps the store's method when the model has it, else the model's default.
+        """
+        model = source if isinstance(source, NNModel) else NNModel.load(source)
+        if method is None and self.store.specs.get("method") and self.store.get("method") in model.methods:
+            method = self.store.get("method")
+        s = self.settings
+        probe = StreamEngine(model, method, s.block, s.sample_rate, s.channels)  # refuses a bad method or block
+
+        def engine() -> StreamEngine:
+            return StreamEngine(model, probe.method, s.block, s.sample_rate, s.channels, s.channels, s.resample_quality)
+
+        paced = self.playing is not None  # beside a playing stream: never take more than half a core
+        warm = engine()
+        times = warm_up(warm, s.period, paced)
+        if warm.latent_dims:  # OSC's latent feed and latent edits run encode -> decode: warm those methods too
+            warm.latent_sink = _discard_latent
+            times += warm_up(warm, s.period, paced)
+        live = engine()
+        live.latent_sink = self._latent_sink
+        controls = ModelControls.from_model(model, method=probe.method)
+        log.info("warm-up: %d blocks, compute median %.2f ms, p99 %.2f ms per %.2f ms block",
+                 len(times), 1000 * np.median(times), 1000 * np.percentile(times, 99),
+                 1000 * live.block / live.model_rate)
+        return Playing(Path(model.path), model, probe.method, live, self._make_processor(live, controls), controls,
+                       float(np.percentile(times, 99)))
+
+    def attach(self, realtime: Realtime, playing: Playing) -> None:
+        """`playing` is what `realtime` plays now (the first model); swaps go to `realtime` from here on."""
+        self._realtime = realtime
+        self.playing = playing
+        self._thread = threading.Thread(target=self._serve_requests, name="ravelive-swap", daemon=True)
+        self._thread.start()
+
+    def set_latent_sink(self, sink: LatentSink | None) -> None:
+        """Hand the latent frames of the playing engine (and of every later one) to `sink`; None: stop."""
+        self._latent_sink = sink
+        if self.playing is not None:
+            self.playing.engine.latent_sink = sink
+
+    # -- swapping --------------------------------------------------------------------------
+
+    def swap(self, source: Path | str | NNModel | None = None, method: str | None = None) -> None:
+        """Prepare `source` (None: the playing file again), then make it play; RaveliveError if it cannot.
+
+        Only after the new model has warmed up are its parameters declared in the store (values that
+        still fit are kept) and the crossfade begun: a failure anywhere before leaves everything as it was.
+        """
+        with self._lock:
+            playing = self.playing
+            if source is None:
+                source = playing.path
+            new = self.prepare(source if isinstance(source, NNModel) else Path(source), method)
+            new.controls.install(self.store)
+            gc.freeze()  # the new model's objects too: a full collection of them would hold the GIL ~100 ms
+            self._warn_if_over_budget(new.p99)
+            self._realtime.swap(new.processor, int(CROSSFADE_SECONDS * self.settings.sample_rate))
+            self.playing = new
+
+    def request(self, source: Path | str | None = None, method: str | None = None, done: Done | None = None) -> None:
+        """`swap` in the background, after the changes already asked for; `done(None)` or `done(message)`."""
+        self._requests.put((source, method, done))
+
+    def stop(self) -> None:
+        """Finish the swap in progress (bounded), drop the queued ones."""
+        if self._thread is None:
+            return
+        self._requests.put(None)
+        self._thread.join(STOP_SECONDS)
+        self._thread = None
+
+    def _on_change(self, change: Change) -> None:  # the store's listener: on the writing thread, under its lock
+        if change.name == "method" and self.playing is not None and change.value != self.playing.method:
+            self._requests.put(_FOLLOW_METHOD)
+
+    def _serve_requests(self) -> None:
+        while (item := self._requests.get()) is not None:
+            if item is _FOLLOW_METHOD:
+                self._follow_method()
+                continue
+            source, method, done = item
+            message = self._attempt(lambda: self.swap(source, method), source or self.playing.path)
+            if done is not None:
+                done(message)
+
+    def _follow_method(self) -> None:
+        """Play the store's method if it is not the playing one (several writes since: the last one)."""
+        wanted = self.store.get("method")
+        if wanted == self.playing.method:
+            return
+        if self._attempt(lambda: self.swap(None, wanted), self.playing.path) is not None:
+            self.store.set("method", self.playing.method)  # clients see what actually plays
+
+    def _attempt(self, action: Callable[[], None], path) -> str | None:
+        try:
+            action()
+        except RaveliveError as error:
+            log.error("%s", error)
+            return str(error)
+        except Exception as error:  # noqa: BLE001 - the caller (an OSC client) must get an answer, the audio goes on
+            log.exception("loading %s failed", path)
+            return f"{path}: loading failed ({type(error).__name__}: {error}); check the file with `ravelive info`"
+        return None
+
+    def _warn_if_over_budget(self, p99: float) -> None:
+        config = self._realtime.config
+        budget = math.ceil(config.margin / config.period) * config.period / config.sample_rate
+        if p99 > budget:
+            log.warning("the new model needs %.1f ms per block (p99), more than the %.1f ms margin: "
+                        "expect late blocks; restart with a larger --latency-margin", 1000 * p99, 1000 * budget)
+
+
+_FOLLOW_METHOD = object()  # queued when the store's method differs from the playing one
+
+
+def _discard_latent(frames: np.ndarray) -> None:
+    """The warm-up's latent sink: the frames go nowhere."""

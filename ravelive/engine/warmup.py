@@ -1,0 +1,58 @@
+"""Warming a model up before it plays, and the latency margin its warm-up asks for.
+
+The first calls of a TorchScript method are several times slower (graph
+optimisation), so a model plays only after a throwaway engine has pushed
+silence through it. Those blocks are timed: `--latency-margin auto` is
+computed from their p99.
+"""
+
+import math
+import time
+
+import numpy as np
+
+from ravelive.engine.stream import StreamEngine
+
+AUTO_HEADROOM = 1.5  # auto margin: at least this many times the p99 warm-up compute time (margin_from_compute)
+WARMUP_SECONDS = 1.0  # audio timed through a throwaway engine before the stream starts (at least 8 blocks)
+WARMUP_UNTIMED = 4  # first blocks not timed: TorchScript profiles and optimises its first calls
+
+
+def warm_up(engine: StreamEngine, period: int, paced: bool) -> list[float]:
+    """Push silence through `engine` in periods; return the compute time of each timed model block.
+
+    Blocks come at the stream's pace (a rest after each one), as they will live: a model called once per
+    block starts each with cold caches and takes longer than back to back (+10% to +40% measured here),
+    and `--latency-margin auto` must see that. `paced` (a hot swap beside the running stream): rest at
+    least as long as each block took, so the warm-up never takes more than half a core, or the GIL,
+    from the live worker.
+    """
+    blocks = WARMUP_UNTIMED + max(8, math.ceil(WARMUP_SECONDS * engine.model_rate / engine.block))
+    stream_block = max(1, engine.block * engine.sample_rate // engine.model_rate)
+    block_seconds = engine.block / engine.model_rate
+    silence = np.zeros((engine.channels, period), dtype=np.float32)
+    times, spent, pushed = [], 0.0, 0
+    while len(times) < blocks:
+        started = time.perf_counter()
+        engine.push(silence)
+        spent += time.perf_counter() - started
+        pushed += period
+        if pushed >= stream_block:
+            times.append(spent)
+            time.sleep(max(block_seconds - spent, spent if paced else 0.0))
+            spent, pushed = 0.0, pushed - stream_block
+    return times[WARMUP_UNTIMED:]
+
+
+def margin_from_compute(p99_seconds: float, sample_rate: int, period: int) -> int:
+    """Auto margin: the p99 compute time plus headroom, in whole periods.
+
+    The worker gets a block when the callback that completes it returns, and its output is first played
+    `margin` samples later, rounded up to whole periods: the margin is the compute budget. The headroom is
+    the larger of AUTO_HEADROOM x p99 (slow blocks of a heavy model) and one period (scheduling jitter:
+    with a budget of one period and a p99 near it, a single late wake-up of the audio or worker thread is
+    a late block; seen as 2 late blocks in 10 s on a JACK dummy server with the bundled model).
+    """
+    compute = p99_seconds * sample_rate
+    frames = max(AUTO_HEADROOM * compute, compute + period)
+    return math.ceil(frames / period) * period
