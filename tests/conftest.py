@@ -67,6 +67,12 @@ def attributes_model_path(nn_model_dir):
 
 
 @pytest.fixture(scope="session")
+def switchable_model_path(nn_model_dir):
+    """forward = gain * x and negate = -gain * x, attribute `gain`: what plays after a swap is visible."""
+    return nn_fixtures.build_switchable(nn_model_dir)
+
+
+@pytest.fixture(scope="session")
 def raising_model_path(nn_model_dir):
     """forward raises ValueError('this model always fails')."""
     return nn_fixtures.build_raising(nn_model_dir)

@@ -254,6 +254,40 @@ class WithAttributes(_ContractModule):
         return 0
 
 
+class Switchable(_ContractModule):
+    """Audio methods forward = gain * x, negate = -gain * x, and `broken` (raises); attribute gain (>= 0)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_method("forward", [1, 1, 1, 1])
+        self.register_method("negate", [1, 1, 1, 1])
+        self.register_method("broken", [1, 1, 1, 1])
+        self.gain: Tuple[float] = (1.0,)
+        self.register_attribute("gain", [2])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gain[0]
+
+    @torch.jit.export
+    def negate(self, x: torch.Tensor) -> torch.Tensor:
+        return -x * self.gain[0]
+
+    @torch.jit.export
+    def broken(self, x: torch.Tensor) -> torch.Tensor:
+        raise ValueError("broken always fails")
+
+    @torch.jit.export
+    def get_gain(self) -> Tuple[float]:
+        return self.gain
+
+    @torch.jit.export
+    def set_gain(self, gain: float) -> int:
+        if gain < 0:
+            return 1
+        self.gain = (gain,)
+        return 0
+
+
 class Raising(_ContractModule):
     def __init__(self) -> None:
         super().__init__()
@@ -400,6 +434,10 @@ def build_control_rate(directory: Path) -> Path:
 
 def build_attributes(directory: Path) -> Path:
     return script_and_save(WithAttributes(), directory / "attributes.ts")
+
+
+def build_switchable(directory: Path) -> Path:
+    return script_and_save(Switchable(), directory / "switchable.ts")
 
 
 def build_raising(directory: Path) -> Path:
