@@ -89,6 +89,22 @@ def has_output_device() -> bool:
     return any(device.output_channels > 0 for device in list_devices())
 
 
+def device_sample_rate(device: int | str | None) -> int:
+    """The rate a stream on output `device` (None: the default) runs at unless told otherwise: its own.
+
+    A JACK device reports the server's rate, the only one JACK can run; ALSA, PipeWire and CoreAudio
+    devices report their default rate (48 kHz on most interfaces).
+    """
+    sd = _sounddevice()
+    try:
+        return int(sd.query_devices(device, "output")["default_samplerate"])
+    except (ValueError, sd.PortAudioError) as error:
+        raise AudioDeviceError(
+            f"audio device {device if device is not None else 'default'!r} cannot play ({one_line(error)}); "
+            f"pick an output device `ravelive devices` lists"
+        ) from error
+
+
 class FileInput:
     """A whole audio file in memory, played in a loop at the stream's rate and channel count."""
 

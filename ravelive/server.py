@@ -28,13 +28,14 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ravelive.audio import AudioPath, AudioSettings, has_output_device
+from ravelive.audio import AudioPath, AudioSettings, device_sample_rate, has_output_device
 from ravelive.config import ServeConfig, default_threads
 from ravelive.control.model_params import AttributeApplier, ControlSnapshot, ModelControls
 from ravelive.control.params import ParameterStore
 from ravelive.control.service import ControlService
 from ravelive.dsp.fifo import AudioFifo
 from ravelive.dsp.smoothing import GainRamp, WetDryMix
+from ravelive.demo import with_demo
 from ravelive.engine.realtime import Realtime, RealtimeConfig, lock_memory
 from ravelive.engine.stream import LatentSink, StreamEngine
 from ravelive.engine.swap import Done, EngineSettings, ModelSwapper
@@ -98,7 +99,7 @@ class Server:
         torch.set_num_threads(config.threads or default_threads())
         torch.set_flush_denormal(True)
         model = NNModel.load(Path(config.model) if config.model else DEFAULT_MODEL_PATH)
-        self.sample_rate = config.sample_rate or model.sample_rate or 48000
+        self.sample_rate = config.sample_rate or self._device_rate() or model.sample_rate or 48000
         probe = StreamEngine(model, config.method, config.block, self.sample_rate, config.channels)
         self.channels = probe.channels
         self.controls: ParameterStore[ControlSnapshot] = ModelControls.from_model(model, method=probe.method).store()
@@ -125,6 +126,10 @@ class Server:
         self.audio = AudioPath(self._audio_settings(), self.realtime.callback)
         self._started = 0.0
         self.warmup_p99 = first.p99
+
+    def _device_rate(self) -> int | None:
+        """The output device's own rate (JACK's is fixed, others' the default): streams run at it unless told."""
+        return device_sample_rate(self.config.output_device) if self._use_device else None
 
     def _audio_settings(self) -> AudioSettings:
         c = self.config
@@ -153,11 +158,7 @@ class Server:
         gc.collect()
         gc.freeze()
         self.realtime.start()
-        try:
-            self.audio.start()
-        except RaveliveError:
-            self.realtime.close()
-            raise
+        self.audio.start()  # on failure the caller's stop() ends the worker
         self._started = time.monotonic()
 
     def stop(self) -> None:
@@ -185,6 +186,7 @@ class Server:
             "model": str(playing.path),
             "method": playing.method,
             "sample_rate": self.sample_rate,
+            "model_sample_rate": playing.engine.model_rate,
             "channels": self.channels,
             "period": self.config.period,
             "block": playing.engine.block,
@@ -207,8 +209,9 @@ class Server:
 
     def describe_start(self) -> str:
         s = self.status()
+        resampled = f" (resampled from the model's {s['model_sample_rate']} Hz)" if s["model_sample_rate"] != s["sample_rate"] else ""
         return (
-            f"serving {s['model']} ({s['method']}) at {s['sample_rate']} Hz x {s['channels']} on {s['audio']}; "
+            f"serving {s['model']} ({s['method']}) at {s['sample_rate']} Hz{resampled} x {s['channels']} on {s['audio']}; "
             f"block {s['block']}, period {s['period']}; latency {s['latency']} samples = {s['latency_ms']:.1f} ms "
             f"(engine {s['latency'] - s['margin']} + margin {s['margin']})"
         )
@@ -264,7 +267,11 @@ def _ring_frames(latency: int, sample_rate: int) -> int:
 
 
 def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
-    """Serve until --duration, SIGINT or SIGTERM; report the start line, stats, summary; return the status."""
+    """Serve until --duration, SIGINT or SIGTERM; report the start line, stats, summary; return the status.
+
+    With no sound card and no files, the built-in demo plays and is recorded (ravelive.demo).
+    """
+    config = with_demo(config, report)
     server = Server(config)
     stop = StopRequest()
     previous = {}

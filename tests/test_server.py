@@ -1,22 +1,26 @@
 """`ravelive serve` end to end: JACK's dummy driver through PortAudio, file-only mode, signals, hot swap, late blocks."""
 
+import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 
 import numpy as np
+import pytest
 import soundfile
 from click.testing import CliRunner
 
 from ravelive.cli import main
+from ravelive.config import ServeConfig
 from ravelive.engine.stream import FixedLatency, StreamEngine
+from ravelive.engine.warmup import margin_from_compute
+from ravelive.errors import AudioDeviceError
 from ravelive.models.default import DEFAULT_MODEL_PATH
 from ravelive.models.nn_model import NNModel
-from ravelive.config import ServeConfig
-from ravelive.engine.warmup import margin_from_compute
 from ravelive.server import Server, run
 
 RATE = 48000
@@ -185,11 +189,29 @@ def test_hot_swap_to_a_missing_file_reports_and_keeps_playing(noise_file, tmp_pa
     assert server.status()["model"] == str(DEFAULT_MODEL_PATH)
 
 
-def test_no_sound_card_and_no_file_says_what_to_do():
-    result = CliRunner().invoke(main, ["serve"])
-    assert result.exit_code == 1
-    assert "no sound card found" in result.output and "--input FILE" in result.output
-    assert len(result.output.strip().splitlines()) == 1
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_with_no_sound_card_and_no_file_serve_plays_the_demo_and_records_it(tmp_path):
+    env = {**os.environ, "JACK_NO_START_SERVER": "1", "JACK_DEFAULT_SERVER": "ravelive-no-such-server"}
+    result = subprocess.run([sys.executable, "-m", "ravelive", "serve", "--duration", "3", "--no-discovery",
+                             "--osc-port", str(free_udp_port())], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("no sound card found: serving a built-in demo loop")
+    assert str(tmp_path / "ravelive-demo.wav") in lines[0] and "JACK" in lines[0]
+    assert any(line.startswith("OSC on udp://127.0.0.1:") for line in lines), result.stdout
+    played, rate = soundfile.read(tmp_path / "ravelive-demo.wav", dtype="float32")
+    assert len(played) >= 2 * rate and np.abs(played).max() > 1e-3  # the model played the demo
+
+
+def test_a_server_with_no_sound_card_and_no_file_says_what_to_do():
+    with pytest.raises(AudioDeviceError, match="no sound card found.*--input FILE"):
+        Server(ServeConfig())
 
 
 def test_auto_margin_is_p99_plus_the_larger_of_half_of_it_and_one_period_in_whole_periods():

@@ -1,0 +1,55 @@
+"""`ravelive serve` as a new user starts it: the device's rate by default, and one clear line for every failure."""
+
+import re
+import socket
+import subprocess
+import sys
+
+import pytest
+
+SECONDS = 2
+
+
+def serve(env, *options, timeout=120):
+    return subprocess.run([sys.executable, "-m", "ravelive", "serve", "--no-discovery", *map(str, options)],
+                          env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_a_44k_model_on_a_48k_jack_server_runs_at_the_servers_rate_resampled(jack_server, sr44100_model_path):
+    result = serve(jack_server.env, "--device", "system", "--no-osc", "--model", sr44100_model_path,
+                   "--duration", SECONDS)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "at 48000 Hz (resampled from the model's 44100 Hz)" in result.stdout
+    assert "callback errors 0" in result.stdout.split("summary:")[1]
+
+
+def test_samplerate_still_forces_a_rate(jack_server, sr44100_model_path):
+    result = serve(jack_server.env, "--device", "system", "--no-osc", "--model", sr44100_model_path,
+                   "--samplerate", 44100, "--duration", SECONDS)
+    assert result.returncode == 1
+    assert re.fullmatch(r"Error: audio device .* 44100 Hz.*ravelive devices.*\n", result.stderr), result.stderr
+
+
+@pytest.fixture
+def busy_udp_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        yield taken.getsockname()[1]
+
+
+@pytest.mark.parametrize("failure", ["bad device", "bad rate", "busy port", "bad model"])
+def test_every_start_up_failure_is_one_line_and_a_non_zero_exit(jack_server, busy_udp_port, tmp_path, failure):
+    options = {
+        "bad device": ["--device", "no-such-device", "--no-osc"],
+        "bad rate": ["--device", "system", "--samplerate", 12345, "--no-osc"],
+        "busy port": ["--device", "system", "--osc-port", busy_udp_port],
+        "bad model": ["--device", "system", "--no-osc", "--model", tmp_path / "missing.ts"],
+    }[failure]
+    result = serve(jack_server.env, *options, "--duration", SECONDS)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("Error: "), result.stderr
+    expected = {"bad device": "no-such-device", "bad rate": "12345", "busy port": str(busy_udp_port),
+                "bad model": "missing.ts"}[failure]
+    assert expected in errors[0]
