@@ -40,7 +40,7 @@ from ravelive.engine.realtime import Realtime, RealtimeConfig, lock_memory
 from ravelive.engine.stream import LatentSink, StreamEngine
 from ravelive.engine.swap import Done, EngineSettings, ModelSwapper
 from ravelive.engine.warmup import margin_from_compute
-from ravelive.errors import AudioDeviceError, RaveliveError
+from ravelive.errors import AudioDeviceError
 from ravelive.models.default import DEFAULT_MODEL_PATH
 from ravelive.models.nn_model import NNModel
 from ravelive.systemd import notify, watchdog_interval
