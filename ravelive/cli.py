@@ -157,12 +157,15 @@ def _device(text: str | None) -> int | str | None:
               help="Client address or subnet accepted besides loopback (repeatable), e.g. 192.168.1.0/24.")
 @click.option("--models-dir", type=click.Path(file_okay=False), help="Directory /ravelive/model/load NAME loads from.")
 @click.option("--presets-dir", type=click.Path(file_okay=False), help="Directory for /ravelive/preset/save and load.")
+@click.option("--preload", is_flag=True,
+              help="Load every model of --models-dir before the audio starts, so /ravelive/model/load swaps to one "
+                   "without loading it (a load holds Python's lock for 0.1-0.3 s: late blocks on a tight margin).")
 @click.option("--no-osc", is_flag=True, help="No network control at all.")
 @click.option("--no-discovery", is_flag=True, help="No OSCQuery HTTP endpoint and no mDNS announcement.")
 @reports_errors
 def serve(model, method, device, input_device, output_device, samplerate, channels, period, block, resample_quality,
           latency_margin, threads, input_file, output_file, duration, stats, fallback, no_realtime,
-          osc_port, osc_host, allow, models_dir, presets_dir, no_osc, no_discovery) -> None:
+          osc_port, osc_host, allow, models_dir, presets_dir, preload, no_osc, no_discovery) -> None:
     """Run a model live on an audio device (or files), until Ctrl-C or SIGTERM."""
     from pathlib import Path
 
@@ -182,7 +185,7 @@ def serve(model, method, device, input_device, output_device, samplerate, channe
         latency_margin_ms=validate_margin(latency_margin), threads=threads,
         input_file=Path(input_file) if input_file else None, output_file=Path(output_file) if output_file else None,
         duration=duration, stats_interval=stats, realtime=not no_realtime, fallback=fallback,
-        osc=osc, discovery=not no_discovery,
+        osc=osc, discovery=not no_discovery, preload=preload,
     )
     run(config, report=click.echo)
 

@@ -35,6 +35,7 @@ class ServeConfig:
     resample_quality: str = RESAMPLE_QUALITY  # converter when the stream rate differs from the model's
     osc: OscConfig | None = None  # OSC control (ravelive.control); None: no network control
     discovery: bool = True  # with osc: OSCQuery over HTTP and mDNS announcements
+    preload: bool = False  # with osc.models_dir: load every model there before the stream starts (instant swaps)
 
 
 def default_threads() -> int:

@@ -31,11 +31,12 @@ import torch
 from ravelive.audio import AudioPath, AudioSettings, device_sample_rate, has_output_device
 from ravelive.config import ServeConfig, default_threads
 from ravelive.control.model_params import AttributeApplier, ControlSnapshot, ModelControls
+from ravelive.control.named_files import NamedFiles
 from ravelive.control.params import ParameterStore
 from ravelive.control.service import ControlService
+from ravelive.demo import with_demo
 from ravelive.dsp.fifo import AudioFifo
 from ravelive.dsp.smoothing import GainRamp, WetDryMix
-from ravelive.demo import with_demo
 from ravelive.engine.realtime import Realtime, RealtimeConfig, lock_memory
 from ravelive.engine.stream import LatentSink, StreamEngine
 from ravelive.engine.swap import Done, EngineSettings, ModelSwapper
@@ -123,6 +124,9 @@ class Server:
         self.realtime.worker_scope = self._worker_scope
         self.realtime.follow_audio_priority = config.realtime
         self.swapper.attach(self.realtime, first)
+        if config.preload and config.osc is not None and config.osc.models_dir is not None:
+            models = NamedFiles(config.osc.models_dir, ".ts", "model")
+            self.swapper.preload([models.existing(name) for name in models.names()])
         self.audio = AudioPath(self._audio_settings(), self.realtime.callback)
         self._started = 0.0
         self.warmup_p99 = first.p99
@@ -205,6 +209,7 @@ class Server:
             "block_ms": 1000 * block_seconds,
             "uptime": time.monotonic() - self._started if self._started else 0.0,
             "audio": self.audio.description,
+            "preloaded_models": self.swapper.preloaded,
         }
 
     def describe_start(self) -> str:

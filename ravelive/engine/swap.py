@@ -15,6 +15,15 @@ burst of writes plays the last one only.
 
 Attribute values survive too: each new processor applies the store's values
 to its fresh model before its first block (see AttributeApplier).
+
+Loading costs the GIL: torch's import of a TorchScript archive holds it for
+its whole run (about 60 ms for the bundled model, 160-280 ms for a 33 M
+parameter RAVE-v2-sized one, measured here), and the model worker is a Python
+thread, so a load longer than the latency margin shows as counted late
+blocks (the C callback plays the fallback; the stream and its latency are
+unaffected). `preload` loads files before the stream starts: swapping to a
+preloaded model (a model that is not playing) then loads nothing. A reload
+and a method switch re-read the playing file, so they still pay the load.
 """
 
 import gc
@@ -22,6 +31,7 @@ import logging
 import math
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +91,9 @@ class ModelSwapper:
         self._make_processor = make_processor
         self._realtime: Realtime | None = None
         self._latent_sink: LatentSink | None = None
+        self._preloaded: dict[Path, NNModel] = {}  # by resolved path: loaded, not playing, ready to swap to
+        self._returning: Playing | None = None  # swapped out and preloaded: back to the pool once its fade is over
+        self._preloadable: set[Path] = set()  # every preloaded file, playing or not
         self._lock = threading.Lock()  # one prepare-and-swap at a time
         self._requests: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -115,6 +128,19 @@ class ModelSwapper:
         return Playing(Path(model.path), model, probe.method, live, self._make_processor(live, controls), controls,
                        float(np.percentile(times, 99)))
 
+    def preload(self, paths: list[Path]) -> None:
+        """Load these files now (before the stream starts), so that swapping to them later loads nothing."""
+        playing = self.playing.path.resolve() if self.playing is not None else None
+        for path in paths:
+            if path.resolve() != playing:
+                self._preloaded[path.resolve()] = NNModel.load(path)
+        self._preloadable = {path.resolve() for path in paths}
+
+    @property
+    def preloaded(self) -> int:
+        """Models loaded and ready to swap to."""
+        return len(self._preloaded) + (self._returning is not None)
+
     def attach(self, realtime: Realtime, playing: Playing) -> None:
         """`playing` is what `realtime` plays now (the first model); swaps go to `realtime` from here on."""
         self._realtime = realtime
@@ -137,15 +163,34 @@ class ModelSwapper:
         still fit are kept) and the crossfade begun: a failure anywhere before leaves everything as it was.
         """
         with self._lock:
-            playing = self.playing
+            self._take_back_returning()
             if source is None:
-                source = playing.path
-            new = self.prepare(source if isinstance(source, NNModel) else Path(source), method)
+                source = self.playing.path  # re-read: the file may have changed (an export)
+            elif not isinstance(source, NNModel):
+                source = self._preloaded.pop(Path(source).resolve(), None) or Path(source)
+            try:
+                new = self.prepare(source, method)
+            except RaveliveError:
+                if isinstance(source, NNModel) and source.path.resolve() in self._preloadable:
+                    self._preloaded[source.path.resolve()] = source  # unharmed: the warm-up ran on its own engine
+                raise
             new.controls.install(self.store)
             gc.freeze()  # the new model's objects too: a full collection of them would hold the GIL ~100 ms
             self._warn_if_over_budget(new.p99)
             self._realtime.swap(new.processor, int(CROSSFADE_SECONDS * self.settings.sample_rate))
-            self.playing = new
+            old, self.playing = self.playing, new
+            if old.path.resolve() in self._preloadable:
+                self._returning = old
+
+    def _take_back_returning(self) -> None:
+        """The swapped-out preloaded model rejoins the pool once the crossfade no longer calls it."""
+        if self._returning is None:
+            return
+        while self._realtime.swapping:
+            time.sleep(CROSSFADE_SECONDS / 4)
+        if self._returning.path.resolve() != self.playing.path.resolve():
+            self._preloaded[self._returning.path.resolve()] = self._returning.model
+        self._returning = None
 
     def request(self, source: Path | str | None = None, method: str | None = None, done: Done | None = None) -> None:
         """`swap` in the background, after the changes already asked for; `done(None)` or `done(message)`."""

@@ -16,6 +16,7 @@ from ravelive.engine.stream import StreamEngine
 AUTO_HEADROOM = 1.5  # auto margin: at least this many times the p99 warm-up compute time (margin_from_compute)
 WARMUP_SECONDS = 1.0  # audio timed through a throwaway engine before the stream starts (at least 8 blocks)
 WARMUP_UNTIMED = 4  # first blocks not timed: TorchScript profiles and optimises its first calls
+SWAP_REST = 3.0  # a hot swap's warm-up rests this many times each block's compute time (a quarter of a core)
 
 
 def warm_up(engine: StreamEngine, period: int, paced: bool) -> list[float]:
@@ -24,8 +25,8 @@ def warm_up(engine: StreamEngine, period: int, paced: bool) -> list[float]:
     Blocks come at the stream's pace (a rest after each one), as they will live: a model called once per
     block starts each with cold caches and takes longer than back to back (+10% to +40% measured here),
     and `--latency-margin auto` must see that. `paced` (a hot swap beside the running stream): rest at
-    least as long as each block took, so the warm-up never takes more than half a core, or the GIL,
-    from the live worker.
+    least SWAP_REST times as long as each block took, so the warm-up takes at most a quarter of a core
+    from the live worker (half a core was seen to starve a 33 M model's worker on 2 cores under load).
     """
     blocks = WARMUP_UNTIMED + max(8, math.ceil(WARMUP_SECONDS * engine.model_rate / engine.block))
     stream_block = max(1, engine.block * engine.sample_rate // engine.model_rate)
@@ -39,7 +40,7 @@ def warm_up(engine: StreamEngine, period: int, paced: bool) -> list[float]:
         pushed += period
         if pushed >= stream_block:
             times.append(spent)
-            time.sleep(max(block_seconds - spent, spent if paced else 0.0))
+            time.sleep(max(block_seconds - spent, SWAP_REST * spent if paced else 0.0))
             spent, pushed = 0.0, pushed - stream_block
     return times[WARMUP_UNTIMED:]
 
