@@ -8,7 +8,9 @@ import numpy as np
 import soundfile
 
 from ravelive.config import ServeConfig
+from ravelive.control.osc import OscConfig
 from ravelive.control.presets import PresetLibrary
+from ravelive.models.nn_model import NNModel
 from ravelive.server import Server
 
 RATE = 48000
@@ -128,3 +130,23 @@ def test_a_method_that_fails_is_put_back_where_clients_see_it(switchable_model_p
     assert server.controls.get("method") == "forward" == server.status()["method"]
     played, dry = played_tail(server, tmp_path / "out.wav", noise_file)
     np.testing.assert_array_equal(played, dry)
+
+
+def test_swapping_to_a_preloaded_model_loads_nothing(switchable_model_path, noise_file, tmp_path, monkeypatch):
+    models = tmp_path / "models"
+    models.mkdir()
+    first, second = (shutil.copy(switchable_model_path, models / name) for name in ("first.ts", "second.ts"))
+    server = Server(ServeConfig(model=first, input_device="none", output_device="none", input_file=noise_file,
+                                realtime=False, block=BLOCK, latency_margin_ms=20,
+                                osc=OscConfig(port=0, models_dir=models), preload=True))
+    server.start()
+    assert server.status()["preloaded_models"] == 1  # the second; the first plays
+
+    def no_loading(path):
+        raise AssertionError(f"{path} was loaded again")
+
+    monkeypatch.setattr(NNModel, "load", no_loading)
+    for path in (second, first, second):  # the one swapped out rejoins the pool after its crossfade
+        assert loaded(server, path) is None
+        assert server.status()["model"] == str(path)
+    server.stop()
