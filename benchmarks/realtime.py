@@ -1,33 +1,35 @@
-"""`ravelive serve` on a JACK dummy server with a RAVE-v2-sized model: late blocks, latency, CPU overhead.
+"""`ravelive serve` on a JACK dummy server with RAVE-v2-sized models: late blocks, latency, CPU overhead.
 
     .venv/bin/python benchmarks/realtime.py [--seconds 60] [--threads 1] [--model FILE.ts] [--period 256]
                                             [--latency-margin MS|auto]
 
-Without --model it builds (and caches) a StreamingAutoencoder shaped like
-RAVE v2: strides 16 (RAVE's 16-band split), 4, 4, 4, 2 = ratio 2048, stage
-widths 96 x (1, 2, 4, 8, 16); about 33 M parameters, most of them in the slow
-deep layers, costing about what a genuine RAVE v2 export costs per block.
---model runs any .ts file instead (a genuine RAVE export: JACK then runs at
-the model's own rate, 44100 Hz, so nothing is resampled).
+Two runs: a model at the server's own rate (48 kHz), and a 44.1 kHz model
+(the rate of every RAVE export) on a 48 kHz server, resampled by serve's
+default live converter. Without --model it builds (and caches) a
+StreamingAutoencoder shaped like RAVE v2 at each rate: strides 16 (RAVE's
+16-band split), 4, 4, 4, 2 = ratio 2048, stage widths 96 x (1, 2, 4, 8, 16);
+about 33 M parameters, costing about what a genuine RAVE v2 export costs per
+block. --model runs a .ts file instead, at its own rate and at 48 kHz.
 
-It starts `jackd -d dummy -r RATE -p PERIOD`, runs `ravelive serve` through
-PortAudio's JACK host API on a looped noise file while recording the output,
-then prints:
+Each run starts `jackd -d dummy -r RATE -p PERIOD`, runs `ravelive serve`
+through PortAudio's JACK host API on a looped noise file while recording the
+output, then prints:
 - late blocks, xruns and callback errors from serve's summary;
 - the measured latency (the recording checked sample by sample against the
   model's offline output at the reported delay; impossible for a model that
-  draws noise, which the check detects) beside nn~'s 2*B - 64;
+  draws noise, which the check detects) beside nn~'s 2*B - 64 at the model's
+  rate (nn~ never resamples), as a ratio of times;
 - CPU seconds per audio second of the serve process (steady state, read from
   /proc) beside a bare loop calling the model back to back on the same blocks
   (before and after serve, averaged): the ratio the issue sets a target for;
 - the two costs any live host pays on top of that loop, measured apart: the
   same loop paced at real time (one call per block of audio, sleeping in
-  between: each block starts with cold caches, +10% on this model here, +40%
-  on RAVE's small `raspberry`), and a JACK stream whose Python callback does
-  nothing (PortAudio's, JACK's and the Python call's own CPU).
+  between: each block starts with cold caches), and a JACK stream whose
+  callback does nothing (PortAudio's and JACK's own CPU).
 """
 
 import argparse
+import dataclasses
 import os
 import re
 import subprocess
@@ -65,11 +67,11 @@ with sd.Stream(samplerate=rate, blocksize=period, channels=1, dtype="float32", d
 """
 
 
-def build_model() -> Path:
-    path = CACHE / "autoencoder-rave-v2-shape.ts"
+def build_model(sample_rate: int) -> Path:
+    path = CACHE / f"autoencoder-rave-v2-shape-{sample_rate}.ts"
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
-        export_autoencoder(RAVE_V2_SHAPE, path)
+        export_autoencoder(dataclasses.replace(RAVE_V2_SHAPE, sample_rate=sample_rate), path)
     return path
 
 
@@ -130,20 +132,21 @@ def bare_loop(model_path: Path, threads: int, block: int, rate: int, paced: bool
     return (time.process_time() - started) / (BARE_BLOCKS * block / rate)
 
 
-def offline_output(model_path: Path, audio: np.ndarray, margin: int, rate: int) -> np.ndarray:
+def offline_output(model_path: Path, audio: np.ndarray, margin: int, rate: int, quality: str) -> np.ndarray:
     model = NNModel.load(model_path)
-    warm = StreamEngine(model, sample_rate=rate)  # as serve's warm-up: TorchScript's first calls, on silence
+    warm = StreamEngine(model, sample_rate=rate, resample_quality=quality)  # as serve's warm-up, on silence
     warm.push(np.zeros((1, 24 * warm.block), dtype=np.float32))
-    played = FixedLatency(StreamEngine(model, sample_rate=rate)).process(audio[None])[0]
+    played = FixedLatency(StreamEngine(model, sample_rate=rate, resample_quality=quality)).process(audio[None])[0]
     return np.concatenate([np.zeros(margin, dtype=np.float32), played])[: len(audio)]
 
 
-def measured_latency(model_path: Path, noise: Path, recorded: Path, latency: int, margin: int, rate: int) -> str:
+def measured_latency(model_path: Path, noise: Path, recorded: Path, latency: int, margin: int, rate: int,
+                     quality: str) -> str:
     played, _ = soundfile.read(recorded, dtype="float32")
     source, _ = soundfile.read(noise, dtype="float32")
     looped = np.tile(source, len(played) // len(source) + 1)[: CHECK_SECONDS * rate]
-    expected = offline_output(model_path, looped, margin, rate)
-    if not np.array_equal(expected, offline_output(model_path, looped, margin, rate)):
+    expected = offline_output(model_path, looped, margin, rate, quality)
+    if not np.array_equal(expected, offline_output(model_path, looped, margin, rate, quality)):
         return "not measurable (the model's output is random: it draws noise)"
     error = float(np.max(np.abs(played[: len(expected)] - expected)))
     if error < 1e-4:
@@ -151,22 +154,16 @@ def measured_latency(model_path: Path, noise: Path, recorded: Path, latency: int
     return f"NOT {latency} samples: the recording differs from the offline output at that delay by up to {error:.2f}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--period", type=int, default=256)
-    parser.add_argument("--model", type=Path, help="a .ts file (default: the RAVE-v2-shaped model, built here)")
-    parser.add_argument("--latency-margin", default="auto", help="passed to serve: milliseconds or auto")
-    args = parser.parse_args()
-    model_path = args.model or build_model()
+def scenario(model_path: Path, rate: int, args) -> None:
+    """serve `model_path` on a JACK server at `rate`; print late blocks, latency against nn~'s, CPU against a bare loop."""
     model = NNModel.load(model_path)
-    rate = model.sample_rate or 48000
+    model_rate = model.sample_rate or rate
     block = StreamEngine(model).block
     params = sum(p.numel() for p in model.module.parameters())
-    print(f"model: {model_path.name}, {rate} Hz, block {block}, {params / 1e6:.1f} M parameters, "
+    resampled = f", resampled from the model's {model_rate} Hz" if model_rate != rate else ""
+    print(f"\n== {model_path.name}: JACK at {rate} Hz{resampled}; block {block}, {params / 1e6:.1f} M parameters, "
           f"{args.threads} thread(s), period {args.period}")
-    bare_before = bare_loop(model_path, args.threads, block, rate)
+    bare_before = bare_loop(model_path, args.threads, block, model_rate)
     with tempfile.TemporaryDirectory() as tmp:
         noise, recorded = Path(tmp) / "noise.wav", Path(tmp) / "played.wav"
         soundfile.write(noise, np.random.default_rng(0).uniform(-0.5, 0.5, 3 * rate).astype(np.float32), rate)
@@ -182,17 +179,37 @@ def main() -> None:
         print("summary:", summary)
         latency, engine_latency, margin = map(int, re.search(
             r"latency (\d+) samples = [\d.]+ ms \(engine (\d+) \+ margin (\d+)\)", start_line).groups())
-        measured = measured_latency(model_path, noise, recorded, latency, margin, rate)
-    bare = (bare_before + bare_loop(model_path, args.threads, block, rate)) / 2
-    paced = bare_loop(model_path, args.threads, block, rate, paced=True)
+        measured = measured_latency(model_path, noise, recorded, latency, margin, rate, LIVE_QUALITY)
+    bare = (bare_before + bare_loop(model_path, args.threads, block, model_rate)) / 2
+    paced = bare_loop(model_path, args.threads, block, model_rate, paced=True)
     late = re.search(r"late (\d+)", summary).group(1)
+    nn_tilde = 2 * block - 64  # at the model's rate: nn~ never resamples (it plays the model pitched instead)
     print(f"late blocks: {late} in {args.seconds:.0f} s")
     print(f"latency: reported {latency} samples = {1000 * latency / rate:.1f} ms (engine {engine_latency} + margin "
-          f"{margin}); measured {measured}; nn~ 2*B - 64 = {2 * block - 64} at B = {block}")
+          f"{margin}); measured {measured}")
+    print(f"  nn~ 2*B - 64 = {nn_tilde} samples = {1000 * nn_tilde / model_rate:.1f} ms; "
+          f"ravelive / nn~ = {(latency / rate) / (nn_tilde / model_rate):.3f} (in time)")
     print(f"CPU s per audio s: serve {serve_cpu:.4f}, bare model loop {bare:.4f} (before {bare_before:.4f}), "
           f"ratio {serve_cpu / bare:.3f}")
     print(f"  the bare loop paced at real time (cold caches each block, as in any live host) {paced:.4f}; "
           f"a no-op JACK stream alone {idle:.4f}; serve / (paced + no-op stream) = {serve_cpu / (paced + idle):.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--period", type=int, default=256)
+    parser.add_argument("--model", type=Path, help="a .ts file (default: the RAVE-v2-shaped models, built here)")
+    parser.add_argument("--latency-margin", default="auto", help="passed to serve: milliseconds or auto")
+    args = parser.parse_args()
+    if args.model:
+        scenario(args.model, NNModel.load(args.model).sample_rate or 48000, args)
+        scenario(args.model, 48000, args)
+    else:
+        scenario(build_model(48000), 48000, args)  # at the model's own rate
+        scenario(build_model(44100), 48000, args)  # a 44.1 kHz model (as every RAVE export) on a 48 kHz server
+
 
 if __name__ == "__main__":
     main()
