@@ -2,8 +2,9 @@
 
 `Server(config)` loads the model, warms it up (which also measures the
 compute time per block that `--latency-margin auto` needs), and wires
-StreamEngine -> Controlled (gains, wet/dry, latents and attributes from the
-control store) into the realtime worker, and the worker into the audio path.
+StreamEngine -> OutputStage (engine/output.py: gains, wet/dry, latents and
+attributes from the control store, the NaN guard, DC blocker and limiter)
+into the realtime worker, and the worker into the audio path.
 `run()` adds what the daemon needs around it: signals, `--duration`,
 periodic stats and the summary.
 
@@ -29,13 +30,13 @@ import numpy as np
 import torch
 
 from ravelive.audio import AudioPath, AudioSettings, has_output_device
-from ravelive.control.model_params import AttributeApplier, ControlSnapshot, ModelControls
+from ravelive.control.model_params import ALLOW_CONTROL_OUTPUT, ControlSnapshot, ModelControls
 from ravelive.control.osc import OscConfig
 from ravelive.control.service import ControlService
 from ravelive.control.params import ParameterStore
-from ravelive.dsp.fifo import AudioFifo
+from ravelive.dsp.limiter import CEILING_DBTP
 from ravelive.dsp.resample import QUALITY as RESAMPLE_QUALITY
-from ravelive.dsp.smoothing import GainRamp, WetDryMix
+from ravelive.engine.output import NonFiniteBurst, OutputStage, SafetyCounters
 from ravelive.engine.realtime import Realtime, RealtimeConfig, lock_memory
 from ravelive.engine.stream import LatentSink, StreamEngine
 from ravelive.errors import AudioDeviceError, ConfigError, RaveliveError
@@ -50,7 +51,6 @@ STARTUP_SECONDS = 0.5  # late periods this soon after the stream starts are coun
 WARMUP_SECONDS = 1.0  # audio timed through a throwaway engine before the stream starts (at least 8 blocks)
 WARMUP_UNTIMED = 4  # first blocks not timed: TorchScript profiles and optimises its first calls
 CROSSFADE_SECONDS = 0.05  # hot swap: old and new model overlap this long
-RAMP_SECONDS = 0.01  # gain and wet/dry changes glide over this long
 SWITCH_INTERVAL = 0.001  # seconds a Python thread may hold the GIL while the audio callback waits for it
 
 
@@ -75,6 +75,8 @@ class ServeConfig:
     resample_quality: str = RESAMPLE_QUALITY  # soxr recipe when the stream rate differs from the model's
     osc: OscConfig | None = None  # OSC control (ravelive.control); None: no network control
     discovery: bool = True  # with osc: OSCQuery over HTTP and mDNS announcements
+    limiter: bool = True  # DC blocker + true-peak limiter (-1 dBTP) at the output; False: --no-limiter, neither
+    allow_control_output: bool = False  # play methods whose output is not audio (encode, prior); OSC can change it
 
 
 def default_threads() -> int:
@@ -96,44 +98,6 @@ def margin_from_compute(p99_seconds: float, sample_rate: int, period: int) -> in
     return math.ceil(frames / period) * period
 
 
-class Controlled:
-    """The engine with the control snapshot applied (gains, wet/dry, latents, attributes), as a realtime Processor.
-
-    Its output sample j is the engine's output sample j mixed with input sample j (the dry signal at the
-    same place): both belong `latency` samples after input j. `step` is one model block when the stream
-    runs at the model's rate (a push of fewer frames would only buffer); with resampling any push may
-    finish a block, so every period is pushed.
-    """
-
-    def __init__(self, engine: StreamEngine, store: ParameterStore[ControlSnapshot], controls: ModelControls):
-        self.engine = engine
-        self.latency = engine.latency
-        self.step = engine.block if engine.sample_rate == engine.model_rate else 1
-        self._store = store
-        self._controls = controls
-        self._attributes = AttributeApplier(engine.model, controls, store)
-        ramp = max(1, int(RAMP_SECONDS * engine.sample_rate))
-        snapshot = store.snapshot()
-        self._input_gain = GainRamp(ramp, snapshot.input_gain)
-        self._output_gain = GainRamp(ramp, snapshot.output_gain)
-        self._mix = WetDryMix(ramp, snapshot.wet)
-        self._dry = AudioFifo(engine.channels, 2 * engine.latency + 4096)  # inputs whose output is not out yet
-
-    def push(self, x: np.ndarray) -> np.ndarray:
-        snapshot = self._store.snapshot()  # one immutable snapshot per push
-        if self.engine.latent_dims and snapshot.latent is not None and snapshot.latent.dims == self.engine.latent_dims:
-            self.engine.latent = snapshot.latent
-        if snapshot.attributes.keys() == self._controls.attribute_names.keys():  # not another model's, mid-swap
-            self._attributes.apply(snapshot)
-        self._dry.reserve(self._dry.available + x.shape[1])
-        self._dry.write(x)
-        wet = self.engine.push(self._input_gain.apply(x.copy(), snapshot.input_gain))
-        if not wet.shape[1]:
-            return wet
-        dry = self._dry.read(wet.shape[1])
-        return self._output_gain.apply(self._mix.apply(wet, dry, snapshot.wet), snapshot.output_gain)
-
-
 class Server:
     """The running daemon; see the module docstring."""
 
@@ -146,9 +110,14 @@ class Server:
         model = NNModel.load(self.model_path)
         self.sample_rate = config.sample_rate or model.sample_rate or 48000
         probe = StreamEngine(model, config.method, config.block, self.sample_rate, config.channels)
+        _check_audio_output(model, probe.method, config.allow_control_output, "--allow-control-output")
         self.channels = probe.channels
         self.latent_sink: LatentSink | None = None  # set_latent_sink: every live engine hands its latent frames here
-        self._model_controls = ModelControls.from_model(model, method=probe.method)
+        self.safety = SafetyCounters()  # NaN/Inf counts of every stage this server builds, across swaps
+        self.on_error: Callable[[str, str], None] | None = None  # (address, message) to clients: run() sets OSC's
+        self._reloading = False  # a reload asked for by a NaN burst is under way
+        self._model_controls = ModelControls.from_model(model, method=probe.method,
+                                                        allow_control_output=config.allow_control_output)
         self.controls: ParameterStore[ControlSnapshot] = self._model_controls.store()
         self.controls.add_listener(self._on_control)
         processor, p99 = self._prepare(model, probe.method)
@@ -174,7 +143,7 @@ class Server:
 
     # -- building --------------------------------------------------------------------------
 
-    def _prepare(self, model: NNModel, method: str) -> tuple[Controlled, float]:
+    def _prepare(self, model: NNModel, method: str) -> tuple[OutputStage, float]:
         """Warm `model` up on a throwaway engine (timing each block), then build the live one."""
         c = self.config
         warm = StreamEngine(model, method, c.block, self.sample_rate, self.channels, self.channels, c.resample_quality)
@@ -187,7 +156,9 @@ class Server:
         log.info("warm-up: %d blocks, compute median %.2f ms, p99 %.2f ms per %.2f ms block",
                  len(times), 1000 * np.median(times), 1000 * np.percentile(times, 99),
                  1000 * engine.block / engine.model_rate)
-        return Controlled(engine, self.controls, self._model_controls), float(np.percentile(times, 99))
+        stage = OutputStage(engine, self.controls, self._model_controls, safety=c.limiter, fallback=c.fallback,
+                            counters=self.safety, on_nonfinite=self._on_nonfinite)
+        return stage, float(np.percentile(times, 99))
 
     def set_latent_sink(self, sink: LatentSink | None) -> None:
         """Hand the latent frames of the running engine (and of every swapped-in one) to `sink`; None: stop."""
@@ -211,6 +182,21 @@ class Server:
                     self.controls.set("method", running, source=None)
 
             self.load_model(self.model_path, change.value, put_back_on_failure)
+
+    def _on_nonfinite(self, burst: NonFiniteBurst) -> None:
+        """Worker thread, once per burst of NaN/Inf model output: tell the clients; reload a model without reset()."""
+        if self.on_error is not None:
+            self.on_error("/ravelive/status/nonfinite_blocks", burst.message(self.config.fallback))
+        if burst.reset or self._reloading:
+            return
+        self._reloading = True
+
+        def reloaded(error: str | None) -> None:
+            self._reloading = False
+            if error is not None and self.on_error is not None:
+                self.on_error("/ravelive/model/reload", f"reloading after NaN/Inf output failed: {error}")
+
+        self.reload_model(reloaded)
 
     @contextlib.contextmanager
     def _worker_scope(self):
@@ -272,6 +258,10 @@ class Server:
             "callback_errors": counters.callback_errors,
             "model_errors": counters.model_errors,
             "dropped_frames": counters.dropped_frames,
+            "nonfinite_blocks": self.safety.nonfinite_blocks,
+            "nonfinite_inputs": self.safety.nonfinite_inputs,
+            "limiter": self.config.limiter,
+            "limiter_gain_db": 20 * math.log10(max(processor.limiter_gain, 1e-6)),
             "compute_ms_median": 1000 * median,
             "compute_ms_p99": 1000 * p99,
             "block_ms": 1000 * block_seconds,
@@ -281,10 +271,13 @@ class Server:
 
     def describe_start(self) -> str:
         s = self.status()
+        processor = self.realtime.processor
         return (
             f"serving {s['model']} ({s['method']}) at {s['sample_rate']} Hz x {s['channels']} on {s['audio']}; "
             f"block {s['block']}, period {s['period']}; latency {s['latency']} samples = {s['latency_ms']:.1f} ms "
-            f"(engine {s['latency'] - s['margin']} + margin {s['margin']})"
+            f"(engine {s['latency'] - s['margin']} + margin {s['margin']}); "
+            + (f"output: DC blocker, limiter {CEILING_DBTP:g} dBTP (lookahead {processor.limiter.delay} in the engine's)"
+               if processor.limiter else "output: no DC blocker, no limiter (--no-limiter)")
         )
 
     def stats_line(self) -> str:
@@ -293,7 +286,8 @@ class Server:
             f"{s['uptime']:.0f}s load {100 * s['cpu_load']:.0f}% compute {s['compute_ms_median']:.1f}/"
             f"{s['compute_ms_p99']:.1f} ms (median/p99 of {s['block_ms']:.1f}) late {s['late_blocks']} "
             f"(start-up {s['startup_late_blocks']}) "
-            f"xruns {s['xruns']} callback errors {s['callback_errors']} model errors {s['model_errors']}"
+            f"xruns {s['xruns']} callback errors {s['callback_errors']} model errors {s['model_errors']} "
+            f"non-finite {s['nonfinite_blocks']}"
         )
 
     # -- hot swap --------------------------------------------------------------------------
@@ -312,6 +306,8 @@ class Server:
                 path = Path(model) if model is not None else self.model_path
                 loaded = NNModel.load(path)
             probe = StreamEngine(loaded, method, self.config.block, self.sample_rate, self.channels)
+            _check_audio_output(loaded, probe.method, self.controls.get(ALLOW_CONTROL_OUTPUT),
+                                "/ravelive/allow_control_output 1")
             controls = ModelControls.from_model(loaded, method=probe.method)
             controls.install(self.controls)
             self._model_controls = controls
@@ -361,6 +357,14 @@ def _use_device(config: ServeConfig) -> bool:
         "no sound card found (PortAudio lists no output device); plug one in or start JACK, "
         "or run without one: --input FILE (looped as live input) and/or --output FILE (records)"
     )
+
+
+def _check_audio_output(model: NNModel, method: str, allowed: bool, how: str) -> None:
+    """ConfigError when `method`'s output is not audio and playing it was not asked for (`how` says how)."""
+    spec = model.methods[method]
+    if not spec.outputs_audio and not allowed:
+        raise ConfigError(f"method '{method}' of {model.path.name} outputs {spec.describe_output()}, not audio "
+                          f"(played, it is held DC); give {how} to play it anyway")
 
 
 def _discard_latent(frames: np.ndarray) -> None:
@@ -414,12 +418,14 @@ def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
             control = ControlService.start(server, config.osc, config.discovery)
             push_latent = control.osc.push_latent  # /ravelive/latent/out, while a client subscribes to it
             control.osc.feedback.on_latent_wanted = lambda wanted: server.set_latent_sink(push_latent if wanted else None)
+            server.on_error = control.osc.report_error  # NaN/Inf bursts reach every subscribed client
             report(control.describe())
         notify("READY=1")
         _serve_until(server, config, stop, report)
     finally:
         notify("STOPPING=1")
         if control is not None:
+            server.on_error = None
             server.set_latent_sink(None)
             control.close()
         server.stop()
