@@ -24,7 +24,11 @@ delayed by exactly `delay` samples.
 
 4x oversampling underestimates a peak by up to cos(pi f / 4 fs) (0.5 dB for
 a 20 kHz sine at 48 kHz); DETECTOR_HEADROOM covers that, so a true peak
-measured at 8x or 16x stays under the ceiling too (tests/dsp/test_limiter.py).
+measured at 8x or 16x stays under the ceiling too for content up to 20 kHz
+(sines, squares, band-limited noise: tests/dsp/test_limiter.py). Like
+BS.1770's meter, the short interpolator does not see content near Nyquist
+well: loud full-band white noise can still peak up to ~1 dB over the
+ceiling between samples (every sample itself stays under it).
 
 Output `delay` samples late, as many samples out as in (zeros first). State
 is a few arrays allocated once; a block costs a few numpy calls when nothing

@@ -66,7 +66,7 @@ class NonFiniteBurst:
         instead = "the dry input" if fallback == "dry" else "silence"
         cure = "model state reset" if self.reset else "the model has no reset(): reloading it"
         return (f"{self.model} ({self.method}) output NaN/Inf: playing {instead} in its place, {cure} "
-                f"({self.blocks} such blocks so far)")
+                f"(non-finite blocks so far: {self.blocks})")
 
 
 class OutputStage:
@@ -139,11 +139,12 @@ class OutputStage:
             return wet
         self.counters.nonfinite_blocks += 1
         replaced = self._substitute(dry)
-        if not self._replacing:  # a burst starts: fade from the last good sample, reset, report once
+        reset = self.engine.model.reset_state()  # every bad block: the input that poisoned it may go on
+        if not self._replacing:  # a burst starts: fade from the last good sample, report once
             self._replacing = True
             n = min(replaced.shape[1], FADE)
             replaced[:, :n] = replaced[:, :n] * self._fade_in[:n] + self._last_wet * self._fade_out[:n]
-            self._begin_burst()
+            self._report(reset)
         self._last_wet = replaced[:, -1:].copy()
         return replaced
 
@@ -152,8 +153,7 @@ class OutputStage:
             return dry.copy()
         return np.zeros((self.engine.output_channels, dry.shape[1]), dtype=np.float32)
 
-    def _begin_burst(self) -> None:
-        reset = self.engine.model.reset_state()
+    def _report(self, reset: bool) -> None:
         burst = NonFiniteBurst(str(self.engine.model.path), self.engine.method, self.counters.nonfinite_blocks, reset)
         log.warning("%s", burst.message(self.fallback))
         if self.on_nonfinite is not None:

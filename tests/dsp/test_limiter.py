@@ -4,17 +4,11 @@ import numpy as np
 import pytest
 
 from ravelive.dsp.limiter import CEILING_DBTP, TruePeakLimiter
+from signals import band_limited_noise, true_peak
 
 RATE = 48000
 CEILING = 10 ** (CEILING_DBTP / 20)
 PLUS_24_DB = 10 ** (24 / 20)
-
-
-def true_peak(x: np.ndarray, factor: int = 8, edge: int = 1000) -> float:
-    """Peak of the band-limited signal, oversampled `factor` times by FFT, away from the ends (wrap-around)."""
-    n = x.shape[-1]
-    up = np.fft.irfft(np.fft.rfft(x, axis=-1), n * factor, axis=-1) * factor
-    return float(np.abs(up[..., edge * factor : (n - edge) * factor]).max())
 
 
 def sine(frequency: float, gain: float, seconds: float = 1.0, channels: int = 1) -> np.ndarray:
@@ -49,11 +43,7 @@ def test_a_full_scale_square_overshoots_between_samples_but_not_after_the_limite
 
 
 def test_loud_noise_band_limited_to_20_khz_stays_under_the_ceiling_on_both_channels():
-    rng = np.random.default_rng(0)
-    spectrum = np.fft.rfft(rng.standard_normal((2, RATE)))
-    spectrum[:, 20000:] = 0  # bins are 1 Hz apart: what a DAC reconstructs
-    x = np.fft.irfft(spectrum, RATE)
-    x = (4 * x / x.std()).astype(np.float32)  # +12 dB RMS
+    x = band_limited_noise(2, RATE, cutoff=20000, rms=4.0)  # +12 dB RMS, what a DAC reconstructs
     y = TruePeakLimiter(2, RATE).process(x)
     assert true_peak(y) <= CEILING
     assert np.abs(y).max() <= CEILING  # every sample, too
