@@ -50,8 +50,13 @@ class DCBlocker:
 
     def _segment(self, x: np.ndarray) -> np.ndarray:
         n = x.shape[1]
-        steps = np.diff(x, axis=1, prepend=self._previous_x)  # d[k] = x[k] - x[k-1], in float64
-        y = self._powers[:n] * (self.pole * self._previous_y + np.cumsum(steps * self._inverse[:n], axis=1))
+        y = np.empty(x.shape, dtype=np.float64)
+        y[:, :1] = x[:, :1] - self._previous_x  # d[k] = x[k] - x[k-1], in float64
+        np.subtract(x[:, 1:], x[:, :-1], out=y[:, 1:], dtype=np.float64)
+        y *= self._inverse[:n]
+        np.cumsum(y, axis=1, out=y)
+        y += self.pole * self._previous_y
+        y *= self._powers[:n]
         self._previous_x = x[:, -1:].astype(np.float64)
         self._previous_y = y[:, -1:]
         return y

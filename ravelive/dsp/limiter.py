@@ -77,6 +77,10 @@ class TruePeakLimiter:
         self.delay = self.lookahead - 1 + HALF_TAPS  # D
         self._beta = math.exp(-1.0 / (release * sample_rate))
         self._taps = interpolator()
+        # Below this sample peak no point between samples can reach the ceiling (each interpolated point is at
+        # most the sum of its taps' magnitudes times the largest sample): such blocks skip the detector.
+        self._safe_peak = self.ceiling / (DETECTOR_HEADROOM * np.abs(self._taps).sum(axis=0).max())
+        self._unity = True  # the last L-1 gains are all exactly 1.0 and nothing is being released
         self._history = 2 * HALF_TAPS + self.lookahead - 1  # raw input kept from the previous push (H = D + K)
         self._x = np.zeros((channels, self._history), dtype=np.float64)
         self._smoothing = np.ones(self.lookahead - 1)  # r of the last L-1 positions, for the mean
@@ -94,6 +98,7 @@ class TruePeakLimiter:
         self._x.fill(0.0)
         self._smoothing.fill(1.0)
         self._reduction = 0.0
+        self._unity = True
 
     def process(self, x: np.ndarray) -> np.ndarray:
         """Limit x `[channels, n]`; returns a new float32 `[channels, n]`: input t comes out at t + delay."""
@@ -102,6 +107,9 @@ class TruePeakLimiter:
             return np.zeros_like(x, dtype=np.float32)
         xs = np.concatenate([self._x, x], axis=1)  # positions -H .. n-1 relative to this push; float64
         self._x = xs[:, -self._history:]
+        due = xs[:, self._history - self.delay : self._history - self.delay + n]  # x[t] for the n outputs due
+        if self._unity and max(xs.max(), -xs.min()) <= self._safe_peak:
+            return due.astype(np.float32)  # the common case: a few calls, and exactly the input
         required = self._required(xs)  # q for the n + L - 1 positions whose output is due or needed ahead
         reduction = 1.0 - self._lookahead_min(required)  # 1 - m for the n positions due now
         if self._reduction == 0.0 and not reduction.any():
@@ -111,12 +119,11 @@ class TruePeakLimiter:
         gains = np.concatenate([self._smoothing, fresh])
         self._reduction = 1.0 - gains[-1]
         self._smoothing = gains[n:]  # the last L-1 values of r
-        if gains[0] == 1.0 and (gains == 1.0).all():
-            smooth = gains[self.lookahead - 1 :]
-        else:
-            sums = np.cumsum(np.concatenate([[0.0], gains]))
-            smooth = (sums[self.lookahead :] - sums[:-self.lookahead]) / self.lookahead
-        due = xs[:, self._history - self.delay : self._history - self.delay + n]  # x[t] for the n outputs due
+        self._unity = bool((gains == 1.0).all())
+        if self._unity:
+            return due.astype(np.float32)
+        sums = np.cumsum(np.concatenate([[0.0], gains]))
+        smooth = (sums[self.lookahead :] - sums[:-self.lookahead]) / self.lookahead
         return (due * smooth).astype(np.float32)
 
     def _required(self, xs: np.ndarray) -> np.ndarray:

@@ -112,13 +112,13 @@ class OutputStage:
             self.engine.latent = snapshot.latent
         if snapshot.attributes.keys() == self._controls.attribute_names.keys():  # not another model's, mid-swap
             self._attributes.apply(snapshot)
-        if not np.isfinite(x).all():
+        gained = self._input_gain.apply(x.copy(), snapshot.input_gain)
+        if not np.isfinite(gained).all():  # a non-finite input sample stays one after any gain: one check
             self.counters.nonfinite_inputs += 1
-            x = _zero_nonfinite(x)
+            x, gained = _zero_nonfinite(x), _zero_nonfinite(gained)
         self._dry.reserve(self._dry.available + x.shape[1])
         self._dry.write(x)
-        gained = self._input_gain.apply(x.copy(), snapshot.input_gain)
-        wet = self.engine.push(gained if np.isfinite(gained).all() else _zero_nonfinite(gained))
+        wet = self.engine.push(gained)
         if not wet.shape[1]:
             return wet
         dry = self._dry.read(wet.shape[1])
