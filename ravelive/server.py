@@ -276,8 +276,8 @@ class Server:
             f"serving {s['model']} ({s['method']}) at {s['sample_rate']} Hz x {s['channels']} on {s['audio']}; "
             f"block {s['block']}, period {s['period']}; latency {s['latency']} samples = {s['latency_ms']:.1f} ms "
             f"(engine {s['latency'] - s['margin']} + margin {s['margin']}); "
-            + (f"output: DC blocker, limiter {CEILING_DBTP:g} dBTP (lookahead {processor.limiter.delay} in the engine's)"
-               if processor.limiter else "output: no DC blocker, no limiter (--no-limiter)")
+            + (f"output: DC blocker, limiter {CEILING_DBTP:g} dBTP (its {processor.limiter.delay}-sample lookahead is "
+               f"in the engine's latency)" if processor.limiter else "output: no DC blocker, no limiter (--no-limiter)")
         )
 
     def stats_line(self) -> str:

@@ -286,6 +286,7 @@ def test_the_limiter_keeps_24_db_of_output_gain_under_the_ceiling_and_no_limiter
         played, _ = soundfile.read(recorded, dtype="float32")
         assert len(played) > RATE
         if limiter:
+            assert server.status()["limiter_gain_db"] < -20  # ~ -(24 + 1 + 0.6) dB while the sine plays
             assert true_peak(played) <= 10 ** (CEILING_DBTP / 20)
             assert true_peak(played) > 10 ** ((CEILING_DBTP - 1) / 20)  # limited, not muted
         else:

@@ -81,6 +81,7 @@ class TruePeakLimiter:
         # most the sum of its taps' magnitudes times the largest sample): such blocks skip the detector.
         self._safe_peak = self.ceiling / (DETECTOR_HEADROOM * np.abs(self._taps).sum(axis=0).max())
         self._unity = True  # the last L-1 gains are all exactly 1.0 and nothing is being released
+        self._gain = 1.0
         self._history = 2 * HALF_TAPS + self.lookahead - 1  # raw input kept from the previous push (H = D + K)
         self._x = np.zeros((channels, self._history), dtype=np.float64)
         self._smoothing = np.ones(self.lookahead - 1)  # r of the last L-1 positions, for the mean
@@ -90,8 +91,8 @@ class TruePeakLimiter:
 
     @property
     def gain(self) -> float:
-        """The gain on the last sample computed (1.0: not limiting)."""
-        return float(self._smoothing[-1]) if self._smoothing.size else 1.0 - self._reduction
+        """The gain on the last sample output (1.0: not limiting)."""
+        return self._gain
 
     def reset(self) -> None:
         """Forget the past (silence before the next block)."""
@@ -99,6 +100,7 @@ class TruePeakLimiter:
         self._smoothing.fill(1.0)
         self._reduction = 0.0
         self._unity = True
+        self._gain = 1.0
 
     def process(self, x: np.ndarray) -> np.ndarray:
         """Limit x `[channels, n]`; returns a new float32 `[channels, n]`: input t comes out at t + delay."""
@@ -109,6 +111,7 @@ class TruePeakLimiter:
         self._x = xs[:, -self._history:]
         due = xs[:, self._history - self.delay : self._history - self.delay + n]  # x[t] for the n outputs due
         if self._unity and max(xs.max(), -xs.min()) <= self._safe_peak:
+            self._gain = 1.0
             return due.astype(np.float32)  # the common case: a few calls, and exactly the input
         required = self._required(xs)  # q for the n + L - 1 positions whose output is due or needed ahead
         reduction = 1.0 - self._lookahead_min(required)  # 1 - m for the n positions due now
@@ -121,9 +124,11 @@ class TruePeakLimiter:
         self._smoothing = gains[n:]  # the last L-1 values of r
         self._unity = bool((gains == 1.0).all())
         if self._unity:
+            self._gain = 1.0
             return due.astype(np.float32)
         sums = np.cumsum(np.concatenate([[0.0], gains]))
         smooth = (sums[self.lookahead :] - sums[:-self.lookahead]) / self.lookahead
+        self._gain = float(smooth[-1])
         return (due * smooth).astype(np.float32)
 
     def _required(self, xs: np.ndarray) -> np.ndarray:
