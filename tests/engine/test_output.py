@@ -140,3 +140,17 @@ def test_a_model_poisoned_again_while_the_input_stays_loud_recovers_when_it_quie
     assert stage.counters.nonfinite_blocks == 4 and len(bursts) == 1
     after = slice(9 * BLOCK + stage.latency + FADE, x.shape[1])
     np.testing.assert_array_equal(y[:, after], x[:, after.start - stage.latency : after.stop - stage.latency])
+
+
+@pytest.mark.parametrize("chunk", [1, 63, 65, 511])
+def test_with_resampling_any_push_size_keeps_the_latency_exact(sr44100_model_path, chunk):
+    model = NNModel.load(sr44100_model_path)  # 44.1 kHz model in a 48 kHz stream: soxr both ways, step 1
+    controls = ModelControls.from_model(model)
+    stage = OutputStage(StreamEngine(model, block=BLOCK, sample_rate=RATE), controls.store(), controls)
+    assert stage.step == 1 and stage.latency == stage.engine.latency + TruePeakLimiter(1, RATE).delay
+    x = np.zeros((1, 12000), dtype=np.float32)
+    x[0, 3000] = 0.5
+    out = [stage.push(x[:, start : start + chunk]) for start in range(0, x.shape[1], chunk)]
+    y = np.concatenate(out, axis=1)
+    assert y.shape[1] >= x.shape[1] - stage.latency  # everything due is out
+    assert int(np.argmax(np.abs(y))) == 3000  # output j is the response to input j, at any push size
