@@ -3,9 +3,11 @@
 `OutputStage` is the realtime Processor that `ravelive serve` schedules. Per
 push, on the worker thread:
 
-    input x [ch, n]   non-finite samples zeroed (a broken driver or file must not poison the model)
-      -> dry FIFO     kept until the engine's output for it is out (wet/dry and the NaN fallback)
-      -> input gain (GainRamp) -> StreamEngine.push
+    input x [ch, n]   input gain (GainRamp) on a copy; a non-finite sample there (from the input, or
+                      from the gain overflowing) is zeroed in both: a broken driver, file or fader must
+                      not poison the model's state
+      -> x into the dry FIFO (kept until the engine's output for it is out: wet/dry, the NaN fallback)
+      -> the gained copy into StreamEngine.push
     engine output     the NaN/Inf guard: a chunk with any non-finite sample is replaced by the fallback
                       (the latency-aligned dry input, or silence), faded in and out, counted, and the
                       model's streaming state is reset (its own reset(), or `on_nonfinite` reloads it)
