@@ -149,6 +149,10 @@ def _device(text: str | None) -> int | str | None:
 @click.option("--fallback", type=click.Choice(["dry", "silence"]), default="dry", show_default=True,
               help="What a late block plays: the dry input at the same latency, or silence.")
 @click.option("--no-realtime", is_flag=True, help="Do not request realtime scheduling and locked memory.")
+@click.option("--no-limiter", is_flag=True, help="No DC blocker and no true-peak limiter (-1 dBTP, 1.5 ms lookahead) "
+              "at the output; the latency drops by the lookahead.")
+@click.option("--allow-control-output", is_flag=True, help="Let methods whose output is not audio (encode, prior: "
+              "control-rate latents, played as held DC) be played; OSC: /ravelive/allow_control_output.")
 @click.option("--osc-port", type=click.IntRange(1, 65535), default=DEFAULT_OSC_PORT, show_default=True,
               help="UDP port for OSC control (OSCQuery JSON on the same TCP port).")
 @click.option("--osc-host", default="127.0.0.1", show_default=True,
@@ -164,8 +168,8 @@ def _device(text: str | None) -> int | str | None:
 @click.option("--no-discovery", is_flag=True, help="No OSCQuery HTTP endpoint and no mDNS announcement.")
 @reports_errors
 def serve(model, method, device, input_device, output_device, samplerate, channels, period, block, resample_quality,
-          latency_margin, threads, input_file, output_file, duration, stats, fallback, no_realtime,
-          osc_port, osc_host, allow, models_dir, presets_dir, preload, no_osc, no_discovery) -> None:
+          latency_margin, threads, input_file, output_file, duration, stats, fallback, no_realtime, no_limiter,
+          allow_control_output, osc_port, osc_host, allow, models_dir, presets_dir, preload, no_osc, no_discovery) -> None:
     """Run a model live on an audio device (or files), until Ctrl-C or SIGTERM."""
     from pathlib import Path
 
@@ -185,7 +189,8 @@ def serve(model, method, device, input_device, output_device, samplerate, channe
         latency_margin_ms=validate_margin(latency_margin), threads=threads,
         input_file=Path(input_file) if input_file else None, output_file=Path(output_file) if output_file else None,
         duration=duration, stats_interval=stats, realtime=not no_realtime, fallback=fallback,
-        osc=osc, discovery=not no_discovery, preload=preload,
+        osc=osc, discovery=not no_discovery, preload=preload, limiter=not no_limiter,
+        allow_control_output=allow_control_output,
     )
     run(config, report=click.echo)
 

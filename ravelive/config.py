@@ -35,6 +35,8 @@ class ServeConfig:
     resample_quality: str = RESAMPLE_QUALITY  # converter when the stream rate differs from the model's
     osc: OscConfig | None = None  # OSC control (ravelive.control); None: no network control
     discovery: bool = True  # with osc: OSCQuery over HTTP and mDNS announcements
+    limiter: bool = True  # DC blocker + true-peak limiter (-1 dBTP) at the output; False: --no-limiter, neither
+    allow_control_output: bool = False  # play methods whose output is not audio (encode, prior); OSC can change it
     preload: bool = False  # with osc.models_dir: load every model there before the stream starts (instant swaps)
 
 

@@ -2,8 +2,10 @@
 
 `Server(config)` loads the model, warms it up (which also measures the
 compute time per block that `--latency-margin auto` needs), and wires
-StreamEngine -> Controlled (gains, wet/dry, latents and attributes from the
-control store) into the realtime worker, and the worker into the audio path.
+StreamEngine -> OutputStage (engine/output.py: gains, wet/dry, latents and
+attributes from the control store, the NaN guard, DC blocker and limiter)
+into the realtime worker, and the worker into the audio path. Model and
+method changes go through engine/swap.py's ModelSwapper.
 `run()` adds what the daemon needs around it: signals, `--duration`,
 periodic stats and the summary.
 
@@ -25,23 +27,22 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 
 from ravelive.audio import AudioPath, AudioSettings, device_sample_rate, has_output_device
 from ravelive.config import ServeConfig, default_threads
-from ravelive.control.model_params import AttributeApplier, ControlSnapshot, ModelControls
+from ravelive.control.model_params import ALLOW_CONTROL_OUTPUT, ControlSnapshot, ModelControls
 from ravelive.control.named_files import NamedFiles
 from ravelive.control.params import ParameterStore
 from ravelive.control.service import ControlService
 from ravelive.demo import with_demo
-from ravelive.dsp.fifo import AudioFifo
-from ravelive.dsp.smoothing import GainRamp, WetDryMix
+from ravelive.dsp.limiter import CEILING_DBTP
+from ravelive.engine.output import NonFiniteBurst, OutputStage, SafetyCounters
 from ravelive.engine.realtime import Realtime, RealtimeConfig, lock_memory
 from ravelive.engine.stream import LatentSink, StreamEngine
 from ravelive.engine.swap import Done, EngineSettings, ModelSwapper
 from ravelive.engine.warmup import margin_from_compute
-from ravelive.errors import AudioDeviceError
+from ravelive.errors import AudioDeviceError, ConfigError
 from ravelive.models.default import DEFAULT_MODEL_PATH
 from ravelive.models.nn_model import NNModel
 from ravelive.systemd import notify, watchdog_interval
@@ -49,46 +50,7 @@ from ravelive.systemd import notify, watchdog_interval
 log = logging.getLogger(__name__)
 
 STARTUP_SECONDS = 0.5  # late periods this soon after the stream starts are counted apart (JACK's first cycles)
-RAMP_SECONDS = 0.01  # gain and wet/dry changes glide over this long
 SWITCH_INTERVAL = 0.001  # seconds a Python thread may hold the GIL while the audio callback waits for it
-
-
-class Controlled:
-    """The engine with the control snapshot applied (gains, wet/dry, latents, attributes), as a realtime Processor.
-
-    Its output sample j is the engine's output sample j mixed with input sample j (the dry signal at the
-    same place): both belong `latency` samples after input j. `step` is one model block when the stream
-    runs at the model's rate (a push of fewer frames would only buffer); with resampling any push may
-    finish a block, so every period is pushed.
-    """
-
-    def __init__(self, engine: StreamEngine, store: ParameterStore[ControlSnapshot], controls: ModelControls):
-        self.engine = engine
-        self.latency = engine.latency
-        self.step = engine.block if engine.sample_rate == engine.model_rate else 1
-        self._store = store
-        self._controls = controls
-        self._attributes = AttributeApplier(engine.model, controls, store)
-        ramp = max(1, int(RAMP_SECONDS * engine.sample_rate))
-        snapshot = store.snapshot()
-        self._input_gain = GainRamp(ramp, snapshot.input_gain)
-        self._output_gain = GainRamp(ramp, snapshot.output_gain)
-        self._mix = WetDryMix(ramp, snapshot.wet)
-        self._dry = AudioFifo(engine.channels, 2 * engine.latency + 4096)  # inputs whose output is not out yet
-
-    def push(self, x: np.ndarray) -> np.ndarray:
-        snapshot = self._store.snapshot()  # one immutable snapshot per push
-        if self.engine.latent_dims and snapshot.latent is not None and snapshot.latent.dims == self.engine.latent_dims:
-            self.engine.latent = snapshot.latent
-        if snapshot.attributes.keys() == self._controls.attribute_names.keys():  # not another model's, mid-swap
-            self._attributes.apply(snapshot)
-        self._dry.reserve(self._dry.available + x.shape[1])
-        self._dry.write(x)
-        wet = self.engine.push(self._input_gain.apply(x.copy(), snapshot.input_gain))
-        if not wet.shape[1]:
-            return wet
-        dry = self._dry.read(wet.shape[1])
-        return self._output_gain.apply(self._mix.apply(wet, dry, snapshot.wet), snapshot.output_gain)
 
 
 class Server:
@@ -102,11 +64,15 @@ class Server:
         model = NNModel.load(Path(config.model) if config.model else DEFAULT_MODEL_PATH)
         self.sample_rate = config.sample_rate or self._device_rate() or model.sample_rate or 48000
         probe = StreamEngine(model, config.method, config.block, self.sample_rate, config.channels)
+        _check_audio_output(model, probe.method, config.allow_control_output, "--allow-control-output")
         self.channels = probe.channels
-        self.controls: ParameterStore[ControlSnapshot] = ModelControls.from_model(model, method=probe.method).store()
+        self.safety = SafetyCounters()  # NaN/Inf counts of every stage this server builds, across swaps
+        self.on_error: Callable[[str, str], None] | None = None  # (address, message) to clients: run() sets OSC's
+        self._reloading = False  # a reload asked for by a NaN burst is under way
+        self.controls: ParameterStore[ControlSnapshot] = ModelControls.from_model(
+            model, method=probe.method, allow_control_output=config.allow_control_output).store()
         settings = EngineSettings(self.sample_rate, self.channels, config.period, config.block, config.resample_quality)
-        self.swapper = ModelSwapper(settings, self.controls,
-                                    lambda engine, controls: Controlled(engine, self.controls, controls))
+        self.swapper = ModelSwapper(settings, self.controls, self._output_stage, admit=self._admit)
         first = self.swapper.prepare(model, probe.method)
         if config.latency_margin_ms is None:
             margin = margin_from_compute(first.p99, self.sample_rate, config.period)
@@ -130,6 +96,30 @@ class Server:
         self.audio = AudioPath(self._audio_settings(), self.realtime.callback)
         self._started = 0.0
         self.warmup_p99 = first.p99
+
+    def _output_stage(self, engine: StreamEngine, controls: ModelControls) -> OutputStage:
+        """The processor every model plays through (the first one and each swapped-in one)."""
+        return OutputStage(engine, self.controls, controls, safety=self.config.limiter, fallback=self.config.fallback,
+                           counters=self.safety, on_nonfinite=self._on_nonfinite)
+
+    def _admit(self, model: NNModel, method: str) -> None:
+        """A swap refuses a method whose output is not audio unless the store allows it."""
+        _check_audio_output(model, method, self.controls.get(ALLOW_CONTROL_OUTPUT), "/ravelive/allow_control_output 1")
+
+    def _on_nonfinite(self, burst: NonFiniteBurst) -> None:
+        """Worker thread, once per burst of NaN/Inf model output: tell the clients; reload a model without reset()."""
+        if self.on_error is not None:
+            self.on_error("/ravelive/status/nonfinite_blocks", burst.message(self.config.fallback))
+        if burst.reset or self._reloading:
+            return
+        self._reloading = True
+
+        def reloaded(error: str | None) -> None:
+            self._reloading = False
+            if error is not None and self.on_error is not None:
+                self.on_error("/ravelive/model/reload", f"reloading after NaN/Inf output failed: {error}")
+
+        self.reload_model(reloaded)
 
     def _device_rate(self) -> int | None:
         """The output device's own rate (JACK's is fixed, others' the default): streams run at it unless told."""
@@ -204,6 +194,10 @@ class Server:
             "callback_errors": counters.callback_errors,
             "model_errors": counters.model_errors,
             "dropped_frames": counters.dropped_frames,
+            "nonfinite_blocks": self.safety.nonfinite_blocks,
+            "nonfinite_inputs": self.safety.nonfinite_inputs,
+            "limiter": self.config.limiter,
+            "limiter_gain_db": 20 * math.log10(max(playing.processor.limiter_gain, 1e-6)),
             "compute_ms_median": 1000 * median,
             "compute_ms_p99": 1000 * p99,
             "block_ms": 1000 * block_seconds,
@@ -214,11 +208,14 @@ class Server:
 
     def describe_start(self) -> str:
         s = self.status()
+        stage = self.swapper.playing.processor
         resampled = f" (resampled from the model's {s['model_sample_rate']} Hz)" if s["model_sample_rate"] != s["sample_rate"] else ""
         return (
             f"serving {s['model']} ({s['method']}) at {s['sample_rate']} Hz{resampled} x {s['channels']} on {s['audio']}; "
             f"block {s['block']}, period {s['period']}; latency {s['latency']} samples = {s['latency_ms']:.1f} ms "
-            f"(engine {s['latency'] - s['margin']} + margin {s['margin']})"
+            f"(engine {s['latency'] - s['margin']} + margin {s['margin']}); "
+            + (f"output: DC blocker, limiter {CEILING_DBTP:g} dBTP (its {stage.limiter.delay}-sample lookahead is "
+               f"in the engine's latency)" if stage.limiter else "output: no DC blocker, no limiter (--no-limiter)")
         )
 
     def stats_line(self) -> str:
@@ -227,7 +224,8 @@ class Server:
             f"{s['uptime']:.0f}s load {100 * s['cpu_load']:.0f}% compute {s['compute_ms_median']:.1f}/"
             f"{s['compute_ms_p99']:.1f} ms (median/p99 of {s['block_ms']:.1f}) late {s['late_blocks']} "
             f"(start-up {s['startup_late_blocks']}) "
-            f"xruns {s['xruns']} callback errors {s['callback_errors']} model errors {s['model_errors']}"
+            f"xruns {s['xruns']} callback errors {s['callback_errors']} model errors {s['model_errors']} "
+            f"non-finite {s['nonfinite_blocks']}"
         )
 
     # -- what the control layer changes ---------------------------------------------------------
@@ -266,6 +264,14 @@ def _use_device(config: ServeConfig) -> bool:
     )
 
 
+def _check_audio_output(model: NNModel, method: str, allowed: bool, how: str) -> None:
+    """ConfigError when `method`'s output is not audio and playing it was not asked for (`how` says how)."""
+    spec = model.methods[method]
+    if not spec.outputs_audio and not allowed:
+        raise ConfigError(f"method '{method}' of {model.path.name} outputs {spec.describe_output()}, not audio "
+                          f"(played, it is held DC); give {how} to play it anyway")
+
+
 def _ring_frames(latency: int, sample_rate: int) -> int:
     """A ring that holds four latencies and at least two seconds, as a power of two."""
     return 1 << max(4 * latency, 2 * sample_rate).bit_length()
@@ -291,12 +297,14 @@ def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
             control = ControlService.start(server, config.osc, config.discovery)
             push_latent = control.osc.push_latent  # /ravelive/latent/out, while a client subscribes to it
             control.osc.feedback.on_latent_wanted = lambda wanted: server.set_latent_sink(push_latent if wanted else None)
+            server.on_error = control.osc.report_error  # NaN/Inf bursts reach every subscribed client
             report(control.describe())
         notify("READY=1")
         _serve_until(server, config, stop, report)
     finally:
         notify("STOPPING=1")
         if control is not None:
+            server.on_error = None
             server.set_latent_sink(None)
             control.close()
         server.stop()

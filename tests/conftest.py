@@ -61,6 +61,18 @@ def control_rate_model_path(nn_model_dir):
 
 
 @pytest.fixture(scope="session")
+def nan_model_path(nn_model_dir):
+    """forward [1, 1, 1, 1]: the identity until a block holds |x| > 4; then NaN forever, until its reset()."""
+    return nn_fixtures.build_nan_on_loud(nn_model_dir)
+
+
+@pytest.fixture(scope="session")
+def nan_model_without_reset_path(nn_model_dir):
+    """As nan_model_path, without reset(): only loading the file again clears its state."""
+    return nn_fixtures.build_nan_on_loud_without_reset(nn_model_dir)
+
+
+@pytest.fixture(scope="session")
 def attributes_model_path(nn_model_dir):
     """forward = gain * x; attributes of every type; set_gain refuses negatives."""
     return nn_fixtures.build_attributes(nn_model_dir)

@@ -25,6 +25,7 @@ CODEC_RATIO = 64  # samples per latent frame of the streaming codec
 CODEC_LATENT = 4  # latent dimensions of the streaming codec
 ENVELOPE_RATIO = 32  # samples per frame of the control-rate envelope
 BUFFER_MAX_SAMPLES = 48000  # the attribute model refuses longer buffers (set_buffer_attribute returns -1)
+NAN_TRIGGER = 4.0  # the NaN models poison their state on a block holding a sample louder than this
 
 
 class _ContractModule(torch.nn.Module):
@@ -146,6 +147,33 @@ class ControlRate(_ContractModule):
     def envelope(self, x: torch.Tensor) -> torch.Tensor:
         frames = x.reshape(x.shape[0], -1, self.ratio)
         return torch.stack([frames.pow(2).mean(-1).sqrt(), frames.abs().amax(-1)], 1)
+
+
+class NaNOnLoud(_ContractModule):
+    """forward [1, 1, 1, 1] = x + 0 * cache: the identity, until a block holds a sample above NAN_TRIGGER.
+
+    Then NaN goes into its streaming cache, and that block and every later one come out NaN, as from a
+    cached convolution whose state a NaN reached. It has no way to reset (only loading it again helps).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_method("forward", [1, 1, 1, 1], ["(signal) input"], ["(signal) output"])
+        self.register_buffer("cache", torch.zeros(1))
+        self.trigger = NAN_TRIGGER
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if bool((x.abs() > self.trigger).any()):
+            self.cache.fill_(float("nan"))
+        return x + self.cache * 0.0
+
+
+class NaNOnLoudWithReset(NaNOnLoud):
+    """NaNOnLoud with `reset()`, as ravelive's and cached_conv's exports have: it clears the cache."""
+
+    @torch.jit.export
+    def reset(self) -> None:
+        self.cache.zero_()
 
 
 class WithAttributes(_ContractModule):
@@ -430,6 +458,14 @@ def build_codec(directory: Path) -> Path:
 
 def build_control_rate(directory: Path) -> Path:
     return script_and_save(ControlRate(), directory / "control_rate.ts")
+
+
+def build_nan_on_loud(directory: Path) -> Path:
+    return script_and_save(NaNOnLoudWithReset(), directory / "nan_on_loud.ts")
+
+
+def build_nan_on_loud_without_reset(directory: Path) -> Path:
+    return script_and_save(NaNOnLoud(), directory / "nan_on_loud_without_reset.ts")
 
 
 def build_attributes(directory: Path) -> Path:

@@ -14,14 +14,18 @@ import pytest
 import soundfile
 from click.testing import CliRunner
 
+from nn_fixtures import NAN_TRIGGER
 from ravelive.cli import main
 from ravelive.config import ServeConfig
+from ravelive.dsp.dc_blocker import DCBlocker
+from ravelive.dsp.limiter import CEILING_DBTP, TruePeakLimiter
 from ravelive.engine.stream import FixedLatency, StreamEngine
 from ravelive.engine.warmup import margin_from_compute
 from ravelive.errors import AudioDeviceError
 from ravelive.models.default import DEFAULT_MODEL_PATH
 from ravelive.models.nn_model import NNModel
 from ravelive.server import Server, run
+from signals import true_peak
 
 RATE = 48000
 BLOCK = 256  # for the identity model (ratio 1: the smallest legal block would be 1)
@@ -38,10 +42,12 @@ def file_config(model, input_file, output_file, **options):
 
 
 def default_model_output(audio: np.ndarray, margin: int) -> np.ndarray:
-    """What serve plays for `audio` with the default model: warmed up on silence, delayed by latency + margin."""
+    """What serve plays for `audio` with the default model: warmed up on silence, then the DC blocker and the
+    limiter (its lookahead is in the reported latency), delayed by latency + margin."""
     model = NNModel.load(DEFAULT_MODEL_PATH)
     StreamEngine(model, sample_rate=RATE).push(np.zeros((1, 100 * 512), dtype=np.float32))  # as the warm-up
-    played = FixedLatency(StreamEngine(model, sample_rate=RATE)).process(audio[None])[0]
+    played = FixedLatency(StreamEngine(model, sample_rate=RATE)).process(audio[None])
+    played = TruePeakLimiter(1, RATE).process(DCBlocker(1, RATE).process(played))[0]
     return np.concatenate([np.zeros(margin, dtype=np.float32), played])[: len(audio)]
 
 
@@ -87,9 +93,23 @@ def test_file_mode_without_a_sound_card_plays_the_input_at_the_reported_latency(
     assert lines[0].startswith("serving") and "clock (no sound card)" in lines[0]
     assert lines[-1].startswith("summary:")
     assert status["late_blocks"] == 0 and status["callback_errors"] == 0 and status["model_errors"] == 0
-    assert status["latency"] == BLOCK - 1 + round(0.020 * RATE)
+    lookahead = TruePeakLimiter(1, RATE).delay
+    assert status["latency"] == BLOCK - 1 + lookahead + round(0.020 * RATE)
+    assert status["limiter"] and status["nonfinite_blocks"] == 0
     played, _ = soundfile.read(tmp_path / "out.wav", dtype="float32")
     assert len(played) >= 1.5 * RATE
+    latency = status["latency"]
+    source = looped(noise_file, len(played))[None]
+    expected = TruePeakLimiter(1, RATE).process(DCBlocker(1, RATE).process(source))[0, lookahead:]  # as offline
+    np.testing.assert_allclose(played[latency:], expected[: len(played) - latency], atol=1e-6)
+
+
+def test_no_limiter_plays_the_input_bit_exact_and_drops_the_lookahead_from_the_latency(identity_model_path, noise_file,
+                                                                                       tmp_path):
+    status = run(file_config(identity_model_path, noise_file, tmp_path / "out.wav", block=BLOCK, duration=1.0,
+                             latency_margin_ms=20, limiter=False), lambda line: None)
+    assert status["latency"] == BLOCK - 1 + round(0.020 * RATE) and not status["limiter"]
+    played, _ = soundfile.read(tmp_path / "out.wav", dtype="float32")
     latency = status["latency"]
     np.testing.assert_array_equal(played[latency:], looped(noise_file, len(played))[: len(played) - latency])
 
@@ -129,7 +149,7 @@ class SlowIdentity(NNModel):
 
 def test_a_slow_model_is_counted_late_without_drift_or_lost_input(identity_model_path, noise_file, tmp_path):
     config = file_config(identity_model_path, noise_file, tmp_path / "out.wav", block=BLOCK,
-                         latency_margin_ms=20, fallback="silence")
+                         latency_margin_ms=20, fallback="silence", limiter=False)  # bit-exact comparisons
     server = Server(config)
     slow = SlowIdentity.load(identity_model_path)
     server.swap_model(slow)
@@ -154,7 +174,8 @@ def test_a_slow_model_is_counted_late_without_drift_or_lost_input(identity_model
 
 
 def test_hot_swap_keeps_the_stream_running(identity_model_path, noise_file, tmp_path):
-    config = file_config(None, noise_file, tmp_path / "out.wav", latency_margin_ms=40, block=512)  # legal for both
+    config = file_config(None, noise_file, tmp_path / "out.wav", latency_margin_ms=40, block=512,  # legal for both
+                         limiter=False)  # the identity's output compared bit for bit
     server = Server(config)
     server.start()
     time.sleep(1.0)
@@ -240,6 +261,7 @@ def test_a_method_written_to_the_controls_hot_swaps_to_it(noise_file):
     server.start()
     server.controls.set("method", "forward", source="test")  # the running one: nothing to do
     assert not server.realtime.swapping
+    server.controls.set("allow_control_output", True, source="test")  # encode's latents are not audio
     server.controls.set("method", "encode", source="test")
     deadline = time.monotonic() + 30
     while server.status()["method"] != "encode" and time.monotonic() < deadline:
@@ -250,3 +272,84 @@ def test_a_method_written_to_the_controls_hot_swaps_to_it(noise_file):
     assert server.status()["method"] == "encode"
     assert server.realtime.counters.periods > periods
     assert server.status()["callback_errors"] == 0
+
+
+def test_serve_method_encode_without_the_flag_is_a_one_line_error_naming_it(noise_file):
+    result = CliRunner().invoke(main, ["serve", "--method", "encode", "--device", "none", "--input", str(noise_file),
+                                       "--no-osc"])
+    assert result.exit_code == 1
+    assert len(result.output.strip().splitlines()) == 1
+    assert "method 'encode' of default.ts outputs 8 channels at 1/512 of the audio rate, not audio" in result.output
+    assert "--allow-control-output" in result.output
+
+
+def test_serve_method_encode_with_the_flag_plays_it(noise_file):
+    status = run(file_config(None, noise_file, None, method="encode", allow_control_output=True, duration=0.5,
+                             latency_margin_ms=40), lambda line: None)
+    assert status["method"] == "encode" and status["callback_errors"] == 0
+
+
+def sine_file(path, seconds=2.0, frequency=1000.0, amplitude=0.5):
+    t = np.arange(int(seconds * RATE))
+    soundfile.write(path, (amplitude * np.sin(2 * np.pi * frequency * t / RATE)).astype(np.float32), RATE,
+                    subtype="FLOAT")
+    return path
+
+
+def test_the_limiter_keeps_24_db_of_output_gain_under_the_ceiling_and_no_limiter_lets_it_through(identity_model_path,
+                                                                                                 tmp_path):
+    source = sine_file(tmp_path / "sine.wav")
+    for limiter in (True, False):
+        recorded = tmp_path / f"limiter_{limiter}.wav"
+        server = Server(file_config(identity_model_path, source, recorded, block=BLOCK, latency_margin_ms=20,
+                                    limiter=limiter))
+        server.controls.set("gain/out", 24.0)  # the top of its range: 0.5 becomes 7.9
+        server.start()
+        time.sleep(1.5)
+        server.stop()
+        played, _ = soundfile.read(recorded, dtype="float32")
+        assert len(played) > RATE
+        if limiter:
+            assert server.status()["limiter_gain_db"] < -18  # 0.89 / (7.9 x 1.07 headroom): -19.6 dB
+            assert true_peak(played) <= 10 ** (CEILING_DBTP / 20)
+            assert true_peak(played) > 10 ** ((CEILING_DBTP - 1) / 20)  # limited, not muted
+        else:
+            assert np.abs(played).max() > 7.0
+
+
+def click_file(path, seconds: float, clicks: list[float]):
+    """Seeded noise at +-0.25 with one sample of 2 x NAN_TRIGGER at each of `clicks` (seconds)."""
+    audio = np.random.default_rng(5).uniform(-0.25, 0.25, int(seconds * RATE)).astype(np.float32)
+    for at in clicks:
+        audio[int(at * RATE)] = 2 * NAN_TRIGGER
+    soundfile.write(path, audio, RATE, subtype="FLOAT")
+    return audio
+
+
+def test_a_nan_model_plays_finite_audio_counts_and_its_output_returns_after_the_reset(nan_model_path, tmp_path):
+    source = click_file(tmp_path / "clicks.wav", 1.0, [0.3, 0.7])
+    status = run(file_config(nan_model_path, tmp_path / "clicks.wav", tmp_path / "out.wav", block=BLOCK,
+                             latency_margin_ms=20, duration=2.0, fallback="silence"), lambda line: None)
+    played, _ = soundfile.read(tmp_path / "out.wav", dtype="float32")
+    assert np.isfinite(played).all()
+    assert status["nonfinite_blocks"] >= 3 and status["model_errors"] == 0  # one block per click: reset at once
+    latency = status["latency"]
+    expected = np.tile(source, 3)[: len(played) - latency]
+    for click in (0.3, 0.7, 1.3):
+        block_start = int(click * RATE) // BLOCK * BLOCK + latency  # the NaN block, played as silence
+        gap = played[block_start + 64 : block_start + BLOCK]
+        assert np.abs(gap).max() < 0.01  # silence, but for the DC blocker's tail
+        back = slice(block_start + BLOCK + 64, block_start + BLOCK + RATE // 10)  # the model again, after the fade
+        np.testing.assert_allclose(played[back], expected[back.start - latency : back.stop - latency], atol=0.02)
+
+
+def test_a_nan_model_without_reset_is_reloaded_and_its_output_returns(nan_model_without_reset_path, tmp_path):
+    source = click_file(tmp_path / "click.wav", 4.0, [0.3])
+    status = run(file_config(nan_model_without_reset_path, tmp_path / "click.wav", tmp_path / "out.wav", block=BLOCK,
+                             latency_margin_ms=40, duration=4.0), lambda line: None)
+    played, _ = soundfile.read(tmp_path / "out.wav", dtype="float32")
+    assert np.isfinite(played).all()
+    assert status["nonfinite_blocks"] >= 1 and status["model"] == str(nan_model_without_reset_path)
+    latency = status["latency"]
+    tail = slice(len(played) - RATE // 2, len(played))  # the reloaded model, long after the crossfade
+    np.testing.assert_allclose(played[tail], source[tail.start - latency : tail.stop - latency], atol=0.02)

@@ -7,7 +7,9 @@ value of each address that changed, so no address is pushed more often than
 that, and the last value always arrives. A change is not echoed to the
 client that made it unless the stored value differs from what it sent.
 Latent frames come from the audio worker through a bounded deque (append
-never blocks; the oldest block is dropped and counted when full).
+never blocks; the oldest block is dropped and counted when full). Errors the
+server reports on its own (a model that output NaN) go to every subscriber
+as `/ravelive/error <address> <message>`, through another bounded deque.
 """
 
 import collections
@@ -27,6 +29,7 @@ from ravelive.errors import ParameterError
 
 logger = logging.getLogger(__name__)
 
+ERROR_QUEUE = 16  # server errors waiting to be pushed; older ones are dropped (they are logged too)
 LATENT_QUEUE_BLOCKS = 64  # latent blocks waiting to be sent before the oldest is dropped (counted)
 Address = tuple[Any, ...]  # a socket address: (host, port) or (host, port, flow, scope)
 
@@ -52,6 +55,7 @@ class Feedback:
         self._pending_lock = threading.Lock()
         self._latent: collections.deque[np.ndarray] = collections.deque(maxlen=LATENT_QUEUE_BLOCKS)
         self._latent_wanted = False
+        self._errors: collections.deque[bytes] = collections.deque(maxlen=ERROR_QUEUE)
         # called with True when the first client subscribes to latents, False when the last one leaves: the
         # server runs the latent path (encode -> decode in place of forward) only while someone listens
         self.on_latent_wanted: Callable[[bool], None] | None = None
@@ -110,12 +114,17 @@ class Feedback:
             self._faults["latent_dropped"] += 1
         self._latent.append(np.array(frames, dtype=np.float32, copy=True))
 
+    def push_error(self, address: str, message: str) -> None:
+        """Queue `/ravelive/error address message` for every subscriber; never blocks (any thread)."""
+        self._errors.append(build_message(f"{namespace.ROOT}/error", [address, message]))
+
     def _loop(self) -> None:
         deadline = time.monotonic()
         while not self._stopping.wait(max(0.0, deadline - time.monotonic())):
             deadline = max(deadline + self._period, time.monotonic())
             try:
                 self._push_changes()
+                self._push_errors()
                 self._push_latent()
             except Exception:  # the boundary: a bad value must not end feedback for every client
                 self._faults["internal"] += 1
@@ -132,6 +141,13 @@ class Feedback:
             for key, subscriber in subscribers:
                 if key != change.source or change.adjusted:  # the client that made the change knows it
                     self._send(subscriber.target, message)
+
+    def _push_errors(self) -> None:
+        targets = [s.target for s in self._subscribers.values()]
+        while self._errors:
+            message = self._errors.popleft()
+            for target in targets:
+                self._send(target, message)
 
     def _push_latent(self) -> None:
         targets = [s.target for s in self._subscribers.values() if s.latent]

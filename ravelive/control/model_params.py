@@ -4,15 +4,19 @@
 change for that model: the method, the model's own attributes (read from the
 file, with their current values as defaults), per-latent-dimension bias,
 scale, freeze, replace and noise (models with encode and decode), input and
-output gain in dB, dry/wet and bypass. `ModelControls.derive` turns the
+output gain in dB, dry/wet, bypass, and `allow_control_output`. A method
+whose output is not audio (`MethodSpec.outputs_audio`: encode's and prior's
+latents) is refused by the store's check unless `allow_control_output` is on,
+so the client that asked gets the usual /ravelive/error. `ModelControls.derive` turns the
 store's values into a `ControlSnapshot` with everything precomputed for the
 audio worker (linear gains, a ready LatentTransform). `AttributeApplier`
 writes changed attribute values into the model on the worker thread, the
 only thread that may touch the model.
 """
 
+import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -26,6 +30,7 @@ from ravelive.models.nn_model import NNModel
 
 logger = logging.getLogger(__name__)
 
+ALLOW_CONTROL_OUTPUT = "allow_control_output"  # the flag that lets a non-audio method play (serve --allow-control-output)
 LATENT_RANGE = 5.0  # latents of RAVE-style models are roughly unit normal: +-5 covers any useful bias or value
 _ATTRIBUTE_PARAMETER_TYPES = {
     AttributeType.BOOL: ParameterType.BOOL,
@@ -56,14 +61,20 @@ class ModelControls:
     specs: tuple[ParameterSpec, ...]
     attribute_names: Mapping[str, tuple[str, ...]]  # model attribute -> its parameter names, in value order
     latent_size: int  # latent dimensions (0: no latent controls)
+    control_methods: Mapping[str, str] = dataclasses.field(default_factory=dict)  # method -> its output, if not audio
+
 
     @classmethod
-    def from_model(cls, model: NNModel, methods: Sequence[str] | None = None, method: str | None = None) -> "ModelControls":
-        """Declare the controls of `model`; `methods` are the choices for `method` (default: all)."""
+    def from_model(cls, model: NNModel, methods: Sequence[str] | None = None, method: str | None = None,
+                   allow_control_output: bool = False) -> "ModelControls":
+        """Declare the controls of `model`; `methods` are the choices for `method` (default: all).
+
+        `allow_control_output` is the flag's default (a store that already holds it keeps its value on install).
+        """
         methods = tuple(methods if methods is not None else model.methods)
         specs: list[ParameterSpec] = []
         if methods:
-            default = method if method in methods else methods[0]
+            default = method if method in methods else _default_method(model, methods)
             specs.append(
                 ParameterSpec("method", ParameterType.STRING, default, "model method run on the stream", choices=methods)
             )
@@ -77,7 +88,29 @@ class ModelControls:
         for dimension in range(latent_size):
             specs.extend(_latent_specs(dimension))
         specs.extend(_mix_specs())
-        return cls(tuple(specs), attribute_names, latent_size)
+        specs.append(ParameterSpec(ALLOW_CONTROL_OUTPUT, ParameterType.BOOL, bool(allow_control_output),
+                                   "let `method` pick a method whose output is not audio (encode, prior): "
+                                   "its control-rate values are played as held DC"))
+        control_methods = {name: model.methods[name].describe_output() for name in methods
+                           if not model.methods[name].outputs_audio}
+        return cls(tuple(specs), attribute_names, latent_size, MappingProxyType(control_methods))
+
+    def check(self, values: Mapping[str, Any], changed: Collection[str]) -> None:
+        """The store's check of a write: ParameterError when `values` (all of them, after the write of the
+        names in `changed`) would play a non-audio method without allow_control_output."""
+        method = values.get("method")
+        if method not in self.control_methods or values.get(ALLOW_CONTROL_OUTPUT):
+            return
+        if "method" not in changed and ALLOW_CONTROL_OUTPUT not in changed:
+            return  # a write of something else is not this rule's business
+        what = f"'{method}' outputs {self.control_methods[method]}, not audio (played, it is held DC)"
+        if "method" not in changed:  # the flag was turned off under a running control-rate method
+            audio = [spec.choices for spec in self.specs if spec.name == "method"][0]
+            audio = [name for name in audio if name not in self.control_methods]
+            raise ParameterError(f"{ALLOW_CONTROL_OUTPUT}: {what} and is playing; select an audio method "
+                                 f"({', '.join(audio) or 'none'}) first")
+        raise ParameterError(f"method: {what}; send /ravelive/{ALLOW_CONTROL_OUTPUT} 1 first "
+                             f"(or start serve with --allow-control-output) to play it anyway")
 
     def derive(self, values: Mapping[str, Any]) -> ControlSnapshot:
         """The snapshot for `values` (a complete mapping, as ParameterStore passes it)."""
@@ -105,11 +138,11 @@ class ModelControls:
 
     def store(self) -> ParameterStore[ControlSnapshot]:
         """A new store holding these parameters at their defaults."""
-        return ParameterStore(self.specs, self.derive)
+        return ParameterStore(self.specs, self.derive, self.check)
 
     def install(self, store: ParameterStore) -> None:
         """Make `store` hold these declarations (after a model swap); values that still fit are kept."""
-        store.redeclare(self.specs, self.derive)
+        store.redeclare(self.specs, self.derive, self.check)
 
 
 class AttributeApplier:
@@ -161,6 +194,13 @@ def _current_attributes(model: NNModel, controls: ModelControls) -> dict[str, tu
         except ModelAttributeError:
             pass  # unreadable: the first apply() sets it
     return current
+
+
+def _default_method(model: NNModel, methods: Sequence[str]) -> str:
+    """forward (as the engine picks), else the first method whose output is audio, else the first."""
+    if "forward" in methods:
+        return "forward"
+    return next((name for name in methods if model.methods[name].outputs_audio), methods[0])
 
 
 def _latent_size(model: NNModel) -> int:

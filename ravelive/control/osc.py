@@ -176,6 +176,10 @@ class OscServer:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def report_error(self, address: str, message: str) -> None:
+        """Send `/ravelive/error address message` to every subscribed client; never blocks (any thread)."""
+        self.feedback.push_error(address, message)
+
     def push_latent(self, frames: np.ndarray) -> None:
         """Queue latent frames `[dimensions, n]` for subscribers; never blocks (audio worker)."""
         self.feedback.push_latent(frames)

@@ -7,7 +7,9 @@ namespace listing, OSCQuery JSON and presets are all generated from specs.
 `ParameterStore` is written by control threads (OSC, MIDI, presets, the
 server itself) and read by the audio worker through `snapshot()`: an
 immutable object rebuilt on every write and swapped in whole, so reading it
-is one attribute load with no lock.
+is one attribute load with no lock. An optional `check` validates a write
+against all the values together (a rule no single spec can state) and
+refuses it with ParameterError before anything is stored.
 """
 
 import enum
@@ -109,6 +111,7 @@ class Change:
 
 
 Snapshot = TypeVar("Snapshot")
+Check = Callable[[Mapping[str, Any], frozenset[str]], None]  # (every value after the write, names written)
 
 
 class ParameterStore(Generic[Snapshot]):
@@ -116,15 +119,19 @@ class ParameterStore(Generic[Snapshot]):
 
     `derive` turns the value mapping into the snapshot object (e.g. with a
     ready-made latent transform and linear gains); it runs on the writing
-    thread, once per write, never on the audio worker.
+    thread, once per write, never on the audio worker. `check`, when given,
+    sees every value as the write would leave them and raises ParameterError
+    to refuse it.
     """
 
     def __init__(
         self,
         specs: Iterable[ParameterSpec],
         derive: Callable[[Mapping[str, Any]], Snapshot] = MappingProxyType,
+        check: Check | None = None,
     ) -> None:
         self._derive = derive
+        self._check = check
         self._lock = threading.Lock()
         self._listeners: list[Callable[[Change], None]] = []
         self._specs: Mapping[str, ParameterSpec] = MappingProxyType({})
@@ -166,6 +173,8 @@ class ParameterStore(Generic[Snapshot]):
         coerced = {name: self.spec(name).coerce(value) for name, value in values.items()}
         changes = [Change(name, coerced[name], source, _differs(coerced[name], sent)) for name, sent in values.items()]
         with self._lock:
+            if self._check is not None:
+                self._check(MappingProxyType({**self._values, **coerced}), frozenset(coerced))
             self._values.update(coerced)
             self._snapshot = self._derive(MappingProxyType(dict(self._values)))
             for change in changes:
@@ -174,9 +183,10 @@ class ParameterStore(Generic[Snapshot]):
         return changes
 
     def redeclare(
-        self, specs: Iterable[ParameterSpec], derive: Callable[[Mapping[str, Any]], Snapshot] | None = None
+        self, specs: Iterable[ParameterSpec], derive: Callable[[Mapping[str, Any]], Snapshot] | None = None,
+        check: Check | None = None,
     ) -> None:
-        """Replace the declarations (a new model was loaded), and the snapshot builder when given.
+        """Replace the declarations (a new model was loaded), and the snapshot builder and check when given.
 
         A parameter that keeps its name keeps its value when the value is
         still valid for the new declaration; every other one starts at its
@@ -199,6 +209,7 @@ class ParameterStore(Generic[Snapshot]):
             self._specs = MappingProxyType({spec.name: spec for spec in specs})
             self._values = values
             self._derive = derive or self._derive
+            self._check = check or self._check
             self._snapshot = self._derive(MappingProxyType(dict(values)))
 
     def add_listener(self, listener: Callable[[Change], None]) -> None:

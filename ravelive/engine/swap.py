@@ -79,16 +79,19 @@ class Playing:
 
 
 MakeProcessor = Callable[[StreamEngine, ModelControls], Processor]
+Admit = Callable[[NNModel, str], None]  # raises RaveliveError when that model and method may not play
 
 
 class ModelSwapper:
     """Prepares models and swaps them in, one at a time; see the module docstring."""
 
-    def __init__(self, settings: EngineSettings, store: ParameterStore[ControlSnapshot], make_processor: MakeProcessor):
+    def __init__(self, settings: EngineSettings, store: ParameterStore[ControlSnapshot], make_processor: MakeProcessor,
+                 admit: Admit | None = None):
         self.settings = settings
         self.store = store
         self.playing: Playing | None = None
         self._make_processor = make_processor
+        self._admit = admit
         self._realtime: Realtime | None = None
         self._latent_sink: LatentSink | None = None
         self._preloaded: dict[Path, NNModel] = {}  # by resolved path: loaded, not playing, ready to swap to
@@ -109,6 +112,8 @@ class ModelSwapper:
             method = self.store.get("method")
         s = self.settings
         probe = StreamEngine(model, method, s.block, s.sample_rate, s.channels)  # refuses a bad method or block
+        if self._admit is not None:
+            self._admit(model, probe.method)
 
         def engine() -> StreamEngine:
             return StreamEngine(model, probe.method, s.block, s.sample_rate, s.channels, s.channels, s.resample_quality)

@@ -46,6 +46,24 @@ class MethodSpec:
         """The `<M>_params` values: (in_channels, in_ratio, out_channels, out_ratio)."""
         return (self.in_channels, self.in_ratio, self.out_channels, self.out_ratio)
 
+    @property
+    def outputs_audio(self) -> bool:
+        """Whether the output is audio a DAC may play: one value per sample (out_ratio 1), not latents.
+
+        Outputs at out_ratio > 1 are control-rate by the contract (RAVE's encode and prior: one latent frame
+        per 2048 samples, held as DC if played). At ratio 1 the labels decide: a method whose every output
+        is labelled a latent is not audio either.
+        """
+        if self.out_ratio > 1:
+            return False
+        return not (self.output_labels and all("latent" in label.lower() for label in self.output_labels))
+
+    def describe_output(self) -> str:
+        """What the output is, for messages: '8 channels at 1/2048 of the audio rate'."""
+        channels = f"{self.out_channels} channel{'s' if self.out_channels != 1 else ''}"
+        rate = "the audio rate" if self.out_ratio == 1 else f"1/{self.out_ratio} of the audio rate"
+        return f"{channels} at {rate}"
+
     def input_shape(self, block: int, batch: int = 1) -> tuple[int, int, int]:
         """Shape of the input tensor for a model block of `block` samples."""
         return (batch, self.in_channels, block // self.in_ratio)

@@ -149,6 +149,21 @@ class NNModel:
                     self._batch_support[name] = False
         return all(self._batch_support[name] for name in names)
 
+    def reset_state(self) -> bool:
+        """Call the model's own `reset()` (clears its streaming caches); False when it has none or it fails.
+
+        Only a method named `reset` that is not a contract method counts (RAVE's `reset_target` is an
+        attribute); a model without one gets its fresh state by being loaded again.
+        """
+        if "reset" in self.methods or not self.module._c._has_method("reset"):
+            return False
+        try:
+            self.module.reset()
+        except MODEL_ERRORS as error:
+            logger.warning("%s: reset() raised: %s", self.path, first_line(error))
+            return False
+        return True
+
     # ---- attributes ------------------------------------------------------------------------
 
     def attribute(self, name: str) -> AttributeSpec:

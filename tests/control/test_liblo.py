@@ -47,7 +47,7 @@ def wait_for(condition, timeout: float = 5.0) -> None:
      ("/ravelive/latent/0/bias", "i", [2], "latent/0/bias", 2.0),
      ("/ravelive/latent/1/freeze", "T", [], "latent/1/freeze", True),
      ("/ravelive/bypass", "h", [1], "bypass", True),
-     ("/ravelive/method", "s", ["encode"], "method", "encode")],
+     ("/ravelive/method", "s", ["decode"], "method", "decode")],
 )
 def test_oscsend_sets_parameters(osc_server, store, address, types, values, name, stored):
     oscsend(osc_server, address, types, *values)

@@ -73,3 +73,24 @@ def test_install_after_a_model_swap_keeps_common_values(codec_model, attributes_
     ModelControls.from_model(attributes_model).install(store)
     assert store.get("gain/out") == -3.0 and "latent/0/bias" not in store.specs
     assert store.snapshot().latent is None and store.snapshot().attributes["gain"] == (1.0,)
+
+
+def test_methods_whose_output_is_not_audio_need_the_flag(codec_model):
+    controls = ModelControls.from_model(codec_model)
+    assert dict(controls.control_methods) == {"encode": "4 channels at 1/64 of the audio rate"}
+    store = controls.store()
+    assert store.get("method") == "forward" and store.get("allow_control_output") is False
+    with pytest.raises(ParameterError, match=r"method: 'encode' outputs 4 channels at 1/64 of the audio rate, not "
+                                             r"audio .*/ravelive/allow_control_output 1"):
+        store.set("method", "encode")
+    store.set("method", "decode")  # latents in, audio out: audio
+    store.update({"method": "encode", "allow_control_output": True})  # both in one write
+    with pytest.raises(ParameterError, match=r"allow_control_output: 'encode' .* select an audio method "
+                                             r"\(decode, forward\) first"):
+        store.set("allow_control_output", False)
+
+
+def test_the_flag_default_comes_from_the_server_and_survives_a_swap(codec_model, attributes_model):
+    store = ModelControls.from_model(codec_model, allow_control_output=True).store()
+    ModelControls.from_model(attributes_model).install(store)
+    assert store.get("allow_control_output") is True

@@ -29,7 +29,7 @@ def test_python_osc_client_sets_queries_and_gets_errors(osc_server, store):
     "address, sent, stored",
     [("/ravelive/latent/0/scale", 2, 2.0), ("/ravelive/latent/1/freeze", True, True),
      ("/ravelive/latent/1/freeze", 1.0, True), ("/ravelive/bypass", 1, True), ("/ravelive/mix", 0.5, 0.5),
-     ("/ravelive/method", "encode", "encode")],
+     ("/ravelive/method", "decode", "decode")],
 )
 def test_set_accepts_numbers_and_bools_where_they_make_sense(client, store, address, sent, stored):
     client.send(address, sent)
@@ -53,6 +53,33 @@ def test_refusals_reply_error_with_address_and_reason(client, osc_server, addres
     reply = client.expect("/ravelive/error")
     assert reply[0] == address and message in reply[1]
     assert sum(osc_server.faults.values()) == 1
+
+
+def test_a_method_whose_output_is_not_audio_is_refused_until_the_flag_is_set(client, store):
+    client.send("/ravelive/method", "encode")
+    address, message = client.expect("/ravelive/error")
+    assert address == "/ravelive/method"
+    assert message.startswith("method: 'encode' outputs 4 channels at 1/64 of the audio rate, not audio")
+    assert "/ravelive/allow_control_output 1" in message and "--allow-control-output" in message
+    assert store.get("method") == "forward"  # the running method stays
+    client.send("/ravelive/allow_control_output", 1)
+    client.send("/ravelive/method", "encode")
+    client.send("/ravelive/method")
+    assert client.expect("/ravelive/method") == ["encode"]
+    client.send("/ravelive/allow_control_output", 0)  # not while encode plays
+    address, message = client.expect("/ravelive/error")
+    assert address == "/ravelive/allow_control_output"
+    assert "'encode' outputs" in message and "select an audio method (decode, forward) first" in message
+    assert store.get("allow_control_output") is True
+
+
+def test_errors_the_server_reports_reach_every_subscriber(osc_server, make_client):
+    listener, bystander = make_client(), make_client()
+    listener.send("/ravelive/notify", 1)
+    listener.expect("/ravelive/notify")
+    osc_server.report_error("/ravelive/status/nonfinite_blocks", "model output NaN/Inf")
+    assert listener.expect("/ravelive/error") == ["/ravelive/status/nonfinite_blocks", "model output NaN/Inf"]
+    assert bystander.silent(0.3) == []  # only subscribers hear what nobody asked about
 
 
 def test_status_replies_one_address_per_item(client):
@@ -104,7 +131,7 @@ def test_a_value_the_server_changed_is_echoed_to_its_sender(make_client, codec_m
     performer = make_client()
     performer.send("/ravelive/notify", 1)
     performer.expect("/ravelive/notify")
-    performer.send("/ravelive/method", "encode")
+    performer.send("/ravelive/method", "decode")
     assert performer.silent(0.3) == []
     store.set("method", "forward")  # e.g. the server could not switch and put the old method back
     assert performer.expect("/ravelive/method") == ["forward"]

@@ -98,3 +98,22 @@ def test_concurrent_writers_leave_a_consistent_snapshot():
     for thread in threads:
         thread.join()
     assert store.snapshot() == {spec.name: 1999.0 for spec in specs}
+
+
+def test_a_check_sees_every_value_after_the_write_and_refuses_it_whole():
+    seen = []
+
+    def check(values, changed):
+        seen.append((dict(values), changed))
+        if values["method"] == "encode" and not values["freeze"]:
+            raise ParameterError("method: encode needs freeze")
+
+    store = ParameterStore([METHOD, FREEZE, STEPS], check=check)
+    heard = []
+    store.add_listener(heard.append)
+    with pytest.raises(ParameterError, match="encode needs freeze"):
+        store.update({"method": "encode", "steps": 8})
+    assert store.values() == {"method": "forward", "freeze": False, "steps": 4} and heard == []  # nothing stored
+    assert seen[-1] == ({"method": "encode", "freeze": False, "steps": 8}, frozenset({"method", "steps"}))
+    store.update({"method": "encode", "freeze": True})
+    assert store.get("method") == "encode"

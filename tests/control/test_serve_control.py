@@ -1,7 +1,9 @@
 """OSC against the real daemon (ravelive.server, file mode, no sound card): bad input and floods leave the audio intact."""
 
+import re
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -12,7 +14,7 @@ from osc_helpers import Client
 from ravelive.control.osc import OscConfig
 from ravelive.control.service import ControlService
 from ravelive.config import ServeConfig
-from ravelive.server import Server
+from ravelive.server import Server, run
 from test_fuzz import bad_packet
 
 FLOOD = """
@@ -57,7 +59,8 @@ class Served:
 @pytest.fixture
 def served(identity_model_path, noise_file, tmp_path):
     config = ServeConfig(model=identity_model_path, input_device="none", output_device="none", input_file=noise_file,
-                         output_file=tmp_path / "out.wav", realtime=False, block=BLOCK, latency_margin_ms=MARGIN_MS)
+                         output_file=tmp_path / "out.wav", realtime=False, block=BLOCK, latency_margin_ms=MARGIN_MS,
+                         limiter=False)  # the recording is compared with the input bit for bit
     served = Served(config)
     yield served
     served.finish(0.0)
@@ -107,3 +110,56 @@ def test_a_flood_of_20000_messages_per_second_causes_no_late_blocks(served, nois
     assert status["late_blocks"] == late_before == 0 and status["callback_errors"] == 0
     assert control.osc.handled > 0 and control.osc.faults["flood_dropped"] > 0
     assert_played_the_input_exactly(server, noise_file, tmp_path)
+
+
+def test_selecting_encode_over_udp_is_refused_naming_the_flag_and_forward_keeps_playing(noise_file):
+    served = Served(ServeConfig(input_device="none", output_device="none", input_file=noise_file, realtime=False,
+                                latency_margin_ms=MARGIN_MS))  # the bundled model: forward, encode, decode, prior
+    try:
+        client = Client(served.control.osc.address)
+        for method in ("encode", "prior"):
+            client.send("/ravelive/method", method)
+            address, message = client.expect("/ravelive/error")
+            assert address == "/ravelive/method"
+            assert message.startswith(f"method: '{method}' outputs 8 channels at 1/512 of the audio rate, not audio")
+            assert "/ravelive/allow_control_output 1" in message
+        client.send("/ravelive/method")
+        assert client.expect("/ravelive/method") == ["forward"]
+        client.close()
+        assert not served.server.realtime.swapping
+    finally:
+        status = served.finish(0.5)
+    assert status["method"] == "forward"
+
+
+def test_a_nan_burst_is_reported_to_subscribers_and_counted_in_the_status(nan_model_path, noise_file):
+    config = ServeConfig(model=nan_model_path, input_device="none", output_device="none", input_file=noise_file,
+                         realtime=False, block=BLOCK, latency_margin_ms=MARGIN_MS, duration=3.0,
+                         osc=OscConfig(port=0), discovery=False)
+    ports, done = [], []
+
+    def report(line: str) -> None:
+        found = re.search(r"OSC on udp://[\d.]+:(\d+)", line)
+        if found:
+            ports.append(int(found.group(1)))
+
+    serving = threading.Thread(target=lambda: done.append(run(config, report)), daemon=True)
+    serving.start()
+    deadline = time.monotonic() + 60
+    while not ports and time.monotonic() < deadline:
+        time.sleep(0.05)
+    client = Client(("127.0.0.1", ports[0]))
+    try:
+        client.send("/ravelive/notify", 1)
+        client.expect("/ravelive/notify")
+        client.send("/ravelive/gain/in", 24.0)  # 0.5 x 15.8: past the model's NaN trigger
+        address, message = client.expect("/ravelive/error")
+        assert address == "/ravelive/status/nonfinite_blocks"
+        assert "output NaN/Inf: playing the dry input in its place, model state reset" in message
+        client.send("/ravelive/gain/in", 0.0)
+        client.send("/ravelive/status")
+        assert client.expect("/ravelive/status/nonfinite_blocks")[0] >= 1
+    finally:
+        client.close()
+        serving.join(30)
+    assert done and done[0]["nonfinite_blocks"] >= 1 and done[0]["model_errors"] == 0

@@ -14,7 +14,7 @@ BLOCK = 256
 
 
 class BlockDelay:
-    """Stand-in for the engine behind Controlled: returns gain * input, whole blocks at a time.
+    """Stand-in for the engine behind OutputStage: returns gain * input, whole blocks at a time.
 
     Output sample j belongs `latency` samples after input j (at least BLOCK - 1: a block's first
     sample waits for its last). It checks that its input is the ramp 0, 1, 2 ... without a gap (the

@@ -20,7 +20,8 @@ WAIT_SECONDS = 30.0
 
 def start_server(model, noise_file, output_file) -> Server:
     server = Server(ServeConfig(model=model, input_device="none", output_device="none", input_file=noise_file,
-                                output_file=output_file, realtime=False, block=BLOCK, latency_margin_ms=20))
+                                output_file=output_file, realtime=False, block=BLOCK, latency_margin_ms=20,
+                                limiter=False))  # outputs compared bit for bit
     server.start()
     return server
 

@@ -154,3 +154,18 @@ def test_describe_is_json_ready(codec_model_path):
 
 def test_describe_includes_metadata(metadata_model_path):
     assert NNModel.load(metadata_model_path).describe()["metadata"] == {"format_version": 1, "name": "identity"}
+
+
+def test_outputs_at_control_rate_or_labelled_latents_are_not_audio(codec_model_path, control_rate_model_path):
+    codec = NNModel.load(codec_model_path)
+    assert {name: spec.outputs_audio for name, spec in codec.methods.items()} == {
+        "encode": False, "decode": True, "forward": True}
+    assert not NNModel.load(control_rate_model_path).methods["envelope"].outputs_audio
+    latents_at_audio_rate = MethodSpec("embed", 1, 1, 2, 1, ("audio",), ("(signal) latent 0", "(signal) latent 1"))
+    assert not latents_at_audio_rate.outputs_audio
+    assert codec.methods["encode"].describe_output() == "4 channels at 1/64 of the audio rate"
+
+
+def test_reset_state_calls_the_models_own_reset_only(codec_model_path, identity_model_path):
+    assert NNModel.load(codec_model_path).reset_state()  # StreamingCodec.reset() clears its caches
+    assert not NNModel.load(identity_model_path).reset_state()

@@ -1,0 +1,56 @@
+"""A hot swap between two RAVE-v2-sized models (33 M parameters) on JACK, under a 20,000 msg/s OSC flood."""
+
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import soundfile
+
+from osc_helpers import Client, PrintedLines, free_udp_port
+from ravelive.models.autoencoder import AutoencoderConfig, export_autoencoder
+from test_serve_control import FLOOD
+
+RAVE_V2_SHAPE = AutoencoderConfig(strides=(16, 4, 4, 4, 2), stage_channels=(96, 192, 384, 768, 1536), latent_dims=16)
+SWAP_SECONDS = 120.0  # load and paced warm-up of a 33 M model on a busy 2-core machine
+
+
+@pytest.fixture(scope="module")
+def rave_v2_sized_models(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("big_models")
+    for name, seed in (("first", 1), ("second", 2)):
+        export_autoencoder(RAVE_V2_SHAPE, directory / f"{name}.ts", seed=seed)
+    return directory
+
+
+def test_a_preloaded_33m_model_swaps_in_under_a_flood_with_no_late_block_and_no_xrun(
+        jack_server, rave_v2_sized_models, noise_file, tmp_path):
+    port = free_udp_port()
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "ravelive", "serve", "--device", "system", "--model", rave_v2_sized_models / "first.ts",
+         "--models-dir", rave_v2_sized_models, "--preload", "--osc-port", str(port), "--no-discovery",
+         "--threads", "1", "--input", noise_file, "--output", tmp_path / "played.wav"],
+        env=jack_server.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        printed = PrintedLines(serve.stdout, "ravelive serve")
+        printed.wait_for("OSC on", time.monotonic() + 180)
+        time.sleep(2.0)  # past the start-up
+        client = Client(("127.0.0.1", port))
+        client.send("/ravelive/model/load", "second")  # before the flood: the flood guard may drop it otherwise
+        flood = subprocess.Popen([sys.executable, "-c", FLOOD, str(port)], stdout=subprocess.PIPE, text=True)
+        assert client.expect("/ravelive/done", timeout=SWAP_SECONDS) == ["/ravelive/model/load", "second"]
+        client.close()
+        flood.wait(60)
+        time.sleep(2.0)  # the second model plays on its own
+        serve.send_signal(signal.SIGTERM)
+        summary = printed.wait_for("summary:", time.monotonic() + 60)
+        assert serve.wait(60) == 0, serve.stderr.read()[-2000:]
+    finally:
+        serve.kill()
+    late, startup = map(int, re.search(r"late (\d+) \(start-up (\d+)\)", summary).groups())
+    assert late == 0 and " xruns 0 " in summary and "callback errors 0" in summary, summary
+    played, _ = soundfile.read(tmp_path / "played.wav", dtype="float32")
+    assert np.isfinite(played).all() and np.abs(played[-48000:]).max() > 0  # the second model plays at the end
