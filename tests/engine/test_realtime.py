@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from ravelive.engine.realtime import Realtime, RealtimeConfig, Ring
+from ravelive.engine.realtime import Realtime, RealtimeConfig
 from ravelive.errors import ConfigError
 
 RATE = 8000
@@ -62,7 +62,7 @@ def drive(realtime, signal, wait_for_worker: bool):
     for start in range(0, len(signal), PERIOD):
         if wait_for_worker:
             deadline = time.monotonic() + 1
-            while realtime._ready < realtime._played + PERIOD and time.monotonic() < deadline:
+            while realtime.ready < realtime.played + PERIOD and time.monotonic() < deadline:
                 time.sleep(0.0005)
         else:
             time.sleep(PERIOD / RATE)
@@ -74,21 +74,13 @@ def ramp(n):
     return np.arange(n, dtype=np.float32)[:, None]
 
 
-def test_ring_wraps_around():
-    ring = Ring(8, 1)
-    ring.write(6, ramp(4))
-    out = np.zeros((4, 1), dtype=np.float32)
-    ring.read(6, out)
-    np.testing.assert_array_equal(out, ramp(4))
-
-
 def test_output_is_input_delayed_by_the_reported_latency():
     realtime = make(BlockDelay())
     realtime.start()
     signal = ramp(40 * PERIOD) + 1
     played = drive(realtime, signal, wait_for_worker=True)
     realtime.close()
-    assert realtime.latency == BLOCK - 1 + PERIOD
+    assert realtime.latency == BLOCK  # one period of budget: the block's first sample plays in the next period
     np.testing.assert_array_equal(played[realtime.latency :], signal[: -realtime.latency])
     assert not played[: realtime.latency].any()
     assert realtime.counters.late_blocks == 0
@@ -154,13 +146,21 @@ def test_silence_fallback_plays_nothing():
     assert not played.any()
 
 
-def test_an_exception_in_the_callback_plays_silence_and_is_counted():
+def test_a_period_longer_than_the_rings_allow_plays_silence_and_is_counted():
     realtime = make(BlockDelay())
-    out = np.ones((PERIOD, 1), dtype=np.float32)
-    realtime.callback(np.zeros((PERIOD, 3), dtype=np.float32), out)  # wrong channel count raises inside
+    out = np.ones(((1 << 14) // 4 + 1, 1), dtype=np.float32)
+    realtime.callback(None, out)
     realtime.close()
     assert realtime.counters.callback_errors == 1
+    assert realtime.played == len(out)  # the timeline moves on
     assert not out.any()
+
+
+def test_the_test_hook_refuses_a_period_of_the_wrong_shape():
+    realtime = make(BlockDelay())
+    with pytest.raises(ValueError, match="float32 \\[frames, 1\\]"):
+        realtime.callback(np.zeros((PERIOD, 3), dtype=np.float32), np.zeros((PERIOD, 1), dtype=np.float32))
+    realtime.close()
 
 
 class Failing(BlockDelay):
@@ -197,10 +197,10 @@ def test_swap_crossfades_to_the_new_processor_without_a_late_block():
     realtime.close()
     assert realtime.counters.late_blocks == 0
     assert not realtime.swapping
-    assert realtime.latency == 2 * BLOCK + PERIOD
+    assert realtime.latency == 2 * BLOCK + 1  # the processor's 2 * BLOCK less the push wait, plus a block
     # The new stream starts at the block the worker is filling (at most BLOCK before `half`) and sounds
-    # its latency + margin later: until then the old model plays alone.
-    np.testing.assert_array_equal(rest[: BLOCK + PERIOD], 1.0)
+    # its latency later: until then the old model plays alone.
+    np.testing.assert_array_equal(rest[: BLOCK + 1], 1.0)
     np.testing.assert_array_equal(rest[-PERIOD:], 2.0)
     assert np.all(np.diff(rest[:, 0]) >= 0) and np.max(np.diff(rest[:, 0])) < 0.1  # a fade, not a step
 
@@ -224,6 +224,6 @@ def test_swap_to_a_shorter_latency_fades_at_once_and_then_plays_the_new_latency(
     assert realtime.counters.late_blocks == 0
     assert not realtime.swapping
     latency = realtime.latency
-    assert latency == BLOCK - 1 + PERIOD
+    assert latency == BLOCK
     tail = slice(len(signal) - 4 * PERIOD, len(signal))
     np.testing.assert_array_equal(played[tail], 2.0 * signal[tail.start - latency : tail.stop - latency])
