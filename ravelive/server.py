@@ -36,7 +36,7 @@ from ravelive.control.params import ParameterStore
 from ravelive.dsp.fifo import AudioFifo
 from ravelive.dsp.resample import QUALITY as RESAMPLE_QUALITY
 from ravelive.dsp.smoothing import GainRamp, WetDryMix
-from ravelive.engine.realtime import Realtime, RealtimeConfig, lock_memory
+from ravelive.engine.realtime import AUDIO_PRIORITY, Realtime, RealtimeConfig, lock_memory
 from ravelive.engine.stream import LatentSink, StreamEngine
 from ravelive.errors import AudioDeviceError, ConfigError, RaveliveError
 from ravelive.models.default import DEFAULT_MODEL_PATH
@@ -85,8 +85,9 @@ def default_threads() -> int:
 def margin_from_compute(p99_seconds: float, sample_rate: int, period: int) -> int:
     """Auto margin: the p99 compute time plus headroom, in whole periods.
 
-    The worker gets a block when the callback that completes it returns, and its output is first played
-    `margin` samples later, rounded up to whole periods: the margin is the compute budget. The headroom is
+    The worker gets a block when the callback that completes it returns, and the callback `margin / period`
+    periods later plays its first sample (`engine.realtime.schedule`): the margin is the compute budget,
+    and only whole periods buy any (so `--latency-margin MS` is rounded up to them too). The headroom is
     the larger of AUTO_HEADROOM x p99 (slow blocks of a heavy model) and one period (scheduling jitter:
     with a budget of one period and a p99 near it, a single late wake-up of the audio or worker thread is
     a late block; seen as 2 late blocks in 10 s on a JACK dummy server with the bundled model).
@@ -155,7 +156,7 @@ class Server:
         if config.latency_margin_ms is None:
             margin = margin_from_compute(p99, self.sample_rate, config.period)
         else:
-            margin = round(config.latency_margin_ms * self.sample_rate / 1000)
+            margin = math.ceil(config.latency_margin_ms * self.sample_rate / 1000)  # Realtime: whole periods
         self.realtime = Realtime(
             processor,
             RealtimeConfig(
@@ -167,7 +168,7 @@ class Server:
         )
         self.realtime.worker_scope = self._worker_scope
         self.realtime.follow_audio_priority = config.realtime
-        self.audio = AudioPath(self._audio_settings(), self.realtime.callback)
+        self.audio = AudioPath(self._audio_settings(), self.realtime.native)
         self._swap_lock = threading.Lock()
         self._started = 0.0
         self.warmup_p99 = p99
@@ -200,6 +201,7 @@ class Server:
             sample_rate=self.sample_rate, channels=self.channels, period=c.period,
             input_device=c.input_device, output_device=c.output_device,
             input_file=c.input_file, output_file=c.output_file, use_device=self._use_device,
+            audio_priority=AUDIO_PRIORITY if c.realtime else 0,
         )
 
     def _on_control(self, change) -> None:
@@ -264,10 +266,13 @@ class Server:
             "block": processor.engine.block,
             "latency": self.latency,
             "latency_ms": 1000 * self.latency / self.sample_rate,
-            "margin": self.realtime.config.margin,
+            "margin": self.realtime.margin,  # the compute budget, whole periods
+            "alignment": self.latency - self.realtime.margin,  # the rest of the latency (engine and schedule)
             "cpu_load": median / block_seconds,
             "late_blocks": counters.late_blocks,
+            "late_periods": counters.late_periods,
             "startup_late_blocks": counters.startup_late_blocks,
+            "startup_late_periods": counters.startup_late_periods,
             "xruns": counters.xruns,
             "callback_errors": counters.callback_errors,
             "model_errors": counters.model_errors,
@@ -277,6 +282,7 @@ class Server:
             "block_ms": 1000 * block_seconds,
             "uptime": time.monotonic() - self._started if self._started else 0.0,
             "audio": self.audio.description,
+            **self.audio.health(),  # audio_state (running | lost | reopening | stopped), device_losses, device_reopens
         }
 
     def describe_start(self) -> str:
@@ -284,7 +290,7 @@ class Server:
         return (
             f"serving {s['model']} ({s['method']}) at {s['sample_rate']} Hz x {s['channels']} on {s['audio']}; "
             f"block {s['block']}, period {s['period']}; latency {s['latency']} samples = {s['latency_ms']:.1f} ms "
-            f"(engine {s['latency'] - s['margin']} + margin {s['margin']})"
+            f"(alignment {s['alignment']} + margin {s['margin']})"
         )
 
     def stats_line(self) -> str:
@@ -292,7 +298,7 @@ class Server:
         return (
             f"{s['uptime']:.0f}s load {100 * s['cpu_load']:.0f}% compute {s['compute_ms_median']:.1f}/"
             f"{s['compute_ms_p99']:.1f} ms (median/p99 of {s['block_ms']:.1f}) late {s['late_blocks']} "
-            f"(start-up {s['startup_late_blocks']}) "
+            f"(periods {s['late_periods']}, start-up {s['startup_late_blocks']}) "
             f"xruns {s['xruns']} callback errors {s['callback_errors']} model errors {s['model_errors']}"
         )
 
@@ -301,9 +307,9 @@ class Server:
     def swap_model(self, model: str | Path | NNModel | None = None, method: str | None = None) -> None:
         """Load (or take) a model, warm it up off the audio path, then crossfade to it; the stream never stops.
 
-        Known cost: torch.jit.load holds the GIL for its whole run (about 0.1-0.2 s for the default model
-        here), and the audio callback is Python, so a load longer than the margin shows up as counted late
-        blocks (the dry fallback plays, latency unchanged, no input lost).
+        torch.jit.load holds the GIL for its whole run (about 0.1-0.2 s for the default model here); the
+        audio callback is C and goes on, but the worker waits, so a load longer than the margin shows up as
+        counted late blocks (the dry fallback plays, latency unchanged, no input lost).
         """
         with self._swap_lock:
             if isinstance(model, NNModel):
@@ -317,12 +323,12 @@ class Server:
             self._model_controls = controls
             processor, p99 = self._prepare(loaded, probe.method)
             gc.freeze()  # the new model's objects too (see start)
-            periods = math.ceil(self.realtime.config.margin / self.config.period)  # see margin_from_compute
-            budget = periods * self.config.period / self.sample_rate
+            budget = self.realtime.margin / self.sample_rate  # see margin_from_compute
             if p99 > budget:
                 log.warning("the new model needs %.1f ms per block (p99), more than the %.1f ms margin: "
                             "expect late blocks; restart with a larger --latency-margin", 1000 * p99, 1000 * budget)
-            self.realtime.swap(processor, int(CROSSFADE_SECONDS * self.sample_rate))
+            self.realtime.swap(processor, int(CROSSFADE_SECONDS * self.sample_rate),
+                               block=processor.engine.block * self.sample_rate // processor.engine.model_rate)
             self.model_path = Path(path)
 
     def load_model(self, path: str | Path, method: str | None = None,

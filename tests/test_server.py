@@ -31,21 +31,22 @@ def file_config(model, input_file, output_file, **options):
                        output_file=output_file, realtime=False, **options)
 
 
-def default_model_output(audio: np.ndarray, margin: int) -> np.ndarray:
-    """What serve plays for `audio` with the default model: warmed up on silence, delayed by latency + margin."""
+def default_model_output(audio: np.ndarray, latency: int) -> np.ndarray:
+    """What serve plays for `audio` with the default model: warmed up on silence, delayed by `latency`."""
     model = NNModel.load(DEFAULT_MODEL_PATH)
     StreamEngine(model, sample_rate=RATE).push(np.zeros((1, 100 * 512), dtype=np.float32))  # as the warm-up
-    played = FixedLatency(StreamEngine(model, sample_rate=RATE)).process(audio[None])[0]
-    return np.concatenate([np.zeros(margin, dtype=np.float32), played])[: len(audio)]
+    stream = FixedLatency(StreamEngine(model, sample_rate=RATE))
+    played = stream.process(audio[None])[0]
+    return np.concatenate([np.zeros(latency - stream.latency, dtype=np.float32), played])[: len(audio)]
 
 
 def serve_on_jack(jack_server, *options):
-    """`ravelive serve` through PortAudio's JACK host API; returns latency, engine latency and margin."""
+    """`ravelive serve` through PortAudio's JACK host API; returns latency, alignment and margin."""
     result = subprocess.run([sys.executable, "-m", "ravelive", "serve", "--device", "system", "--no-osc", *map(str, options)],
                             env=jack_server.env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "JACK Audio Connection Kit" in result.stdout
-    numbers = re.search(r"latency (\d+) samples = [\d.]+ ms \(engine (\d+) \+ margin (\d+)\)", result.stdout)
+    numbers = re.search(r"latency (\d+) samples = [\d.]+ ms \(alignment (\d+) \+ margin (\d+)\)", result.stdout)
     summary = result.stdout.split("summary:")[1]
     assert " late 0 " in summary and "callback errors 0" in summary and "model errors 0" in summary, summary
     return tuple(map(int, numbers.groups()))
@@ -53,12 +54,12 @@ def serve_on_jack(jack_server, *options):
 
 def test_serve_on_jack_runs_the_default_model_for_10_s_without_a_late_block(jack_server, noise_file, tmp_path):
     recorded = tmp_path / "played.wav"
-    latency, engine_latency, margin = serve_on_jack(
+    latency, alignment, margin = serve_on_jack(
         jack_server, "--input", noise_file, "--output", recorded, "--duration", 10, "--threads", 1)
-    assert latency == engine_latency + margin
+    assert latency == alignment + margin and margin % 256 == 0
     played, _ = soundfile.read(recorded, dtype="float32")
     assert len(played) >= 9.5 * RATE
-    expected = default_model_output(looped(noise_file, len(played)), margin)
+    expected = default_model_output(looped(noise_file, len(played)), latency)
     np.testing.assert_allclose(played, expected, atol=1e-5)  # every sample in place: nothing late, nothing moved
 
 
@@ -81,7 +82,8 @@ def test_file_mode_without_a_sound_card_plays_the_input_at_the_reported_latency(
     assert lines[0].startswith("serving") and "clock (no sound card)" in lines[0]
     assert lines[-1].startswith("summary:")
     assert status["late_blocks"] == 0 and status["callback_errors"] == 0 and status["model_errors"] == 0
-    assert status["latency"] == BLOCK - 1 + round(0.020 * RATE)
+    assert status["margin"] == 4 * 256  # 20 ms = 960 samples, rounded up to whole periods
+    assert status["latency"] == status["margin"]  # block = period: the block's first sample waits for nothing else
     played, _ = soundfile.read(tmp_path / "out.wav", dtype="float32")
     assert len(played) >= 1.5 * RATE
     latency = status["latency"]
