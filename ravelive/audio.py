@@ -39,6 +39,7 @@ _WRITER_POLL = 0.05  # seconds between the recorder's drains
 STALL_SECONDS = 0.5  # a device whose period counter stands still this long is lost
 WATCH_SECONDS = 0.1  # how often the watcher looks at the period counter
 REOPEN_SECONDS = 0.5  # a lost device is tried again this often
+CLOSE_SECONDS = 1.0  # a lost stream that takes longer to close is abandoned (PortAudio's JACK API waits forever)
 JACK_API = "JACK Audio Connection Kit"  # JACK raises its own thread to realtime (when jackd runs with -R)
 
 
@@ -263,15 +264,33 @@ class AudioPath:
         log.error("audio device lost (%s): no periods for %.1f s; reopening it every %.1f s",
                   self.description, STALL_SECONDS, REOPEN_SECONDS)
         self._set_state("lost")
-        self._close_stream()
+        with self._lock:
+            stream, self._stream = self._stream, None
+        if stream is not None and self.description.startswith(JACK_API):
+            # PortAudio 19.6's JACK API waits for a process callback that a stopped server never runs, so
+            # the stream cannot be stopped or closed, and Pa_Terminate (needed to see a new server) would
+            # wait on it too; a second JACK client in this process (a fresh PortAudio) crashes in
+            # jack_client_open. So this process cannot reopen JACK: the stream is kept, never touched again.
+            self._abandoned = stream
+            sd = _sounddevice()
+            sd._initialized = 0  # nor may sounddevice's exit handler call Pa_Terminate: the process would hang
+        elif stream is not None and not _close_within(stream, CLOSE_SECONDS):
+            log.warning("the lost stream does not close; leaving it open")
+
+    _abandoned = None  # a lost JACK stream: see _lost
 
     def _reopen(self) -> None:
         sd = _sounddevice()
+        if self._abandoned is not None:
+            log.error("JACK stopped: PortAudio cannot reopen it in this process; restart serve (under systemd "
+                      "the watchdog does, as no periods arrive)")
+            self._stop.wait()
+            return
         self._set_state("reopening")
         failures = 0
         while not self._stop.wait(REOPEN_SECONDS):
             try:
-                sd._terminate()  # PortAudio lists devices (and finds a restarted JACK server) only when initialised
+                sd._terminate()  # PortAudio lists devices (and sees a device plugged back) only when initialised
                 sd._initialize()
                 with self._lock:
                     if self._stop.is_set():
@@ -287,16 +306,6 @@ class AudioPath:
             self._set_state("running")
             return
 
-    def _close_stream(self) -> None:
-        with self._lock:
-            stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.abort()
-                stream.close()
-            except Exception as error:  # noqa: BLE001 - a vanished device may fail to close; it is gone either way
-                log.debug("closing the lost stream: %s", error)
-
     def stop(self) -> None:
         """Stop the audio and close the files; safe to call twice."""
         self._stop.set()
@@ -305,9 +314,8 @@ class AudioPath:
             self._watcher = None
         with self._lock:
             stream, self._stream = self._stream, None
-        if stream is not None:
-            stream.stop()
-            stream.close()
+        if stream is not None and not _close_within(stream, CLOSE_SECONDS):
+            log.warning("the audio stream did not close within %.1f s; left open", CLOSE_SECONDS)
         if self._clock:
             self._native.stop_clock()
             self._clock = False
@@ -317,3 +325,20 @@ class AudioPath:
                 log.warning("the recording lost %d frames: the disk was too slow", self._recorder.lost_frames)
             self._recorder = None
         self.state = "stopped"
+
+
+def _close_within(stream, seconds: float) -> bool:
+    """Stop and close `stream` on a helper thread; False when that takes longer than `seconds`."""
+
+    def close() -> None:
+        try:
+            stream.abort()
+            stream.close()
+        except Exception as error:  # noqa: BLE001 - a vanished device may fail to close; it is gone either way
+            log.debug("closing the audio stream: %s", error)
+
+    closer = threading.Thread(target=close, name="ravelive-audio-close", daemon=True)
+    closer.start()
+    closer.join(seconds)
+    return not closer.is_alive()
+
