@@ -1,5 +1,6 @@
 """`ravelive serve` end to end: JACK's dummy driver through PortAudio, file-only mode, signals, hot swap, late blocks."""
 
+import json
 import re
 import signal
 import subprocess
@@ -228,3 +229,43 @@ def test_a_method_written_to_the_controls_hot_swaps_to_it(noise_file):
     assert server.status()["method"] == "encode"
     assert server.realtime.counters.periods > periods
     assert server.status()["callback_errors"] == 0
+
+
+def test_a_device_that_fails_to_open_gives_one_line_and_stops_cleanly(jack_server):
+    result = subprocess.run([sys.executable, "-m", "ravelive", "serve", "--device", "no-such-device", "--no-osc"],
+                            env=jack_server.env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "no-such-device" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr and "Bad file descriptor" not in result.stderr, result.stderr[-2000:]
+
+
+def test_a_stopped_jack_server_is_reported_and_serve_still_stops(identity_model_path):
+    from jack_server import JackServer
+
+    jack = JackServer(sample_rate=RATE, period=256).start()
+    watch = (
+        "import json, sys, time\n"
+        "from ravelive.server import Server, ServeConfig\n"
+        f"server = Server(ServeConfig(model={str(identity_model_path)!r}, block=256, input_device='system',\n"
+        "                             output_device='system', realtime=False, latency_margin_ms=20))\n"
+        "server.audio.on_state = lambda state, description: print(json.dumps({'event': state}), flush=True)\n"
+        "server.start()\n"
+        "print(json.dumps({'started': True}), flush=True)\n"
+        "sys.stdin.readline()\n"  # the test stops JACK, waits, then says go on
+        "print(json.dumps(server.status() | {'periods': server.realtime.counters.periods}), flush=True)\n"
+        "server.stop()\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", watch], env=jack.env, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "started" in process.stdout.readline()
+        jack.stop()
+        assert json.loads(process.stdout.readline()) == {"event": "lost"}  # the hook fires at once
+        process.stdin.write("\n")
+        process.stdin.flush()
+        status = json.loads(process.stdout.readline())
+        assert process.wait(30) == 0, process.stderr.read()[-2000:]
+    finally:
+        process.kill()
+        jack.stop()
+    assert status["audio_state"] == "lost" and status["device_losses"] == 1
