@@ -130,20 +130,22 @@ def bare_loop(model_path: Path, threads: int, block: int, rate: int, paced: bool
     return (time.process_time() - started) / (BARE_BLOCKS * block / rate)
 
 
-def offline_output(model_path: Path, audio: np.ndarray, margin: int, rate: int) -> np.ndarray:
+def offline_output(model_path: Path, audio: np.ndarray, latency: int, rate: int) -> np.ndarray:
+    """The offline output delayed by `latency` in all."""
     model = NNModel.load(model_path)
     warm = StreamEngine(model, sample_rate=rate)  # as serve's warm-up: TorchScript's first calls, on silence
     warm.push(np.zeros((1, 24 * warm.block), dtype=np.float32))
-    played = FixedLatency(StreamEngine(model, sample_rate=rate)).process(audio[None])[0]
-    return np.concatenate([np.zeros(margin, dtype=np.float32), played])[: len(audio)]
+    stream = FixedLatency(StreamEngine(model, sample_rate=rate))
+    played = stream.process(audio[None])[0]
+    return np.concatenate([np.zeros(latency - stream.latency, dtype=np.float32), played])[: len(audio)]
 
 
-def measured_latency(model_path: Path, noise: Path, recorded: Path, latency: int, margin: int, rate: int) -> str:
+def measured_latency(model_path: Path, noise: Path, recorded: Path, latency: int, rate: int) -> str:
     played, _ = soundfile.read(recorded, dtype="float32")
     source, _ = soundfile.read(noise, dtype="float32")
     looped = np.tile(source, len(played) // len(source) + 1)[: CHECK_SECONDS * rate]
-    expected = offline_output(model_path, looped, margin, rate)
-    if not np.array_equal(expected, offline_output(model_path, looped, margin, rate)):
+    expected = offline_output(model_path, looped, latency, rate)
+    if not np.array_equal(expected, offline_output(model_path, looped, latency, rate)):
         return "not measurable (the model's output is random: it draws noise)"
     error = float(np.max(np.abs(played[: len(expected)] - expected)))
     if error < 1e-4:
@@ -180,15 +182,15 @@ def main() -> None:
         print(start_line.strip())
         summary = out.split("summary:")[1].strip()
         print("summary:", summary)
-        latency, engine_latency, margin = map(int, re.search(
-            r"latency (\d+) samples = [\d.]+ ms \(engine (\d+) \+ margin (\d+)\)", start_line).groups())
-        measured = measured_latency(model_path, noise, recorded, latency, margin, rate)
+        latency, alignment, margin = map(int, re.search(
+            r"latency (\d+) samples = [\d.]+ ms \(alignment (\d+) \+ margin (\d+)\)", start_line).groups())
+        measured = measured_latency(model_path, noise, recorded, latency, rate)
     bare = (bare_before + bare_loop(model_path, args.threads, block, rate)) / 2
     paced = bare_loop(model_path, args.threads, block, rate, paced=True)
     late = re.search(r"late (\d+)", summary).group(1)
     print(f"late blocks: {late} in {args.seconds:.0f} s")
-    print(f"latency: reported {latency} samples = {1000 * latency / rate:.1f} ms (engine {engine_latency} + margin "
-          f"{margin}); measured {measured}; nn~ 2*B - 64 = {2 * block - 64} at B = {block}")
+    print(f"latency: reported {latency} samples = {1000 * latency / rate:.1f} ms (alignment {alignment} + margin "
+          f"{margin} of compute budget); measured {measured}; nn~ 2*B - 64 = {2 * block - 64} at B = {block}")
     print(f"CPU s per audio s: serve {serve_cpu:.4f}, bare model loop {bare:.4f} (before {bare_before:.4f}), "
           f"ratio {serve_cpu / bare:.3f}")
     print(f"  the bare loop paced at real time (cold caches each block, as in any live host) {paced:.4f}; "
