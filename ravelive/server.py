@@ -51,7 +51,7 @@ WARMUP_SECONDS = 1.0  # audio timed through a throwaway engine before the stream
 WARMUP_UNTIMED = 4  # first blocks not timed: TorchScript profiles and optimises its first calls
 CROSSFADE_SECONDS = 0.05  # hot swap: old and new model overlap this long
 RAMP_SECONDS = 0.01  # gain and wet/dry changes glide over this long
-SWITCH_INTERVAL = 0.001  # seconds a Python thread may hold the GIL while the audio callback waits for it
+SWITCH_INTERVAL = 0.001  # seconds a Python thread may hold the GIL while the model worker waits for it
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -40,3 +41,24 @@ def test_the_declarations_match_the_compiled_layout():
     ffi, lib = native.load()
     assert lib.rl_state_size() == ffi.sizeof("struct rl_state")
     assert ffi.string(lib.rl_source_hash()).decode() == native.source_hash()
+
+
+EXPECTED_DRIVE = ("0 0 0 0 0 0 0 0 10 20 30 40 50 60 70 80 90 100 110 120 84.3333 49.3333 15 16 \n"
+                  "periods 6 xruns 1 late_periods 1 late_blocks 1 played 24\n")
+
+
+@pytest.mark.parametrize("architecture, compiler, runner", [
+    ("x86_64", "gcc", []),
+    ("aarch64", "aarch64-linux-gnu-gcc", ["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"]),  # as on a Raspberry Pi
+])
+def test_the_committed_library_plays_model_output_then_the_faded_dry_fallback(architecture, compiler, runner,
+                                                                              tmp_path):
+    if shutil.which(compiler) is None or (runner and shutil.which(runner[0]) is None):
+        pytest.skip(f"needs {compiler} {' '.join(runner[:1])} (Debian: gcc-aarch64-linux-gnu qemu-user)")
+    driver = tmp_path / "drive"
+    library = native.prebuilt_path(architecture)
+    subprocess.run([compiler, "-std=c11", "-o", str(driver), str(Path(__file__).parent / "native" / "drive_callback.c"),
+                    str(library), f"-Wl,-rpath,{library.parent}"], check=True)
+    result = subprocess.run([*runner, str(driver)], capture_output=True, text=True, timeout=60, check=True)
+    # three periods of model output (input x 10, 8 frames later), then the input 8 frames back, faded in
+    assert result.stdout == EXPECTED_DRIVE
