@@ -298,7 +298,7 @@ class Server:
         return (
             f"{s['uptime']:.0f}s load {100 * s['cpu_load']:.0f}% compute {s['compute_ms_median']:.1f}/"
             f"{s['compute_ms_p99']:.1f} ms (median/p99 of {s['block_ms']:.1f}) late {s['late_blocks']} "
-            f"(periods {s['late_periods']}, start-up {s['startup_late_blocks']}) "
+            f"(start-up {s['startup_late_blocks']}) late periods {s['late_periods']} "
             f"xruns {s['xruns']} callback errors {s['callback_errors']} model errors {s['model_errors']}"
         )
 

@@ -260,11 +260,12 @@ class Gated:
 
 
 def settle(realtime, processor):
-    """Wait until the worker has pushed every whole push captured so far, or holds one."""
+    """Wait until the worker has pushed every whole push captured so far and published its output, or holds one."""
     deadline = time.monotonic() + 10
     step = processor.step
     while time.monotonic() < deadline and not processor.entered.is_set():
-        if processor.pushed >= realtime.played - realtime.played % step:
+        pushed = processor.pushed >= realtime.played - realtime.played % step
+        if pushed and realtime.ready >= processor.emitted + realtime.latency:  # output j sits at j + latency
             return
         time.sleep(0.0005)
 
