@@ -176,6 +176,8 @@ class AudioPath:
             if settings.output_file else None
         )
         self._stream = None
+        self._jack = None  # our own JACK client, instead of a PortAudio stream, on JACK devices
+        self._jack_device: str | None = None
         self._clock = False
         self._names: tuple[str, str] | None = None  # "name, host API" of the open devices, to reopen them
         self._watcher: threading.Thread | None = None
@@ -206,6 +208,18 @@ class AudioPath:
         sd = _sounddevice()
         s = self.settings
         try:
+            devices = [sd.query_devices(device, kind) for device, kind in ((input_device, "input"),
+                                                                            (output_device, "output"))]
+        except (sd.PortAudioError, ValueError) as error:
+            raise AudioDeviceError(f"audio device {input_device or 'default'}/{output_device or 'default'}: "
+                                   f"{one_line(error)}; check `ravelive devices` and pick one it lists") from error
+        if sd.query_hostapis(devices[1]["hostapi"])["name"] == JACK_API:
+            if devices[0]["name"] != devices[1]["name"]:
+                raise AudioDeviceError(f"JACK: capture '{devices[0]['name']}' and playback '{devices[1]['name']}' "
+                                       f"differ; give one JACK client (e.g. --device system)")
+            self._open_jack(devices[1]["name"])
+            return
+        try:
             stream = sd._StreamBase(  # the base class takes a C callback pointer and userdata (as rtmixer does)
                 kind="duplex", samplerate=s.sample_rate, blocksize=s.period, channels=s.channels, dtype="float32",
                 device=(input_device, output_device), latency="low",
@@ -232,6 +246,19 @@ class AudioPath:
         self._names = tuple(f"{device['name']}, {api}" for device in devices)
         self.description = f"{api}: in '{devices[0]['name']}', out '{devices[1]['name']}'"
 
+    def _open_jack(self, device: str) -> None:
+        """Our own JACK client (native/rtjack.c), connected to JACK client `device`: PortAudio's could not be
+        reopened after the server stops (see rtjack.c)."""
+        s = self.settings
+        try:
+            self._jack = self._native.open_jack("ravelive", device, s.period, s.sample_rate)
+        except OSError as error:
+            raise AudioDeviceError(f"JACK client '{device}' cannot run {s.channels} channels at {s.sample_rate} Hz, "
+                                   f"period {s.period}: {error}; start jackd with -r {s.sample_rate} -p {s.period}, "
+                                   f"or give serve the server's --samplerate and --period") from error
+        self._jack_device = device
+        self.description = f"{JACK_API}: in '{device}', out '{device}'"
+
     # -- device loss -----------------------------------------------------------------------
 
     def _watch(self) -> None:
@@ -241,9 +268,11 @@ class AudioPath:
             still = still + WATCH_SECONDS if now == periods else 0.0
             periods = now
             with self._lock:
-                stream = self._stream
-                active = stream is not None and stream.active
-            if stream is not None and active and still < STALL_SECONDS:
+                if self._jack is not None:
+                    active = self._native.jack_running(self._jack)
+                else:
+                    active = self._stream is not None and self._stream.active
+            if active and still < STALL_SECONDS:
                 continue
             if self._stop.is_set():
                 return
@@ -266,36 +295,30 @@ class AudioPath:
         self._set_state("lost")
         with self._lock:
             stream, self._stream = self._stream, None
-        if stream is not None and self.description.startswith(JACK_API):
-            # PortAudio 19.6's JACK API waits for a process callback that a stopped server never runs, so
-            # the stream cannot be stopped or closed, and Pa_Terminate (needed to see a new server) would
-            # wait on it too; a second JACK client in this process (a fresh PortAudio) crashes in
-            # jack_client_open. So this process cannot reopen JACK: the stream is kept, never touched again.
-            self._abandoned = stream
-            sd = _sounddevice()
-            sd._initialized = 0  # nor may sounddevice's exit handler call Pa_Terminate: the process would hang
-        elif stream is not None and not _close_within(stream, CLOSE_SECONDS):
+            jack, self._jack = self._jack, None
+        if jack is not None:
+            self._native.close_jack(jack)
+            # PortAudio's own JACK client (it lists devices) died with the server too: its Pa_Terminate
+            # would fail an assertion, so sounddevice's exit handler must not call it.
+            _sounddevice()._initialized = 0
+        if stream is not None and not _close_within(stream, CLOSE_SECONDS):
             log.warning("the lost stream does not close; leaving it open")
-
-    _abandoned = None  # a lost JACK stream: see _lost
 
     def _reopen(self) -> None:
         sd = _sounddevice()
-        if self._abandoned is not None:
-            log.error("JACK stopped: PortAudio cannot reopen it in this process; restart serve (under systemd "
-                      "the watchdog does, as no periods arrive)")
-            self._stop.wait()
-            return
         self._set_state("reopening")
         failures = 0
         while not self._stop.wait(REOPEN_SECONDS):
             try:
-                sd._terminate()  # PortAudio lists devices (and sees a device plugged back) only when initialised
-                sd._initialize()
                 with self._lock:
                     if self._stop.is_set():
                         return
-                    self._open_device(*self._names)
+                    if self._jack_device is not None:  # PortAudio's JACK API is dead: ours only
+                        self._open_jack(self._jack_device)
+                    else:
+                        sd._terminate()  # PortAudio lists devices (a device plugged back) only when initialised
+                        sd._initialize()
+                        self._open_device(*self._names)
             except (AudioDeviceError, sd.PortAudioError) as error:
                 failures += 1
                 if failures == 1:
@@ -314,6 +337,9 @@ class AudioPath:
             self._watcher = None
         with self._lock:
             stream, self._stream = self._stream, None
+            jack, self._jack = self._jack, None
+        if jack is not None:
+            self._native.close_jack(jack)
         if stream is not None and not _close_within(stream, CLOSE_SECONDS):
             log.warning("the audio stream did not close within %.1f s; left open", CLOSE_SECONDS)
         if self._clock:

@@ -239,33 +239,49 @@ def test_a_device_that_fails_to_open_gives_one_line_and_stops_cleanly(jack_serve
     assert "Traceback" not in result.stderr and "Bad file descriptor" not in result.stderr, result.stderr[-2000:]
 
 
-def test_a_stopped_jack_server_is_reported_and_serve_still_stops(identity_model_path):
+def test_a_restarted_jack_server_is_reopened_under_a_running_server_at_the_same_latency(identity_model_path):
     from jack_server import JackServer
 
     jack = JackServer(sample_rate=RATE, period=256).start()
     watch = (
-        "import json, sys, time\n"
+        "import json, sys\n"
         "from ravelive.server import Server, ServeConfig\n"
         f"server = Server(ServeConfig(model={str(identity_model_path)!r}, block=256, input_device='system',\n"
         "                             output_device='system', realtime=False, latency_margin_ms=20))\n"
         "server.audio.on_state = lambda state, description: print(json.dumps({'event': state}), flush=True)\n"
+        "def status():\n"
+        "    print(json.dumps(server.status() | {'periods': server.realtime.counters.periods}), flush=True)\n"
         "server.start()\n"
-        "print(json.dumps({'started': True}), flush=True)\n"
-        "sys.stdin.readline()\n"  # the test stops JACK, waits, then says go on
-        "print(json.dumps(server.status() | {'periods': server.realtime.counters.periods}), flush=True)\n"
+        "status()\n"
+        "for line in sys.stdin:\n"  # one status line per line the test sends
+        "    status()\n"
         "server.stop()\n"
     )
     process = subprocess.Popen([sys.executable, "-c", watch], env=jack.env, stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert "started" in process.stdout.readline()
-        jack.stop()
-        assert json.loads(process.stdout.readline()) == {"event": "lost"}  # the hook fires at once
+
+    def status() -> dict:
         process.stdin.write("\n")
         process.stdin.flush()
-        status = json.loads(process.stdout.readline())
+        return json.loads(process.stdout.readline())
+
+    try:
+        before = json.loads(process.stdout.readline())
+        jack.stop()
+        assert json.loads(process.stdout.readline()) == {"event": "lost"}  # the hook fires (the lead wires OSC)
+        assert json.loads(process.stdout.readline()) == {"event": "reopening"}
+        lost = status()
+        assert lost["audio_state"] == "reopening" and lost["device_losses"] == 1
+        jack.start()  # the same server name
+        assert json.loads(process.stdout.readline()) == {"event": "running"}  # within a reopen interval (0.5 s)
+        first = status()
+        time.sleep(0.5)
+        second = status()
+        process.stdin.close()
         assert process.wait(30) == 0, process.stderr.read()[-2000:]
     finally:
         process.kill()
         jack.stop()
-    assert status["audio_state"] == "lost" and status["device_losses"] == 1
+    assert (second["audio_state"], second["device_losses"], second["device_reopens"]) == ("running", 1, 1)
+    assert second["periods"] > first["periods"]  # the audio runs again
+    assert second["latency"] == before["latency"] and "JACK" in second["audio"]

@@ -28,7 +28,7 @@ import cffi
 from ravelive.errors import ConfigError, one_line
 
 NATIVE_DIR = Path(__file__).with_name("native")
-SOURCE = NATIVE_DIR / "rtcallback.c"
+SOURCES = (NATIVE_DIR / "rtcallback.c", NATIVE_DIR / "rtjack.c")
 HEADER = NATIVE_DIR / "rtcallback.h"
 HASH_MARK = b"RAVELIVE_RT_SOURCE="
 CFLAGS = ("-std=c11", "-O2", "-fPIC", "-shared", "-pthread", "-Wall", "-Wextra", "-Werror")
@@ -41,7 +41,7 @@ _loaded: tuple[cffi.FFI, object] | None = None
 def source_hash() -> str:
     """sha256 of the callback's C source and header: what a library must have been built from."""
     digest = hashlib.sha256()
-    for path in (HEADER, SOURCE):
+    for path in (HEADER, *SOURCES):
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -70,10 +70,10 @@ def build(output: Path, compiler: str = "cc") -> None:
     """Compile the callback into `output` with `compiler`, the source hash embedded."""
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + f".{os.getpid()}.tmp")
-    command = [compiler, *CFLAGS, f'-DRL_SOURCE_HASH="{source_hash()}"', "-o", str(partial), str(SOURCE)]
+    command = [compiler, *CFLAGS, f'-DRL_SOURCE_HASH="{source_hash()}"', "-o", str(partial), *map(str, SOURCES)]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
-        raise ConfigError(f"compiling {SOURCE.name} with {compiler} failed: {one_line(result.stderr)[-500:]}")
+        raise ConfigError(f"compiling the audio callback with {compiler} failed: {one_line(result.stderr)[-500:]}")
     partial.replace(output)
 
 
@@ -236,3 +236,18 @@ class CallbackState:
     def stop_clock(self) -> None:
         """Stop the clock thread and wait for it; no-op when it does not run."""
         self.lib.rl_clock_stop(self._state)
+
+    def open_jack(self, client_name: str, device: str, period: int, sample_rate: int):
+        """Run the callback from a JACK client of our own, connected to JACK client `device`; OSError if refused."""
+        error = self.ffi.new("char[]", 256)
+        jack = self.lib.rl_jack_open(self._state, client_name.encode(), device.encode(), period, sample_rate, error, 256)
+        if jack == self.ffi.NULL:
+            raise OSError(self.ffi.string(error).decode(errors="replace"))
+        return jack
+
+    def jack_running(self, jack) -> bool:
+        """False once the JACK server has shut the client down."""
+        return bool(self.lib.rl_jack_running(jack))
+
+    def close_jack(self, jack) -> None:
+        self.lib.rl_jack_close(jack)

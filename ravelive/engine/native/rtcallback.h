@@ -77,6 +77,13 @@ int rl_clock_start(struct rl_state *state, int64_t period, int64_t sample_rate);
 void rl_clock_stop(struct rl_state *state);
 int64_t rl_state_size(void);
 const char *rl_source_hash(void);
+
+/* rtjack.c: our own JACK client running rl_callback (libjack is opened at run time, not linked). */
+struct rl_jack;
+struct rl_jack *rl_jack_open(struct rl_state *state, const char *client_name, const char *device, int64_t period,
+                             int64_t sample_rate, char *error, int64_t error_size);
+int64_t rl_jack_running(struct rl_jack *jack);
+void rl_jack_close(struct rl_jack *jack);
 /* cdef end */
 
 #endif
