@@ -2,9 +2,10 @@
 
 `AudioPath` runs the realtime path's C callback (`engine.native.CallbackState`)
 once per period, either from a PortAudio duplex stream (sounddevice, given
-the C function pointer: no Python on the audio thread) or, without a sound
-card, from the C clock thread, which keeps real time from absolute deadlines
-(it never drifts). An input file replaces the captured input (looped,
+the C function pointer: no Python on the audio thread), from a JACK client of
+our own for JACK devices (engine/native/rtjack.c: PortAudio's cannot be
+reopened after the server stops), or, without a sound card, from the C clock
+thread, which keeps real time from absolute deadlines (it never drifts). An input file replaces the captured input (looped,
 preloaded, read by the C callback); an output file records what is played
 through a ring (`dsp.fifo.Ring`) that the callback fills and a writer thread
 drains, so the callback never touches the disk.
