@@ -17,11 +17,12 @@ alignment, and never input.
 
 Latency = alignment + margin (`schedule`). The margin is the worker's compute
 budget in whole periods: a push completed by one callback has until the
-callback `margin / period` periods later. The alignment is the least latency
-with a budget of zero: the processor's latency, less the part of it that is
-the wait for a whole push (the schedule already waits for that), plus the
-longest wait from a push's first frame to the callback that completes it,
-less one period. So no sample of the latency is spent on nothing.
+callback `margin / period` periods later (at least one period). The alignment
+is the rest: the processor's latency, less the part of it that is the wait
+for a whole push (the schedule already waits for that), plus the longest wait
+from a push's first frame to the callback that completes it, less the one
+period that the margin already counts. So no sample of the latency is spent on
+nothing: one sample less and the worst-placed push would lose a period.
 
 Fallback: a period whose output is not ready plays the dry input delayed by
 the same latency (or silence), faded in from the last played sample; when the
@@ -61,9 +62,10 @@ _STATS_BLOCKS = 2048  # compute times kept for the median / p99
 class Processor(Protocol):
     """A stream whose output sample j belongs `latency` samples after input sample j.
 
-    `push(x[ch, n])` returns the next output samples, as many as are known (any number); after
-    pushing input through sample t, output through t - latency must be out. `step`: pushes are
-    worth making in multiples of this many frames (the model block; 1: any amount is useful).
+    `push(x[ch, n])` returns the next output samples, as many as are known (any number): output j
+    must be out once the push holding input j + latency - (step - 1) is made (a block processor's
+    latency includes the wait for its block: B - 1). `step`: pushes are worth making in multiples of
+    this many frames (the model block; 1: any amount is useful, and output j follows input j + latency).
     """
 
     latency: int
