@@ -277,7 +277,7 @@ class AudioPath:
                 continue
             if self._stop.is_set():
                 return
-            self._lost()
+            self._lost("the stream stopped" if not active else f"no periods for {STALL_SECONDS:.1f} s")
             self._reopen()
             periods, still = self._native.counter("periods"), 0.0
 
@@ -289,10 +289,9 @@ class AudioPath:
             except Exception:  # noqa: BLE001 - a failing hook must not stop the watcher
                 log.exception("the audio state hook failed")
 
-    def _lost(self) -> None:
+    def _lost(self, reason: str) -> None:
         self.device_losses += 1
-        log.error("audio device lost (%s): no periods for %.1f s; reopening it every %.1f s",
-                  self.description, STALL_SECONDS, REOPEN_SECONDS)
+        log.error("audio device lost (%s): %s; reopening it every %.1f s", self.description, reason, REOPEN_SECONDS)
         self._set_state("lost")
         with self._lock:
             stream, self._stream = self._stream, None
