@@ -8,9 +8,10 @@ finds, in the recorded output, the sample where the gain ramp starts. The
 total delay includes the audio path's own latency (input to output); the
 control delay is the rest: the time for the message to reach the store and
 the worker to pick up the next snapshot. The output gain acts on the
-worker's output, which plays `margin` samples after its input was captured
-(the engine's own delay is inside that output), so the control delay is the
-total minus the margin, measured to the resolution of one audio period.
+worker's output, which plays `latency - engine latency` samples after its
+input was captured (the margin plus the schedule's alignment; the engine's own
+delay is inside that output), so the control delay is the total minus that
+shift, measured to the resolution of one audio period.
 Target: control delay at most one model block. Prints both, and their ratio
 to one model block.
 
@@ -50,7 +51,8 @@ def measure(repeats: int, margin_ms: float) -> None:
         server = Server(config)
         server.start()
         control = ControlService.start(server, OscConfig(port=0), discovery=False)
-        period, latency, margin, block = config.period, server.latency, server.status()["margin"], server.status()["block"]
+        period, latency, block = config.period, server.latency, server.status()["block"]
+        margin = latency - server.realtime.processor.latency  # where the worker's output plays: see the docstring
         sent_at, stored = [], []
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
             time.sleep(0.5)
@@ -77,11 +79,11 @@ def measure(repeats: int, margin_ms: float) -> None:
     totals = np.array(totals)
     controls = totals - margin
     print(f"default model, block {block} samples ({1000 * block / RATE:.1f} ms), period {period}, "
-          f"audio latency {latency} samples ({1000 * latency / RATE:.1f} ms) of which margin {margin}, "
+          f"audio latency {latency} samples ({1000 * latency / RATE:.1f} ms) of which output shift {margin}, "
           f"{repeats} messages")
     print(f"message -> audible change (total): median {np.median(totals):.0f} samples "
           f"({1000 * np.median(totals) / RATE:.1f} ms), max {totals.max()} ({1000 * totals.max() / RATE:.1f} ms)")
-    print(f"control delay (total - margin): median {np.median(controls):.0f} samples "
+    print(f"control delay (total - shift): median {np.median(controls):.0f} samples "
           f"({1000 * np.median(controls) / RATE:.1f} ms), max {controls.max()} ({1000 * controls.max() / RATE:.1f} ms)")
     print(f"OSC message -> value in the store: median {1e3 * np.median(stored):.2f} ms, max {1e3 * max(stored):.2f} ms")
     print(f"(the audio is measured in whole periods of {period} samples: 0 means the change was heard in the first "

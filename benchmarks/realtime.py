@@ -45,6 +45,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from jack_server import JackServer  # noqa: E402 (the same dummy-driver server the tests use)
 
+from ravelive.dsp.dc_blocker import DCBlocker  # noqa: E402
+from ravelive.dsp.limiter import TruePeakLimiter  # noqa: E402
 from ravelive.engine.stream import FixedLatency, StreamEngine  # noqa: E402
 from ravelive.models.autoencoder import AutoencoderConfig, export_autoencoder  # noqa: E402
 from ravelive.models.nn_model import NNModel  # noqa: E402
@@ -132,21 +134,23 @@ def bare_loop(model_path: Path, threads: int, block: int, rate: int, paced: bool
     return (time.process_time() - started) / (BARE_BLOCKS * block / rate)
 
 
-def offline_output(model_path: Path, audio: np.ndarray, margin: int, rate: int, quality: str) -> np.ndarray:
+def offline_output(model_path: Path, audio: np.ndarray, latency: int, rate: int, quality: str) -> np.ndarray:
+    """The offline output, through serve's DC blocker and limiter, delayed by `latency` in all."""
     model = NNModel.load(model_path)
     warm = StreamEngine(model, sample_rate=rate, resample_quality=quality)  # as serve's warm-up, on silence
     warm.push(np.zeros((1, 24 * warm.block), dtype=np.float32))
-    played = FixedLatency(StreamEngine(model, sample_rate=rate, resample_quality=quality)).process(audio[None])[0]
-    return np.concatenate([np.zeros(margin, dtype=np.float32), played])[: len(audio)]
+    stream = FixedLatency(StreamEngine(model, sample_rate=rate, resample_quality=quality))
+    limiter = TruePeakLimiter(1, rate)
+    played = limiter.process(DCBlocker(1, rate).process(stream.process(audio[None])))[0]
+    return np.concatenate([np.zeros(latency - stream.latency - limiter.delay, dtype=np.float32), played])[: len(audio)]
 
 
-def measured_latency(model_path: Path, noise: Path, recorded: Path, latency: int, margin: int, rate: int,
-                     quality: str) -> str:
+def measured_latency(model_path: Path, noise: Path, recorded: Path, latency: int, rate: int, quality: str) -> str:
     played, _ = soundfile.read(recorded, dtype="float32")
     source, _ = soundfile.read(noise, dtype="float32")
     looped = np.tile(source, len(played) // len(source) + 1)[: CHECK_SECONDS * rate]
-    expected = offline_output(model_path, looped, margin, rate, quality)
-    if not np.array_equal(expected, offline_output(model_path, looped, margin, rate, quality)):
+    expected = offline_output(model_path, looped, latency, rate, quality)
+    if not np.array_equal(expected, offline_output(model_path, looped, latency, rate, quality)):
         return "not measurable (the model's output is random: it draws noise)"
     error = float(np.max(np.abs(played[: len(expected)] - expected)))
     if error < 1e-4:
@@ -177,16 +181,16 @@ def scenario(model_path: Path, rate: int, args) -> None:
         print(start_line.strip())
         summary = out.split("summary:")[1].strip()
         print("summary:", summary)
-        latency, engine_latency, margin = map(int, re.search(
-            r"latency (\d+) samples = [\d.]+ ms \(engine (\d+) \+ margin (\d+)\)", start_line).groups())
-        measured = measured_latency(model_path, noise, recorded, latency, margin, rate, LIVE_QUALITY)
+        latency, alignment, margin = map(int, re.search(
+            r"latency (\d+) samples = [\d.]+ ms \(alignment (\d+) \+ margin (\d+)\)", start_line).groups())
+        measured = measured_latency(model_path, noise, recorded, latency, rate, LIVE_QUALITY)
     bare = (bare_before + bare_loop(model_path, args.threads, block, model_rate)) / 2
     paced = bare_loop(model_path, args.threads, block, model_rate, paced=True)
     late = re.search(r"late (\d+)", summary).group(1)
     nn_tilde = 2 * block - 64  # at the model's rate: nn~ never resamples (it plays the model pitched instead)
     print(f"late blocks: {late} in {args.seconds:.0f} s")
-    print(f"latency: reported {latency} samples = {1000 * latency / rate:.1f} ms (engine {engine_latency} + margin "
-          f"{margin}); measured {measured}")
+    print(f"latency: reported {latency} samples = {1000 * latency / rate:.1f} ms (alignment {alignment} + margin "
+          f"{margin} of compute budget); measured {measured}")
     print(f"  nn~ 2*B - 64 = {nn_tilde} samples = {1000 * nn_tilde / model_rate:.1f} ms; "
           f"ravelive / nn~ = {(latency / rate) / (nn_tilde / model_rate):.3f} (in time)")
     print(f"CPU s per audio s: serve {serve_cpu:.4f}, bare model loop {bare:.4f} (before {bare_before:.4f}), "

@@ -1,11 +1,20 @@
 """Where realtime audio comes from and goes to: PortAudio devices, files, and a clock.
 
-`AudioPath` drives a period callback `(indata, outdata, xrun)` either from a
-PortAudio duplex stream (sounddevice) or, without a sound card, from a clock
-thread that keeps real time from absolute deadlines (it never drifts). An
-input file replaces the captured input (looped, preloaded, copied without
-allocation); an output file records what is played through a ring that a
-writer thread drains, so the callback never touches the disk.
+`AudioPath` runs the realtime path's C callback (`engine.native.CallbackState`)
+once per period, either from a PortAudio duplex stream (sounddevice, given
+the C function pointer: no Python on the audio thread), from a JACK client of
+our own for JACK devices (engine/native/rtjack.c: PortAudio's cannot be
+reopened after the server stops), or, without a sound card, from the C clock
+thread, which keeps real time from absolute deadlines (it never drifts). An input file replaces the captured input (looped,
+preloaded, read by the C callback); an output file records what is played
+through a ring (`dsp.fifo.Ring`) that the callback fills and a writer thread
+drains, so the callback never touches the disk.
+
+A device that stops (unplugged, JACK stopped) is noticed by a watcher
+(the period counter stands still, or the stream is no longer active),
+reported (`health()`, `on_state`, one log line), and reopened under the same
+name every REOPEN_SECONDS until it returns; the stream timeline carries on,
+so the latency is the same afterwards.
 
 PortAudio's errors become one-line `AudioDeviceError`s naming the device and
 the fix; `list_devices` is what `ravelive devices` prints.
@@ -13,7 +22,6 @@ the fix; `list_devices` is what `ravelive devices` prints.
 
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -21,13 +29,19 @@ from typing import Callable
 import numpy as np
 import soundfile
 
+from ravelive.dsp.fifo import Ring
+from ravelive.engine.native import CallbackState
 from ravelive.errors import AudioDeviceError, AudioFileError, one_line
 
 log = logging.getLogger(__name__)
 
-Callback = Callable[[np.ndarray | None, np.ndarray, bool], None]  # (input [n, ch] or None, output [n, ch], xrun)
 _RECORD_SECONDS = 4.0  # recording ring: how long the disk may stall before recorded audio is lost
 _WRITER_POLL = 0.05  # seconds between the recorder's drains
+STALL_SECONDS = 0.5  # a device whose period counter stands still this long is lost
+WATCH_SECONDS = 0.1  # how often the watcher looks at the period counter
+REOPEN_SECONDS = 0.5  # a lost device is tried again this often
+CLOSE_SECONDS = 1.0  # a lost stream that takes longer to close is abandoned (PortAudio's JACK API waits forever)
+JACK_API = "JACK Audio Connection Kit"  # JACK raises its own thread to realtime (when jackd runs with -R)
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,7 @@ class AudioSettings:
     input_file: Path | None = None  # replaces the captured input, looped
     output_file: Path | None = None  # records what is played
     use_device: bool = True  # False: the clock thread paces the files, no sound card needed
+    audio_priority: int = 0  # SCHED_FIFO priority for the audio thread where the host API leaves it normal; 0: no
 
 
 def _sounddevice():
@@ -124,63 +139,41 @@ class FileInput:
             audio = np.repeat(audio[:, :1], channels, axis=1) if audio.shape[1] == 1 else audio[:, :channels]
             if audio.shape[1] < channels:
                 audio = np.pad(audio, ((0, 0), (0, channels - audio.shape[1])))
-        self.audio = np.ascontiguousarray(audio)
-        self._position = 0
-
-    def read_into(self, target: np.ndarray) -> np.ndarray:
-        """Fill `target` [n, ch] with the next frames, wrapping to the start; returns `target`."""
-        done = 0
-        while done < len(target):
-            take = min(len(target) - done, len(self.audio) - self._position)
-            target[done : done + take] = self.audio[self._position : self._position + take]
-            done += take
-            self._position = (self._position + take) % len(self.audio)
-        return target
+        self.audio = np.ascontiguousarray(audio)  # the C callback loops it
 
 
 class FileRecorder:
-    """Records played periods to a file: the callback copies into a ring, a thread writes to disk."""
+    """Records what is played to a file: the C callback copies each period into a Ring, a thread writes it out."""
 
-    def __init__(self, path: Path, sample_rate: int, channels: int):
+    def __init__(self, path: Path, sample_rate: int, channels: int, native: CallbackState):
         try:
             self._file = soundfile.SoundFile(str(path), "w", samplerate=sample_rate, channels=channels, subtype="FLOAT")
         except (soundfile.LibsndfileError, RuntimeError, OSError) as error:
             raise AudioFileError(f"{path}: cannot be written ({one_line(error)}); give a writable .wav or .flac path") from error
-        self._ring = np.zeros((int(_RECORD_SECONDS * sample_rate), channels), dtype=np.float32)
-        self._written = 0  # callback: frames copied in
-        self._saved = 0  # writer: frames on disk
-        self.lost_frames = 0
+        self._ring = Ring(int(_RECORD_SECONDS * sample_rate), channels)
+        self._native = native
+        native.set_recorder(self._ring)  # positions: `recorded` (callback), `saved` (this writer)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._drain_loop, name="ravelive-recorder", daemon=True)
         self._thread.start()
 
-    def write(self, frames: np.ndarray) -> None:
-        """Callback side: copy `frames` [n, ch] into the ring (no disk, no allocation of audio)."""
-        size = len(self._ring)
-        if self._written + len(frames) - self._saved > size:
-            self.lost_frames += len(frames)
-            return
-        start = self._written % size
-        first = min(len(frames), size - start)
-        self._ring[start : start + first] = frames[:first]
-        self._ring[: len(frames) - first] = frames[first:]
-        self._written += len(frames)
+    @property
+    def lost_frames(self) -> int:
+        return self._native.counter("record_lost")
 
     def _drain(self) -> None:
-        size = len(self._ring)
-        end = self._written
-        while self._saved < end:
-            start = self._saved % size
-            take = min(end - self._saved, size - start)
-            self._file.write(self._ring[start : start + take])
-            self._saved += take
+        saved, end = self._native.load("saved"), self._native.load("recorded")
+        for view in self._ring.views(saved, end - saved):
+            if len(view):
+                self._file.write(view)
+        self._native.store("saved", end)
 
     def _drain_loop(self) -> None:
         while not self._stop.wait(_WRITER_POLL):
             self._drain()
 
     def close(self) -> None:
-        """Write what is left and close the file."""
+        """Write what is left and close the file (after the callback stopped)."""
         self._stop.set()
         self._thread.join()
         self._drain()
@@ -188,86 +181,206 @@ class FileRecorder:
 
 
 class AudioPath:
-    """Runs `callback` once per period from a device or the clock, with the file taps around it."""
+    """Runs the C callback of `native` once per period from a device or the clock, with the file taps around it."""
 
-    def __init__(self, settings: AudioSettings, callback: Callback):
+    def __init__(self, settings: AudioSettings, native: CallbackState):
         self.settings = settings
-        self._callback = callback
-        self._input = (
-            FileInput(settings.input_file, settings.sample_rate, settings.channels) if settings.input_file else None
-        )
-        self._input_buffer = np.zeros((settings.period, settings.channels), dtype=np.float32)
+        self._native = native
+        if settings.input_file:
+            native.set_file_input(FileInput(settings.input_file, settings.sample_rate, settings.channels).audio)
         self._recorder = (
-            FileRecorder(settings.output_file, settings.sample_rate, settings.channels) if settings.output_file else None
+            FileRecorder(settings.output_file, settings.sample_rate, settings.channels, native)
+            if settings.output_file else None
         )
         self._stream = None
-        self._clock: threading.Thread | None = None
+        self._jack = None  # our own JACK client, instead of a PortAudio stream, on JACK devices
+        self._jack_device: str | None = None
+        self._clock = False
+        self._names: tuple[str, str] | None = None  # "name, host API" of the open devices, to reopen them
+        self._watcher: threading.Thread | None = None
         self._stop = threading.Event()
+        self._lock = threading.Lock()  # the stream: opened and closed by start/stop and the watcher
         self.description = "clock (no sound card)"
+        self.state = "stopped"  # running | lost | reopening | stopped
+        self.device_losses = 0
+        self.device_reopens = 0
+        self.on_state: Callable[[str, str], None] | None = None  # (state, description), from the watcher thread
 
-    def _period(self, indata: np.ndarray | None, outdata: np.ndarray, xrun: bool) -> None:
-        if self._input is not None:
-            indata = self._input.read_into(self._input_buffer[: len(outdata)])
-        self._callback(indata, outdata, xrun)
-        if self._recorder is not None:
-            self._recorder.write(outdata)
+    def health(self) -> dict:
+        """audio_state, device_losses, device_reopens: for the server's status."""
+        return {"audio_state": self.state, "device_losses": self.device_losses, "device_reopens": self.device_reopens}
 
     def start(self) -> None:
         if self.settings.use_device:
-            self._open_device()
+            self._open_device(self.settings.input_device, self.settings.output_device)
+            self._watcher = threading.Thread(target=self._watch, name="ravelive-audio-watch", daemon=True)
+            self._watcher.start()
         else:
-            self._clock = threading.Thread(target=self._run_clock, name="ravelive-clock", daemon=True)
-            self._clock.start()
+            self._native.set_audio_priority(self.settings.audio_priority)
+            self._native.start_clock(self.settings.period, self.settings.sample_rate)
+            self._clock = True
+        self.state = "running"
 
-    def _open_device(self) -> None:
+    def _open_device(self, input_device, output_device) -> None:
         sd = _sounddevice()
         s = self.settings
-
-        def device_callback(indata, outdata, frames, times, status):
-            self._period(indata, outdata, bool(status.input_overflow or status.output_underflow
-                                               or status.input_underflow or status.output_overflow))
-
         try:
-            self._stream = sd.Stream(
-                samplerate=s.sample_rate, blocksize=s.period, channels=s.channels, dtype="float32",
-                device=(s.input_device, s.output_device), callback=device_callback, latency="low",
+            devices = [sd.query_devices(device, kind) for device, kind in ((input_device, "input"),
+                                                                            (output_device, "output"))]
+        except (sd.PortAudioError, ValueError) as error:
+            raise AudioDeviceError(f"audio device {input_device or 'default'}/{output_device or 'default'}: "
+                                   f"{one_line(error)}; check `ravelive devices` and pick one it lists") from error
+        if sd.query_hostapis(devices[1]["hostapi"])["name"] == JACK_API:
+            if devices[0]["name"] != devices[1]["name"]:
+                raise AudioDeviceError(f"JACK: capture '{devices[0]['name']}' and playback '{devices[1]['name']}' "
+                                       f"differ; give one JACK client (e.g. --device system)")
+            self._open_jack(devices[1]["name"])
+            return
+        try:
+            stream = sd._StreamBase(  # the base class takes a C callback pointer and userdata (as rtmixer does)
+                kind="duplex", samplerate=s.sample_rate, blocksize=s.period, channels=s.channels, dtype="float32",
+                device=(input_device, output_device), latency="low",
+                callback=sd._ffi.cast("PaStreamCallback *", self._native.callback_address),
+                userdata=sd._ffi.cast("void *", self._native.userdata_address),
             )
-            self._stream.start()
         except (sd.PortAudioError, ValueError) as error:
             raise AudioDeviceError(
-                f"audio device {s.input_device or 'default'}/{s.output_device or 'default'} cannot run "
+                f"audio device {input_device or 'default'}/{output_device or 'default'} cannot run "
                 f"{s.channels} channels at {s.sample_rate} Hz, period {s.period}: {one_line(error)}; "
                 f"check `ravelive devices` and pick a device or settings it lists"
             ) from error
-        device = self._stream.device
-        names = [sd.query_devices(index)["name"] for index in device]
-        api = sd.query_hostapis(sd.query_devices(device[1])["hostapi"])["name"]
-        self.description = f"{api}: in '{names[0]}', out '{names[1]}'"
+        devices = [sd.query_devices(index) for index in stream.device]
+        api = sd.query_hostapis(devices[1]["hostapi"])["name"]
+        if api != JACK_API:  # PortAudio does not make its ALSA (or other) callback thread realtime itself
+            self._native.set_audio_priority(s.audio_priority)
+        try:
+            stream.start()
+        except sd.PortAudioError as error:
+            stream.close()
+            raise AudioDeviceError(f"audio device {devices[1]['name']} cannot start: {one_line(error)}; "
+                                   f"check `ravelive devices`") from error
+        self._stream = stream
+        self._names = tuple(f"{device['name']}, {api}" for device in devices)
+        self.description = f"{api}: in '{devices[0]['name']}', out '{devices[1]['name']}'"
 
-    def _run_clock(self) -> None:
+    def _open_jack(self, device: str) -> None:
+        """Our own JACK client (native/rtjack.c), connected to JACK client `device`: PortAudio's could not be
+        reopened after the server stops (see rtjack.c)."""
         s = self.settings
-        outdata = np.zeros((s.period, s.channels), dtype=np.float32)
-        period_seconds = s.period / s.sample_rate
-        deadline = time.monotonic()
-        while not self._stop.is_set():
-            self._period(None, outdata, False)
-            deadline += period_seconds
-            delay = deadline - time.monotonic()
-            if delay > 0:
-                self._stop.wait(delay)
+        try:
+            self._jack = self._native.open_jack("ravelive", device, s.period, s.sample_rate)
+        except OSError as error:
+            raise AudioDeviceError(f"JACK client '{device}' cannot run {s.channels} channels at {s.sample_rate} Hz, "
+                                   f"period {s.period}: {error}; start jackd with -r {s.sample_rate} -p {s.period}, "
+                                   f"or give serve the server's --samplerate and --period") from error
+        self._jack_device = device
+        self.description = f"{JACK_API}: in '{device}', out '{device}'"
+
+    # -- device loss -----------------------------------------------------------------------
+
+    def _watch(self) -> None:
+        periods, still = self._native.counter("periods"), 0.0
+        while not self._stop.wait(WATCH_SECONDS):
+            now = self._native.counter("periods")
+            still = still + WATCH_SECONDS if now == periods else 0.0
+            periods = now
+            with self._lock:
+                if self._jack is not None:
+                    active = self._native.jack_running(self._jack)
+                else:
+                    active = self._stream is not None and self._stream.active
+            if active and still < STALL_SECONDS:
+                continue
+            if self._stop.is_set():
+                return
+            self._lost("the stream stopped" if not active else f"no periods for {STALL_SECONDS:.1f} s")
+            self._reopen()
+            periods, still = self._native.counter("periods"), 0.0
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        if self.on_state is not None:
+            try:
+                self.on_state(state, self.description)
+            except Exception:  # noqa: BLE001 - a failing hook must not stop the watcher
+                log.exception("the audio state hook failed")
+
+    def _lost(self, reason: str) -> None:
+        self.device_losses += 1
+        log.error("audio device lost (%s): %s; reopening it every %.1f s", self.description, reason, REOPEN_SECONDS)
+        self._set_state("lost")
+        with self._lock:
+            stream, self._stream = self._stream, None
+            jack, self._jack = self._jack, None
+        if jack is not None:
+            self._native.close_jack(jack)
+            # PortAudio's own JACK client (it lists devices) died with the server too: its Pa_Terminate
+            # would fail an assertion, so sounddevice's exit handler must not call it.
+            _sounddevice()._initialized = 0
+        if stream is not None and not _close_within(stream, CLOSE_SECONDS):
+            log.warning("the lost stream does not close; leaving it open")
+
+    def _reopen(self) -> None:
+        sd = _sounddevice()
+        self._set_state("reopening")
+        failures = 0
+        while not self._stop.wait(REOPEN_SECONDS):
+            try:
+                with self._lock:
+                    if self._stop.is_set():
+                        return
+                    if self._jack_device is not None:  # PortAudio's JACK API is dead: ours only
+                        self._open_jack(self._jack_device)
+                    else:
+                        sd._terminate()  # PortAudio lists devices (a device plugged back) only when initialised
+                        sd._initialize()
+                        self._open_device(*self._names)
+            except (AudioDeviceError, sd.PortAudioError) as error:
+                failures += 1
+                if failures == 1:
+                    log.info("audio device not back yet: %s", error)
+                continue
+            self.device_reopens += 1
+            log.warning("audio device reopened (%s); the latency is unchanged", self.description)
+            self._set_state("running")
+            return
 
     def stop(self) -> None:
         """Stop the audio and close the files; safe to call twice."""
         self._stop.set()
-        if self._stream is not None:
-            self._stream.stop()
-            self._stream.close()
-            self._stream = None
-        if self._clock is not None:
-            self._clock.join()
-            self._clock = None
+        if self._watcher is not None:
+            self._watcher.join()
+            self._watcher = None
+        with self._lock:
+            stream, self._stream = self._stream, None
+            jack, self._jack = self._jack, None
+        if jack is not None:
+            self._native.close_jack(jack)
+        if stream is not None and not _close_within(stream, CLOSE_SECONDS):
+            log.warning("the audio stream did not close within %.1f s; left open", CLOSE_SECONDS)
+        if self._clock:
+            self._native.stop_clock()
+            self._clock = False
         if self._recorder is not None:
             self._recorder.close()
             if self._recorder.lost_frames:
                 log.warning("the recording lost %d frames: the disk was too slow", self._recorder.lost_frames)
             self._recorder = None
+        self.state = "stopped"
+
+
+def _close_within(stream, seconds: float) -> bool:
+    """Stop and close `stream` on a helper thread; False when that takes longer than `seconds`."""
+
+    def close() -> None:
+        try:
+            stream.abort()
+            stream.close()
+        except Exception as error:  # noqa: BLE001 - a vanished device may fail to close; it is gone either way
+            log.debug("closing the audio stream: %s", error)
+
+    closer = threading.Thread(target=close, name="ravelive-audio-close", daemon=True)
+    closer.start()
+    closer.join(seconds)
+    return not closer.is_alive()
+

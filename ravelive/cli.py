@@ -139,7 +139,8 @@ def _device(text: str | None) -> int | str | None:
               show_default=True, help="soxr recipe when the audio rate differs from the model's; HQ adds ~40 ms at "
               "44.1<->48 kHz and is the lowest that stays clean to 20 kHz (benchmarks/resample_quality.py).")
 @click.option("--latency-margin", default="auto", show_default=True,
-              help="Milliseconds added to the model block for compute time, or 'auto' (measured at warm-up).")
+              help="The model's compute budget in milliseconds, rounded up to whole periods (at least one: only "
+              "whole periods buy compute time), or 'auto' (measured at warm-up). Latency = alignment + margin.")
 @click.option("--threads", type=int, help="Torch threads; default: CPU cores - 1, at most 4.")
 @click.option("--input", "input_file", type=click.Path(), help="Loop this audio file as the live input.")
 @click.option("--output", "output_file", type=click.Path(), help="Record what is played to this file.")

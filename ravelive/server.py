@@ -38,7 +38,7 @@ from ravelive.control.service import ControlService
 from ravelive.demo import with_demo
 from ravelive.dsp.limiter import CEILING_DBTP
 from ravelive.engine.output import NonFiniteBurst, OutputStage, SafetyCounters
-from ravelive.engine.realtime import Realtime, RealtimeConfig, lock_memory
+from ravelive.engine.realtime import AUDIO_PRIORITY, Realtime, RealtimeConfig, lock_memory
 from ravelive.engine.stream import LatentSink, StreamEngine
 from ravelive.engine.swap import Done, EngineSettings, ModelSwapper
 from ravelive.engine.warmup import margin_from_compute
@@ -50,7 +50,7 @@ from ravelive.systemd import notify, watchdog_interval
 log = logging.getLogger(__name__)
 
 STARTUP_SECONDS = 0.5  # late periods this soon after the stream starts are counted apart (JACK's first cycles)
-SWITCH_INTERVAL = 0.001  # seconds a Python thread may hold the GIL while the audio callback waits for it
+SWITCH_INTERVAL = 0.001  # seconds a Python thread may hold the GIL while the model worker waits for it
 
 
 class Server:
@@ -77,7 +77,7 @@ class Server:
         if config.latency_margin_ms is None:
             margin = margin_from_compute(first.p99, self.sample_rate, config.period)
         else:
-            margin = round(config.latency_margin_ms * self.sample_rate / 1000)
+            margin = math.ceil(config.latency_margin_ms * self.sample_rate / 1000)  # Realtime: whole periods
         self.realtime = Realtime(
             first.processor,
             RealtimeConfig(
@@ -93,7 +93,7 @@ class Server:
         if config.preload and config.osc is not None and config.osc.models_dir is not None:
             models = NamedFiles(config.osc.models_dir, ".ts", "model")
             self.swapper.preload([models.existing(name) for name in models.names()])
-        self.audio = AudioPath(self._audio_settings(), self.realtime.callback)
+        self.audio = AudioPath(self._audio_settings(), self.realtime.native)
         self._started = 0.0
         self.warmup_p99 = first.p99
 
@@ -131,6 +131,7 @@ class Server:
             sample_rate=self.sample_rate, channels=self.channels, period=c.period,
             input_device=c.input_device, output_device=c.output_device,
             input_file=c.input_file, output_file=c.output_file, use_device=self._use_device,
+            audio_priority=AUDIO_PRIORITY if c.realtime else 0,
         )
 
     @contextlib.contextmanager
@@ -186,10 +187,13 @@ class Server:
             "block": playing.engine.block,
             "latency": self.latency,
             "latency_ms": 1000 * self.latency / self.sample_rate,
-            "margin": self.realtime.config.margin,
+            "margin": self.realtime.margin,  # the compute budget, whole periods
+            "alignment": self.latency - self.realtime.margin,  # the rest of the latency (engine and schedule)
             "cpu_load": median / block_seconds,
             "late_blocks": counters.late_blocks,
+            "late_periods": counters.late_periods,
             "startup_late_blocks": counters.startup_late_blocks,
+            "startup_late_periods": counters.startup_late_periods,
             "xruns": counters.xruns,
             "callback_errors": counters.callback_errors,
             "model_errors": counters.model_errors,
@@ -203,6 +207,7 @@ class Server:
             "block_ms": 1000 * block_seconds,
             "uptime": time.monotonic() - self._started if self._started else 0.0,
             "audio": self.audio.description,
+            **self.audio.health(),  # audio_state (running | lost | reopening | stopped), device_losses, device_reopens
             "preloaded_models": self.swapper.preloaded,
         }
 
@@ -213,7 +218,7 @@ class Server:
         return (
             f"serving {s['model']} ({s['method']}) at {s['sample_rate']} Hz{resampled} x {s['channels']} on {s['audio']}; "
             f"block {s['block']}, period {s['period']}; latency {s['latency']} samples = {s['latency_ms']:.1f} ms "
-            f"(engine {s['latency'] - s['margin']} + margin {s['margin']}); "
+            f"(alignment {s['alignment']} + margin {s['margin']}); "
             + (f"output: DC blocker, limiter {CEILING_DBTP:g} dBTP (its {stage.limiter.delay}-sample lookahead is "
                f"in the engine's latency)" if stage.limiter else "output: no DC blocker, no limiter (--no-limiter)")
         )
@@ -223,7 +228,7 @@ class Server:
         return (
             f"{s['uptime']:.0f}s load {100 * s['cpu_load']:.0f}% compute {s['compute_ms_median']:.1f}/"
             f"{s['compute_ms_p99']:.1f} ms (median/p99 of {s['block_ms']:.1f}) late {s['late_blocks']} "
-            f"(start-up {s['startup_late_blocks']}) "
+            f"(start-up {s['startup_late_blocks']}) late periods {s['late_periods']} "
             f"xruns {s['xruns']} callback errors {s['callback_errors']} model errors {s['model_errors']} "
             f"non-finite {s['nonfinite_blocks']}"
         )
@@ -233,7 +238,8 @@ class Server:
     def swap_model(self, model: str | Path | NNModel | None = None, method: str | None = None) -> None:
         """Load (or take) a model, warm it up off the audio path, then crossfade to it (RaveliveError if not).
 
-        Known cost: torch.jit.load holds the GIL for its whole run (about 0.1-0.2 s for the default model).
+        torch.jit.load holds the GIL for its whole run (see engine/swap.py): the C audio callback goes on, the
+        worker waits, so a load longer than the margin shows as counted late blocks (--preload avoids it).
         """
         self.swapper.swap(model, method)
 

@@ -1,5 +1,6 @@
 """`ravelive serve` end to end: JACK's dummy driver through PortAudio, file-only mode, signals, hot swap, late blocks."""
 
+import json
 import os
 import re
 import signal
@@ -41,23 +42,24 @@ def file_config(model, input_file, output_file, **options):
                        output_file=output_file, realtime=False, **options)
 
 
-def default_model_output(audio: np.ndarray, margin: int) -> np.ndarray:
+def default_model_output(audio: np.ndarray, latency: int) -> np.ndarray:
     """What serve plays for `audio` with the default model: warmed up on silence, then the DC blocker and the
-    limiter (its lookahead is in the reported latency), delayed by latency + margin."""
+    limiter (its lookahead is in the reported latency), delayed by `latency`."""
     model = NNModel.load(DEFAULT_MODEL_PATH)
     StreamEngine(model, sample_rate=RATE).push(np.zeros((1, 100 * 512), dtype=np.float32))  # as the warm-up
-    played = FixedLatency(StreamEngine(model, sample_rate=RATE)).process(audio[None])
-    played = TruePeakLimiter(1, RATE).process(DCBlocker(1, RATE).process(played))[0]
-    return np.concatenate([np.zeros(margin, dtype=np.float32), played])[: len(audio)]
+    stream = FixedLatency(StreamEngine(model, sample_rate=RATE))
+    limiter = TruePeakLimiter(1, RATE)
+    played = limiter.process(DCBlocker(1, RATE).process(stream.process(audio[None])))[0]
+    return np.concatenate([np.zeros(latency - stream.latency - limiter.delay, dtype=np.float32), played])[: len(audio)]
 
 
 def serve_on_jack(jack_server, *options):
-    """`ravelive serve` through PortAudio's JACK host API; returns latency, engine latency and margin."""
+    """`ravelive serve` through PortAudio's JACK host API; returns latency, alignment and margin."""
     result = subprocess.run([sys.executable, "-m", "ravelive", "serve", "--device", "system", "--no-osc", *map(str, options)],
                             env=jack_server.env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "JACK Audio Connection Kit" in result.stdout
-    numbers = re.search(r"latency (\d+) samples = [\d.]+ ms \(engine (\d+) \+ margin (\d+)\)", result.stdout)
+    numbers = re.search(r"latency (\d+) samples = [\d.]+ ms \(alignment (\d+) \+ margin (\d+)\)", result.stdout)
     summary = result.stdout.split("summary:")[1]
     assert " late 0 " in summary and "callback errors 0" in summary and "model errors 0" in summary, summary
     return tuple(map(int, numbers.groups()))
@@ -65,12 +67,12 @@ def serve_on_jack(jack_server, *options):
 
 def test_serve_on_jack_runs_the_default_model_for_10_s_without_a_late_block(jack_server, noise_file, tmp_path):
     recorded = tmp_path / "played.wav"
-    latency, engine_latency, margin = serve_on_jack(
+    latency, alignment, margin = serve_on_jack(
         jack_server, "--input", noise_file, "--output", recorded, "--duration", 10, "--threads", 1)
-    assert latency == engine_latency + margin
+    assert latency == alignment + margin and margin % 256 == 0
     played, _ = soundfile.read(recorded, dtype="float32")
     assert len(played) >= 9.5 * RATE
-    expected = default_model_output(looped(noise_file, len(played)), margin)
+    expected = default_model_output(looped(noise_file, len(played)), latency)
     np.testing.assert_allclose(played, expected, atol=1e-5)  # every sample in place: nothing late, nothing moved
 
 
@@ -94,7 +96,8 @@ def test_file_mode_without_a_sound_card_plays_the_input_at_the_reported_latency(
     assert lines[-1].startswith("summary:")
     assert status["late_blocks"] == 0 and status["callback_errors"] == 0 and status["model_errors"] == 0
     lookahead = TruePeakLimiter(1, RATE).delay
-    assert status["latency"] == BLOCK - 1 + lookahead + round(0.020 * RATE)
+    assert status["margin"] == 4 * 256  # 20 ms = 960 samples, rounded up to whole periods
+    assert status["latency"] == status["margin"] + lookahead  # block = period: only the limiter's lookahead waits
     assert status["limiter"] and status["nonfinite_blocks"] == 0
     played, _ = soundfile.read(tmp_path / "out.wav", dtype="float32")
     assert len(played) >= 1.5 * RATE
@@ -108,7 +111,7 @@ def test_no_limiter_plays_the_input_bit_exact_and_drops_the_lookahead_from_the_l
                                                                                        tmp_path):
     status = run(file_config(identity_model_path, noise_file, tmp_path / "out.wav", block=BLOCK, duration=1.0,
                              latency_margin_ms=20, limiter=False), lambda line: None)
-    assert status["latency"] == BLOCK - 1 + round(0.020 * RATE) and not status["limiter"]
+    assert status["latency"] == status["margin"] == 4 * 256 and not status["limiter"]  # no lookahead to wait for
     played, _ = soundfile.read(tmp_path / "out.wav", dtype="float32")
     latency = status["latency"]
     np.testing.assert_array_equal(played[latency:], looped(noise_file, len(played))[: len(played) - latency])
@@ -353,3 +356,51 @@ def test_a_nan_model_without_reset_is_reloaded_and_its_output_returns(nan_model_
     latency = status["latency"]
     tail = slice(len(played) - RATE // 2, len(played))  # the reloaded model, long after the crossfade
     np.testing.assert_allclose(played[tail], source[tail.start - latency : tail.stop - latency], atol=0.02)
+
+
+def test_a_restarted_jack_server_is_reopened_under_a_running_server_at_the_same_latency(identity_model_path):
+    from jack_server import JackServer
+
+    jack = JackServer(sample_rate=RATE, period=256).start()
+    watch = (
+        "import json, sys\n"
+        "from ravelive.config import ServeConfig\nfrom ravelive.server import Server\n"
+        f"server = Server(ServeConfig(model={str(identity_model_path)!r}, block=256, input_device='system',\n"
+        "                             output_device='system', realtime=False, latency_margin_ms=20))\n"
+        "server.audio.on_state = lambda state, description: print(json.dumps({'event': state}), flush=True)\n"
+        "def status():\n"
+        "    print(json.dumps(server.status() | {'periods': server.realtime.counters.periods}), flush=True)\n"
+        "server.start()\n"
+        "status()\n"
+        "for line in sys.stdin:\n"  # one status line per line the test sends
+        "    status()\n"
+        "server.stop()\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", watch], env=jack.env, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def status() -> dict:
+        process.stdin.write("\n")
+        process.stdin.flush()
+        return json.loads(process.stdout.readline())
+
+    try:
+        before = json.loads(process.stdout.readline())
+        jack.stop()
+        assert json.loads(process.stdout.readline()) == {"event": "lost"}  # the hook fires (the lead wires OSC)
+        assert json.loads(process.stdout.readline()) == {"event": "reopening"}
+        lost = status()
+        assert lost["audio_state"] == "reopening" and lost["device_losses"] == 1
+        jack.start()  # the same server name
+        assert json.loads(process.stdout.readline()) == {"event": "running"}  # within a reopen interval (0.5 s)
+        first = status()
+        time.sleep(0.5)
+        second = status()
+        process.stdin.close()
+        assert process.wait(30) == 0, process.stderr.read()[-2000:]
+    finally:
+        process.kill()
+        jack.stop()
+    assert (second["audio_state"], second["device_losses"], second["device_reopens"]) == ("running", 1, 1)
+    assert second["periods"] > first["periods"]  # the audio runs again
+    assert second["latency"] == before["latency"] and "JACK" in second["audio"]

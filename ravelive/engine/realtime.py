@@ -1,22 +1,34 @@
 """The realtime path: an audio callback and one model worker around a fixed-latency stream.
 
-The callback (PortAudio's thread, or the clock thread of headless mode) only
-copies between preallocated rings, counts, and wakes the worker through a
-pipe: no model call, no buffer allocation, no logging, no lock another thread
-can hold. An exception inside it zero-fills the period and is counted.
+The callback is C (ravelive/engine/native/rtcallback.c, see engine.native):
+PortAudio's thread, or the C clock thread of headless mode, runs it without
+the GIL. It only copies between preallocated rings, plays the fallback,
+counts, and wakes the worker through a pipe; `Realtime.callback` runs the same
+C function from Python (tests). A period longer than the rings allow plays
+silence and is counted as a callback error.
 
 The worker sleeps until a whole push's worth of input is captured (one model
 block when the stream runs at the model's rate: the callback wakes it only
 then), pushes it through the processor and writes whatever output came back
 straight into the output ring at its known place: processor output sample j
-plays at device frame j + processor.latency + margin. Input captured at
-device frame t is therefore played at t + processor.latency + margin,
-always: a late worker costs output, never alignment, and never input.
+plays at device frame j + latency. Input captured at device frame t is
+therefore played at t + latency, always: a late worker costs output, never
+alignment, and never input.
+
+Latency = alignment + margin (`schedule`). The margin is the worker's compute
+budget in whole periods: a push completed by one callback has until the
+callback `margin / period` periods later (at least one period). The alignment
+is the rest: the processor's latency, less the part of it that is the wait
+for a whole push (the schedule already waits for that), plus the longest wait
+from a push's first frame to the callback that completes it, less the one
+period that the margin already counts. So no sample of the latency is spent on
+nothing: one sample less and the worst-placed push would lose a period.
 
 Fallback: a period whose output is not ready plays the dry input delayed by
 the same latency (or silence), faded in from the last played sample; when the
-model catches up, a short crossfade goes back to it. Each such period counts
-as one late block.
+model catches up, a short crossfade goes back to it. Such periods count as
+late periods, and each model block whose output was missing (some of it) as
+one late block.
 """
 
 import contextlib
@@ -34,12 +46,15 @@ from typing import Callable, ContextManager, Protocol
 
 import numpy as np
 
+from ravelive.dsp.fifo import Ring
+from ravelive.engine.native import RT_OUTCOMES, CallbackState
 from ravelive.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 FALLBACKS = ("dry", "silence")
 WORKER_PRIORITY = 5  # SCHED_FIFO priority of the worker: above every normal thread, below JACK's audio threads
+AUDIO_PRIORITY = 70  # SCHED_FIFO priority the C callback asks for where the host API leaves it normal (ALSA, clock)
 _MCL_CURRENT, _MCL_FUTURE = 1, 2  # <sys/mman.h> on Linux
 _STATS_BLOCKS = 2048  # compute times kept for the median / p99
 
@@ -47,9 +62,10 @@ _STATS_BLOCKS = 2048  # compute times kept for the median / p99
 class Processor(Protocol):
     """A stream whose output sample j belongs `latency` samples after input sample j.
 
-    `push(x[ch, n])` returns the next output samples, as many as are known (any number); after
-    pushing input through sample t, output through t - latency must be out. `step`: pushes are
-    worth making in multiples of this many frames (the model block; 1: any amount is useful).
+    `push(x[ch, n])` returns the next output samples, as many as are known (any number): output j
+    must be out once the push holding input j + latency - (step - 1) is made (a block processor's
+    latency includes the wait for its block: B - 1). `step`: pushes are worth making in multiples of
+    this many frames (the model block; 1: any amount is useful, and output j follows input j + latency).
     """
 
     latency: int
@@ -63,52 +79,61 @@ class RealtimeConfig:
     sample_rate: int  # stream rate in Hz
     channels: int  # audio channels in and out
     period: int  # frames per callback (the host period)
-    block: int  # model block in stream samples, the unit of the compute statistics
-    margin: int  # samples added to the processor latency: the worker's time budget beyond one period
+    block: int  # model block in stream samples, the unit of the compute statistics and of late_blocks
+    margin: int  # the worker's compute budget in samples, rounded up to whole periods (at least one)
     ring_frames: int = 1 << 18  # ring capacity: how far the worker may fall behind before input is lost
     fallback: str = "dry"  # what a late period plays: "dry" (delayed input) or "silence"
     fade: int = 64  # samples of the fades into and out of the fallback
-    startup: int = 0  # frames after the stream starts whose late periods count as start-up, not as late blocks
+    startup: int = 0  # frames after the stream starts whose late periods count as start-up, not as late ones
 
 
-class Ring:
-    """Preallocated frames-major ring addressed by absolute frame positions (one writer, one reader)."""
-
-    def __init__(self, frames: int, channels: int):
-        self.data = np.zeros((frames, channels), dtype=np.float32)
-        self.frames = frames
-
-    def write(self, position: int, source: np.ndarray) -> None:
-        start = position % self.frames
-        first = min(len(source), self.frames - start)
-        self.data[start : start + first] = source[:first]
-        self.data[: len(source) - first] = source[first:]
-
-    def read(self, position: int, target: np.ndarray) -> None:
-        start = position % self.frames
-        first = min(len(target), self.frames - start)
-        target[:first] = self.data[start : start + first]
-        target[first:] = self.data[: len(target) - first]
+def whole_periods(margin: int, period: int) -> int:
+    """A margin rounded up to whole periods, at least one: the budget only grows a period at a time."""
+    return max(1, math.ceil(margin / period)) * period
 
 
-@dataclass
+def schedule(latency: int, step: int, period: int, margin: int) -> tuple[int, int]:
+    """(realtime latency, alignment) for a processor of `latency` pushed `step` frames at a time.
+
+    Output j of a processor with step S is out once the push holding input j + latency - (S - 1) is
+    pushed (its latency includes waiting for a whole push). A push [i, i + S) is complete at the first
+    callback boundary at or after i + S; `wait` is the longest i + S ... boundary delay measured from i.
+    The push's first new output sample, at input i + S - 1 - latency, must play in a period filled by a
+    callback `margin` frames after the completing one: latency = alignment + margin with
+    alignment = latency - (S - 1) + wait - period.
+    """
+    margin = whole_periods(margin, period)
+    cycle = math.lcm(step, period) // step  # pushes until the pattern of push ends and boundaries repeats
+    wait = max(-(-(m + 1) * step // period) * period - m * step for m in range(cycle))
+    alignment = latency - (step - 1) + wait - period
+    return alignment + margin, alignment
+
+
+@dataclass(frozen=True)
 class Counters:
-    """Plain integers, each written by one thread only, read by anyone."""
+    """A snapshot of the counts (the callback's come from C)."""
 
     periods: int = 0  # callbacks run
     xruns: int = 0  # callbacks whose PortAudio status reported an under- or overflow
-    late_blocks: int = 0  # periods that played the fallback (after start-up)
-    startup_late_blocks: int = 0  # periods that played the fallback while the stream was starting (config.startup)
-    callback_errors: int = 0  # callbacks that raised and played silence
+    late_periods: int = 0  # periods that played some fallback (after start-up)
+    late_blocks: int = 0  # model blocks whose output missed its period (after start-up)
+    startup_late_periods: int = 0  # late periods while the stream was starting (config.startup)
+    startup_late_blocks: int = 0  # late blocks while the stream was starting
+    callback_errors: int = 0  # periods longer than the rings allow, played as silence
     dropped_frames: int = 0  # input frames the worker never saw (it fell a whole ring behind)
     model_errors: int = 0  # chunks whose processing raised and played silence
+
+
+_C_COUNTERS = ("periods", "xruns", "late_periods", "late_blocks", "startup_late_periods", "startup_late_blocks",
+               "callback_errors")
 
 
 class ComputeTimes:
     """Worker time per model block of audio: written by the worker, summarised by anyone."""
 
-    def __init__(self, block_seconds: float):
-        self.block_seconds = block_seconds
+    def __init__(self, block_frames: int, sample_rate: int):
+        self.block_frames = block_frames  # stream frames per model block
+        self.block_seconds = block_frames / sample_rate
         self._times = np.zeros(_STATS_BLOCKS)
         self._count = 0
 
@@ -130,125 +155,87 @@ class Realtime:
     def __init__(self, processor: Processor, config: RealtimeConfig):
         if config.fallback not in FALLBACKS:
             raise ConfigError(f"fallback {config.fallback!r} is not one of {FALLBACKS}; pick one of them")
-        if config.ring_frames < 4 * (processor.latency + config.margin + config.period + processor.step):
-            raise ConfigError(
-                f"ring of {config.ring_frames} frames is too short for a latency of "
-                f"{processor.latency + config.margin} samples and pushes of {processor.step}; "
-                f"give at least four times their sum"
-            )
         self.config = config
-        self.counters = Counters()
-        self.compute = ComputeTimes(config.block / config.sample_rate)
+        self.margin = whole_periods(config.margin, config.period)  # the compute budget
+        latency, self.alignment = schedule(processor.latency, processor.step, config.period, self.margin)
+        if config.ring_frames < 4 * (latency + config.period + processor.step):
+            raise ConfigError(
+                f"ring of {config.ring_frames} frames is too short for a latency of {latency} samples and "
+                f"pushes of {processor.step}; give at least four times their sum"
+            )
+        self._latency = latency
+        self._shift = latency - processor.latency  # processor output j sits at ring position j + latency
+        self.compute = ComputeTimes(config.block, config.sample_rate)
+        self._dropped_frames = 0
+        self._model_errors = 0
         self._processor = processor
-        self._pending: tuple[Processor, int] | None = None
+        self._pending: tuple[Processor, int, int, int] | None = None  # processor, crossfade, block, latency
         self._fade: _Crossfade | None = None
         self._input = Ring(config.ring_frames, config.channels)
         self._output = Ring(config.ring_frames, config.channels)
-        # Positions on the device timeline, each published by one thread.
-        self._played = 0  # callback: frames captured and played so far
-        self._wake_at = processor.step  # worker: the callback wakes it once `_played` reaches this
-        self._consumed = 0  # worker: input frames pushed so far
-        self._written = processor.latency  # worker: next output position before the margin (zeros below)
-        self._ready = self._written + config.margin  # worker: output is valid below this frame
-        # Callback-only scratch, allocated once.
-        most = config.ring_frames // 4  # longest period the callback accepts
-        self._dry = np.zeros((config.fade, config.channels), dtype=np.float32)
-        self._silence = np.zeros((most, config.channels), dtype=np.float32)
-        self._last = np.zeros(config.channels, dtype=np.float32)
-        fade = np.linspace(0.0, 1.0, config.fade + 2, dtype=np.float32)[1:-1]
-        self._fade_in = fade[:, None]
-        self._fade_out = (1.0 - fade)[:, None]
-        self._in_fallback = False
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_write, False)
+        fade = np.linspace(0.0, 1.0, config.fade + 2, dtype=np.float32)[1:-1].copy()
+        self.native = CallbackState(self._input, self._output, fade, config.fallback, config.startup,
+                                    self._wake_write, max_frames=config.ring_frames // 4)
+        self.native.store("latency", latency)
+        self.native.store("block", config.block)
+        # Positions on the device timeline: `played` (callback) lives in C, the worker's own ones here.
+        self._consumed = 0  # worker: input frames pushed so far
+        self._written = processor.latency  # worker: next output position before the shift (zeros below)
+        self.native.store("wake_at", processor.step)  # the callback wakes the worker once `played` reaches this
+        self.native.store("ready", self._written + self._shift)  # output is valid below this frame
         self._stop = False
+        self._closed = False
         self._worker: threading.Thread | None = None
+        self._scheduling_reported = False
         self.worker_scope: Callable[[], ContextManager] = contextlib.nullcontext  # the worker runs inside it
         self.follow_audio_priority = False  # True: the worker asks for SCHED_FIFO just below the audio thread
-        self.audio_thread = 0  # native id of the thread running the callback, recorded by its first call
 
     # -- the audio side ------------------------------------------------------------------
 
     @property
     def processor(self) -> Processor:
         """The processor now playing (the new one as soon as a swap has begun)."""
-        pending = self._pending  # read once: the worker may clear it in between (the callback reads this too)
+        pending = self._pending  # read once: the worker may clear it in between
         return pending[0] if pending is not None else self._processor
 
     @property
     def latency(self) -> int:
         """Input-to-output delay in samples, constant for the life of the processor."""
-        return self.processor.latency + self.config.margin
+        return self._latency
+
+    @property
+    def audio_thread(self) -> int:
+        """Kernel thread id running the callback, recorded by its first period (0 before)."""
+        return self.native.audio_thread
+
+    @property
+    def played(self) -> int:
+        """Frames the callback has captured and played."""
+        return self.native.load("played")
+
+    @property
+    def ready(self) -> int:
+        """The output ring is valid below this device frame."""
+        return self.native.load("ready")
+
+    @property
+    def counters(self) -> Counters:
+        native = self.native
+        return Counters(**{name: native.counter(name) for name in _C_COUNTERS},
+                        dropped_frames=self._dropped_frames, model_errors=self._model_errors)
 
     def callback(self, indata: np.ndarray | None, outdata: np.ndarray, xrun: bool = False) -> None:
-        """One host period: `indata` [frames, ch] captured (None: silence), `outdata` filled."""
-        start = self._played
-        try:
-            self._period(indata, outdata)
-        except Exception:  # noqa: BLE001 - anything raised here would stop the audio
-            outdata.fill(0.0)
-            self.counters.callback_errors += 1
-            self._played = start + len(outdata)
-        if xrun:
-            self.counters.xruns += 1
-        self.counters.periods += 1
-
-    def _period(self, indata: np.ndarray | None, outdata: np.ndarray) -> None:
-        if not self.audio_thread:
-            self.audio_thread = threading.get_native_id()
-        frames = len(outdata)
-        start = self._played
-        self._input.write(start, self._silence[:frames] if indata is None else indata)
-        self._played = start + frames
-        if self._played >= self._wake_at:  # a whole push is there: only then is the worker worth waking
-            try:
-                os.write(self._wake_write, b"\0")
-            except BlockingIOError:
-                pass  # the pipe is full: the worker is already awake with work to do
-        ready = self._ready - start
-        if ready >= frames:
-            self._output.read(start, outdata)
-            if self._in_fallback:
-                self._leave_fallback(start, outdata)
-        else:
-            self._enter_fallback(start, max(ready, 0), outdata)
-        self._last[:] = outdata[frames - 1]
-
-    def _fallback(self, start: int, target: np.ndarray) -> None:
-        if self.config.fallback == "dry":
-            self._input.read(start - self.latency, target)
-        else:
-            target.fill(0.0)
-
-    def _enter_fallback(self, start: int, ready: int, outdata: np.ndarray) -> None:
-        if ready:
-            self._output.read(start, outdata[:ready])
-            self._last[:] = outdata[ready - 1]
-        rest = outdata[ready:]
-        self._fallback(start + ready, rest)
-        if not self._in_fallback:
-            n = min(len(rest), self.config.fade)
-            rest[:n] *= self._fade_in[:n]
-            rest[:n] += self._last * self._fade_out[:n]
-        self._in_fallback = True
-        if start < self.config.startup:  # the audio thread's and the worker's first cycles, not the model's pace
-            self.counters.startup_late_blocks += 1
-        else:
-            self.counters.late_blocks += 1
-
-    def _leave_fallback(self, start: int, outdata: np.ndarray) -> None:
-        n = min(len(outdata), self.config.fade)
-        dry = self._dry[:n]
-        self._fallback(start, dry)
-        dry *= self._fade_out[:n]
-        outdata[:n] *= self._fade_in[:n]
-        outdata[:n] += dry
-        self._in_fallback = False
+        """One host period through the C callback, on this thread: `indata` [frames, ch] (None: silence)."""
+        self.native.run_period(indata, outdata, xrun)
 
     # -- the worker side -------------------------------------------------------------------
 
     def start(self) -> None:
         """Start the worker and return once its set-up (scheduling, memory locking) is done."""
+        if self._closed:
+            raise RuntimeError("this Realtime is closed; make a new one")
         self._stop = False
         ready = threading.Event()
         self._worker = threading.Thread(target=self._run, args=(ready,), name="ravelive-worker", daemon=True)
@@ -256,20 +243,35 @@ class Realtime:
         ready.wait()
 
     def stop(self) -> None:
+        """Stop the worker; safe to call twice, before start, and after close."""
         self._stop = True
-        os.write(self._wake_write, b"\0")
+        if not self._closed:
+            with contextlib.suppress(BlockingIOError):  # full: the worker has a wake-up pending anyway
+                os.write(self._wake_write, b"\0")
         if self._worker is not None:
             self._worker.join(timeout=10)
             self._worker = None
 
     def close(self) -> None:
+        """Stop the worker and release the pipe (after the audio stopped); safe to call twice."""
         self.stop()
+        if self._closed:
+            return
+        self._closed = True
+        self.native.store_wake_fd(-1)  # a callback still running writes nowhere
         os.close(self._wake_read)
         os.close(self._wake_write)
 
-    def swap(self, processor: Processor, crossfade: int) -> None:
-        """Replace the processor without stopping: both run until a `crossfade`-sample fade is over."""
-        self._pending = (processor, crossfade)
+    def swap(self, processor: Processor, crossfade: int, block: int | None = None) -> None:
+        """Replace the processor without stopping: both run until a `crossfade`-sample fade is over.
+
+        `block`: the new model block in stream samples (default: unchanged), for the statistics.
+        """
+        latency, _ = schedule(processor.latency, processor.step, self.config.period, self.margin)
+        block = block or self.compute.block_frames
+        self._pending = (processor, crossfade, block, latency)
+        self._latency = latency
+        self.native.store("latency", latency)  # the dry fallback follows the new latency at once
 
     @property
     def swapping(self) -> bool:
@@ -285,37 +287,58 @@ class Realtime:
 
     def _work(self) -> None:
         block_time = 0.0
-        block_left = self.config.block
+        block_left = self.compute.block_frames
+        native = self.native
         while not self._stop:
             step = self._processor.step
-            self._wake_at = self._consumed + step  # published before `_played` is read: no wake-up is missed
-            behind = self._played - self._consumed
+            native.store("wake_at", self._consumed + step)  # before `played` is read: no wake-up is missed
+            behind = native.load("played") - self._consumed
             if behind < step:
                 readable, _, _ = select.select([self._wake_read], [], [], 0.1)
                 if readable:
                     os.read(self._wake_read, 4096)
                 continue
-            if self.follow_audio_priority and self.audio_thread:
-                follow_audio_priority(self.audio_thread)
-                self.follow_audio_priority = False
+            if not self._scheduling_reported:
+                self._report_scheduling()
             if behind > self.config.ring_frames // 2:
                 self._skip(behind)
                 continue
             frames = step if step > 1 else behind  # one block at a time: each one's output goes out at once
+            compute = self.compute
             started = time.perf_counter()
             self._process(frames)
+            if self.compute is not compute:  # a swap began or ended: the statistics start again
+                block_time, block_left = 0.0, self.compute.block_frames
+                continue
             block_time += time.perf_counter() - started
             block_left -= frames
             if block_left <= 0:  # this push completed a model block: its time is that block's
-                self.compute.add(block_time)
-                block_time, block_left = 0.0, block_left % self.config.block or self.config.block
+                compute.add(block_time)
+                block_time, block_left = 0.0, block_left % compute.block_frames or compute.block_frames
+
+    def _report_scheduling(self) -> None:
+        result, priority = self.native.scheduling
+        if not result:
+            return
+        self._scheduling_reported = True
+        if result == 1:
+            log.info("realtime scheduling: audio thread raised to SCHED_FIFO %d", priority)
+        elif result < 0:
+            log.warning("realtime scheduling of the audio thread refused (%s): allow it with LimitRTPRIO (systemd) "
+                        "or an rtprio limit for the audio group (/etc/security/limits.d)",
+                        errno.errorcode.get(-result, -result))
+        else:
+            log.info("realtime scheduling: audio thread %s%s", RT_OUTCOMES[result],
+                     f" (priority {priority})" if priority else "")
+        if self.follow_audio_priority and self.native.audio_thread:
+            follow_audio_priority(self.native.audio_thread)
 
     def _skip(self, behind: int) -> None:
         lost = behind - self.config.ring_frames // 4
         lost -= lost % self._processor.step
         self._consumed += lost
         self._written += lost  # the output that input would have made stays silent, in place
-        self.counters.dropped_frames += lost
+        self._dropped_frames += lost
         log.warning("the model fell %d frames behind the audio; skipped them to stay in time", lost)
 
     def _process(self, frames: int) -> None:
@@ -332,38 +355,45 @@ class Realtime:
             else:
                 y = self._fade.push(x, written)
                 if self._fade.done:
-                    self._fade = None  # the old stream is dropped
+                    self._fade = None  # the old stream is dropped: from here on the times are the new model's
+                    self.compute = ComputeTimes(self.compute.block_frames, self.config.sample_rate)
         except Exception as error:  # noqa: BLE001 - a failing model must not take the audio down
-            if not self.counters.model_errors:
+            if not self._model_errors:
                 log.error("the model failed, playing silence for its output: %s", error)
-            self.counters.model_errors += 1
+            self._model_errors += 1
             self._fade = None
             y = np.zeros_like(x)  # silence in place of this input's output: the timeline stays aligned
-        self._output.write(written + self.config.margin, y.T)
+        self._output.write(written + self._shift, y.T)
         self._consumed = position + frames
         self._written = written + y.shape[1]
-        self._ready = self._written + self.config.margin
+        self.native.store("ready", self._written + self._shift)
 
     def _begin_swap(self, position: int) -> None:
-        processor, crossfade = self._pending
-        self._fade = _Crossfade(self._processor, processor, position, self._written, crossfade)
+        processor, crossfade, block, latency = self._pending
+        # On the output timeline of the old shift, the new stream's output j sits at j + its latency - shift.
+        self._fade = _Crossfade(self._processor, processor, position, self._written, crossfade,
+                                latency - self._shift)
         self._processor = processor
+        self.compute = ComputeTimes(block, self.config.sample_rate)
+        self.native.store("block", block)
         self._pending = None
 
 
 class _Crossfade:
     """Two processors on the same input while the old one fades into the new one, on the output timeline.
 
-    Positions count output samples before the margin: the old processor's output continues at
-    `written`, the new one's starts at the swap's input position + its latency (its output before
-    that is silence). The fade starts where the new output first sounds, or at `written` if later.
+    Positions count output samples on the old processor's output timeline: its output continues at
+    `written`, the new one's starts at the swap's input position + `new_latency`, its latency on that
+    timeline (its output before that is silence). The fade starts where the new output first sounds,
+    or at `written` if later.
     """
 
-    def __init__(self, old: Processor, new: Processor, position: int, written: int, length: int):
+    def __init__(self, old: Processor, new: Processor, position: int, written: int, length: int,
+                 new_latency: int):
         self.old, self.new = old, new
         self.old_tail = np.zeros((0, 0), dtype=np.float32)  # old output from `written` on, not yet mixed
         self.new_tail = np.zeros((0, 0), dtype=np.float32)  # new output from `new_start` on, not yet mixed
-        self.new_start = position + new.latency
+        self.new_start = position + new_latency
         self.start = max(self.new_start, written)
         self.end = self.start + max(length, 1)  # from here on only the new output sounds
         self.done = False

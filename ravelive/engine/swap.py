@@ -28,7 +28,6 @@ and a method switch re-read the playing file, so they still pay the load.
 
 import gc
 import logging
-import math
 import queue
 import threading
 import time
@@ -182,7 +181,9 @@ class ModelSwapper:
             new.controls.install(self.store)
             gc.freeze()  # the new model's objects too: a full collection of them would hold the GIL ~100 ms
             self._warn_if_over_budget(new.p99)
-            self._realtime.swap(new.processor, int(CROSSFADE_SECONDS * self.settings.sample_rate))
+            s = self.settings
+            self._realtime.swap(new.processor, int(CROSSFADE_SECONDS * s.sample_rate),
+                                block=new.engine.block * s.sample_rate // new.engine.model_rate)
             old, self.playing = self.playing, new
             if old.path.resolve() in self._preloadable:
                 self._returning = old
@@ -243,8 +244,7 @@ class ModelSwapper:
         return None
 
     def _warn_if_over_budget(self, p99: float) -> None:
-        config = self._realtime.config
-        budget = math.ceil(config.margin / config.period) * config.period / config.sample_rate
+        budget = self._realtime.margin / self.settings.sample_rate  # see margin_from_compute
         if p99 > budget:
             log.warning("the new model needs %.1f ms per block (p99), more than the %.1f ms margin: "
                         "expect late blocks; restart with a larger --latency-margin", 1000 * p99, 1000 * budget)

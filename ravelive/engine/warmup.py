@@ -48,8 +48,9 @@ def warm_up(engine: StreamEngine, period: int, paced: bool) -> list[float]:
 def margin_from_compute(p99_seconds: float, sample_rate: int, period: int) -> int:
     """Auto margin: the p99 compute time plus headroom, in whole periods.
 
-    The worker gets a block when the callback that completes it returns, and its output is first played
-    `margin` samples later, rounded up to whole periods: the margin is the compute budget. The headroom is
+    The worker gets a block when the callback that completes it returns, and the callback `margin / period`
+    periods later plays its first sample (`engine.realtime.schedule`): the margin is the compute budget,
+    and only whole periods buy any (so `--latency-margin MS` is rounded up to them too). The headroom is
     the larger of AUTO_HEADROOM x p99 (slow blocks of a heavy model) and one period (scheduling jitter:
     with a budget of one period and a p99 near it, a single late wake-up of the audio or worker thread is
     a late block; seen as 2 late blocks in 10 s on a JACK dummy server with the bundled model).

@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.acceptance, pytest.mark.timeout(600)]
 
 RAVE_RATE = 44100
 SECONDS = 4
-LATENCY = re.compile(r"latency (\d+) samples = [\d.]+ ms \(engine (\d+) \+ margin (\d+)\)")
+LATENCY = re.compile(r"latency (\d+) samples = [\d.]+ ms \(alignment (\d+) \+ margin (\d+)\)")
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,14 @@
 """The realtime scheduler against stand-in processors (the real engine is exercised in tests/test_server.py)."""
 
+import ctypes
+import ctypes.util
+import threading
 import time
 
 import numpy as np
 import pytest
 
-from ravelive.engine.realtime import Realtime, RealtimeConfig, Ring
+from ravelive.engine.realtime import Realtime, RealtimeConfig
 from ravelive.errors import ConfigError
 
 RATE = 8000
@@ -62,7 +65,7 @@ def drive(realtime, signal, wait_for_worker: bool):
     for start in range(0, len(signal), PERIOD):
         if wait_for_worker:
             deadline = time.monotonic() + 1
-            while realtime._ready < realtime._played + PERIOD and time.monotonic() < deadline:
+            while realtime.ready < realtime.played + PERIOD and time.monotonic() < deadline:
                 time.sleep(0.0005)
         else:
             time.sleep(PERIOD / RATE)
@@ -74,21 +77,13 @@ def ramp(n):
     return np.arange(n, dtype=np.float32)[:, None]
 
 
-def test_ring_wraps_around():
-    ring = Ring(8, 1)
-    ring.write(6, ramp(4))
-    out = np.zeros((4, 1), dtype=np.float32)
-    ring.read(6, out)
-    np.testing.assert_array_equal(out, ramp(4))
-
-
 def test_output_is_input_delayed_by_the_reported_latency():
     realtime = make(BlockDelay())
     realtime.start()
     signal = ramp(40 * PERIOD) + 1
     played = drive(realtime, signal, wait_for_worker=True)
     realtime.close()
-    assert realtime.latency == BLOCK - 1 + PERIOD
+    assert realtime.latency == BLOCK  # one period of budget: the block's first sample plays in the next period
     np.testing.assert_array_equal(played[realtime.latency :], signal[: -realtime.latency])
     assert not played[: realtime.latency].any()
     assert realtime.counters.late_blocks == 0
@@ -154,13 +149,21 @@ def test_silence_fallback_plays_nothing():
     assert not played.any()
 
 
-def test_an_exception_in_the_callback_plays_silence_and_is_counted():
+def test_a_period_longer_than_the_rings_allow_plays_silence_and_is_counted():
     realtime = make(BlockDelay())
-    out = np.ones((PERIOD, 1), dtype=np.float32)
-    realtime.callback(np.zeros((PERIOD, 3), dtype=np.float32), out)  # wrong channel count raises inside
+    out = np.ones(((1 << 14) // 4 + 1, 1), dtype=np.float32)
+    realtime.callback(None, out)
     realtime.close()
     assert realtime.counters.callback_errors == 1
+    assert realtime.played == len(out)  # the timeline moves on
     assert not out.any()
+
+
+def test_the_test_hook_refuses_a_period_of_the_wrong_shape():
+    realtime = make(BlockDelay())
+    with pytest.raises(ValueError, match="float32 \\[frames, 1\\]"):
+        realtime.callback(np.zeros((PERIOD, 3), dtype=np.float32), np.zeros((PERIOD, 1), dtype=np.float32))
+    realtime.close()
 
 
 class Failing(BlockDelay):
@@ -197,10 +200,10 @@ def test_swap_crossfades_to_the_new_processor_without_a_late_block():
     realtime.close()
     assert realtime.counters.late_blocks == 0
     assert not realtime.swapping
-    assert realtime.latency == 2 * BLOCK + PERIOD
+    assert realtime.latency == 2 * BLOCK + 1  # the processor's 2 * BLOCK less the push wait, plus a block
     # The new stream starts at the block the worker is filling (at most BLOCK before `half`) and sounds
-    # its latency + margin later: until then the old model plays alone.
-    np.testing.assert_array_equal(rest[: BLOCK + PERIOD], 1.0)
+    # its latency later: until then the old model plays alone.
+    np.testing.assert_array_equal(rest[: BLOCK + 1], 1.0)
     np.testing.assert_array_equal(rest[-PERIOD:], 2.0)
     assert np.all(np.diff(rest[:, 0]) >= 0) and np.max(np.diff(rest[:, 0])) < 0.1  # a fade, not a step
 
@@ -224,6 +227,148 @@ def test_swap_to_a_shorter_latency_fades_at_once_and_then_plays_the_new_latency(
     assert realtime.counters.late_blocks == 0
     assert not realtime.swapping
     latency = realtime.latency
-    assert latency == BLOCK - 1 + PERIOD
+    assert latency == BLOCK
     tail = slice(len(signal) - 4 * PERIOD, len(signal))
     np.testing.assert_array_equal(played[tail], 2.0 * signal[tail.start - latency : tail.stop - latency])
+
+
+class Gated:
+    """Identity stand-in with any latency and step; it can hold one push until released.
+
+    Output j is input j, returned as soon as the push holding input j + latency - (step - 1) is pushed
+    (the Processor rule: its latency includes waiting for a whole push).
+    """
+
+    def __init__(self, latency: int, step: int, hold_push: int | None = None):
+        self.latency, self.step = latency, step
+        self.hold_push = hold_push
+        self.entered, self.release = threading.Event(), threading.Event()
+        self.history = np.zeros((1, 1 << 16), dtype=np.float32)
+        self.pushed = self.emitted = self.pushes = 0
+
+    def push(self, x: np.ndarray) -> np.ndarray:
+        if self.pushes == self.hold_push:
+            self.entered.set()
+            self.release.wait(30)
+        self.pushes += 1
+        self.history[:, self.pushed : self.pushed + x.shape[1]] = x
+        self.pushed += x.shape[1]
+        known = max(self.emitted, self.pushed - self.latency + self.step - 1)
+        out = self.history[:, self.emitted : known].copy()
+        self.emitted = known
+        return out
+
+
+def settle(realtime, processor):
+    """Wait until the worker has pushed every whole push captured so far and published its output, or holds one."""
+    deadline = time.monotonic() + 10
+    step = processor.step
+    while time.monotonic() < deadline and not processor.entered.is_set():
+        pushed = processor.pushed >= realtime.played - realtime.played % step
+        if pushed and realtime.ready >= processor.emitted + realtime.latency:  # output j sits at j + latency
+            return
+        time.sleep(0.0005)
+
+
+def play_until_held(realtime, processor, period, played):
+    """Run periods of a ramp, letting the worker keep up, until it holds its push; returns frames played."""
+    n = 0
+    while not processor.entered.is_set():
+        realtime.callback(ramp(period) + n + 1, played[n : n + period])
+        n += period
+        settle(realtime, processor)
+    return n
+
+
+@pytest.mark.parametrize("latency, step, period", [
+    (2047, 2048, 256),  # a RAVE-sized block at the model's rate
+    (511, 512, 256),
+    (255, 256, 512),  # a block shorter than the period: two pushes per period
+    (1234, 1, 256),  # resampled: every period is pushed, the latency is the engine's and soxr's
+])
+def test_the_margin_is_exactly_the_compute_budget_and_the_latency_exact(latency, step, period):
+    margin = 3 * period
+    processor = Gated(latency, step, hold_push=10)  # an even push: for 256/512 the worst-placed one
+    config = RealtimeConfig(sample_rate=48000, channels=1, period=period, block=max(step, period), margin=margin,
+                            ring_frames=1 << 16, fade=16)
+    realtime = Realtime(processor, config)
+    assert realtime.margin == margin and realtime.latency - realtime.alignment == margin
+    realtime.start()
+    played = np.zeros((1 << 16, 1), dtype=np.float32)
+    n = play_until_held(realtime, processor, period, played)
+    on_time = 0  # periods played while the worker still holds the push completed by the last one
+    while not realtime.counters.late_periods:
+        realtime.callback(ramp(period) + n + 1, played[n : n + period])
+        n += period
+        on_time += not realtime.counters.late_periods
+    processor.release.set()
+    realtime.close()
+    assert on_time == margin // period - 1  # the worker had `margin` samples: the next callbacks until then
+    good = n - 2 * period  # before the fallback: the input exactly `latency` later
+    expected = np.concatenate([np.zeros(realtime.latency), np.arange(1, good + 1)])[:good]
+    np.testing.assert_array_equal(played[:good, 0], expected)
+
+
+def test_a_late_block_counts_once_and_each_of_its_late_periods_apart():
+    processor = Gated(BLOCK - 1, BLOCK, hold_push=10)
+    realtime = make(processor)  # margin one period: the block's first sample plays in the next period
+    realtime.start()
+    played = np.zeros((200 * PERIOD, 1), dtype=np.float32)
+    n = play_until_held(realtime, processor, PERIOD, played)
+    for _ in range(BLOCK // PERIOD):  # the block's whole output is missing: four periods
+        realtime.callback(ramp(PERIOD) + n + 1, played[n : n + PERIOD])
+        n += PERIOD
+    processor.release.set()
+    signal = ramp(20 * PERIOD) + n + 1
+    drive(realtime, signal, wait_for_worker=True)
+    realtime.close()
+    counters = realtime.counters
+    assert (counters.late_periods, counters.late_blocks) == (BLOCK // PERIOD, 1)
+
+
+def test_the_c_clock_keeps_playing_the_fallback_while_python_holds_the_gil(tmp_path):
+    from ravelive.audio import AudioPath, AudioSettings
+
+    realtime = make(BlockDelay())
+    realtime.start()
+    audio = AudioPath(AudioSettings(sample_rate=RATE, channels=1, period=PERIOD, use_device=False), realtime.native)
+    audio.start()
+    time.sleep(0.2)
+    before = realtime.counters
+    hold_gil = ctypes.PyDLL(ctypes.util.find_library("c")).usleep  # a PyDLL call keeps the GIL
+    hold_gil(500_000)
+    during = realtime.counters.periods - before.periods  # read right after: the GIL was held all along
+    time.sleep(0.1)
+    audio.stop()
+    realtime.close()
+    assert during >= 0.5 * RATE / PERIOD / 2  # the clock went on (a Python clock would have stopped)
+    assert realtime.counters.late_periods > 0  # the worker could not run: the fallback played instead
+    assert realtime.counters.callback_errors == 0
+
+
+def test_close_is_safe_twice_before_start_and_after_stop():
+    realtime = make(BlockDelay())
+    realtime.close()
+    realtime.close()
+    realtime.stop()
+    started = make(BlockDelay())
+    started.start()
+    started.stop()
+    started.close()
+    started.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        started.start()
+
+
+def test_after_a_swap_the_statistics_describe_the_new_model():
+    realtime = make(BlockDelay(ramp=False))
+    realtime.start()
+    drive(realtime, np.ones((20 * PERIOD, 1), dtype=np.float32), wait_for_worker=True)
+    assert realtime.compute.block_frames == BLOCK and realtime.compute.summary()[0] > 0
+    realtime.swap(BlockDelay(ramp=False), crossfade=PERIOD, block=2 * BLOCK)
+    drive(realtime, np.ones((4 * PERIOD, 1), dtype=np.float32), wait_for_worker=True)  # in the crossfade
+    assert realtime.compute.block_frames == 2 * BLOCK
+    drive(realtime, np.ones((20 * PERIOD, 1), dtype=np.float32), wait_for_worker=True)
+    realtime.close()
+    assert not realtime.swapping
+    assert realtime.compute._count < 20 * PERIOD // BLOCK  # only blocks after the crossfade
