@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ravelive.audio import AudioPath, AudioSettings, has_output_device
+from ravelive.control.midi.service import MidiConfig, MidiService, preset_recall
 from ravelive.control.model_params import AttributeApplier, ControlSnapshot, ModelControls
 from ravelive.control.osc import OscConfig
 from ravelive.control.service import ControlService
@@ -75,6 +76,7 @@ class ServeConfig:
     resample_quality: str = RESAMPLE_QUALITY  # soxr recipe when the stream rate differs from the model's
     osc: OscConfig | None = None  # OSC control (ravelive.control); None: no network control
     discovery: bool = True  # with osc: OSCQuery over HTTP and mDNS announcements
+    midi: MidiConfig | None = None  # MIDI control (ravelive.control.midi); None: no MIDI
 
 
 def default_threads() -> int:
@@ -171,6 +173,7 @@ class Server:
         self._swap_lock = threading.Lock()
         self._started = 0.0
         self.warmup_p99 = p99
+        self.midi_status: Callable[[], dict[str, Any]] | None = None  # MidiService.status while MIDI runs
 
     # -- building --------------------------------------------------------------------------
 
@@ -277,7 +280,7 @@ class Server:
             "block_ms": 1000 * block_seconds,
             "uptime": time.monotonic() - self._started if self._started else 0.0,
             "audio": self.audio.description,
-        }
+        } | (self.midi_status() if self.midi_status is not None else {})
 
     def describe_start(self) -> str:
         s = self.status()
@@ -403,11 +406,15 @@ def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
     server = Server(config)
     stop = StopRequest()
     previous = {}
-    control = None
+    control = midi = None
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda number, frame: stop.request())
     try:
+        if config.midi is not None:  # before the audio: a bad mapping file refuses to start
+            presets = config.osc.presets_dir if config.osc is not None else None
+            midi = MidiService.start(server.controls, config.midi, preset_recall(presets, server.controls), report)
+            server.midi_status = midi.status
         server.start()
         report(server.describe_start())
         if config.osc is not None:
@@ -415,6 +422,10 @@ def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
             push_latent = control.osc.push_latent  # /ravelive/latent/out, while a client subscribes to it
             control.osc.feedback.on_latent_wanted = lambda wanted: server.set_latent_sink(push_latent if wanted else None)
             report(control.describe())
+            if midi is not None:
+                control.osc.midi, midi.announce = midi, control.osc.announce
+        if midi is not None:
+            report(midi.describe())
         notify("READY=1")
         _serve_until(server, config, stop, report)
     finally:
@@ -422,6 +433,8 @@ def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
         if control is not None:
             server.set_latent_sink(None)
             control.close()
+        if midi is not None:
+            midi.close()
         server.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

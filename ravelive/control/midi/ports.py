@@ -1,0 +1,204 @@
+"""MIDI ports through python-rtmidi: opened by name pattern, polled for hot-plug, bytes queued untouched.
+
+Ports are found by a case-insensitive substring of their name, because port
+numbers change as devices come and go. rtmidi has no hot-plug events, so
+`poll()` (called by the control thread every half second) lists the ports,
+opens every new match, and notices vanished ones: each is reported once,
+when it goes and when it comes back. The rtmidi callback only appends
+`(bytes, port, time)` to a queue that the control thread drains; when the
+queue is full the chunk is dropped and counted.
+"""
+
+import logging
+import queue
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import rtmidi
+
+from ravelive.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+CLIENT_NAME = "ravelive-midi"  # our own ports start with this; patterns never match them (JACK lists them too)
+APIS = {"alsa": rtmidi.API_LINUX_ALSA, "jack": rtmidi.API_UNIX_JACK, "coremidi": rtmidi.API_MACOSX_CORE,
+        "winmm": rtmidi.API_WINDOWS_MM}
+Chunk = tuple[list[int], str, float]  # bytes, port name, monotonic time received
+
+
+def resolve_api(name: str | None) -> int:
+    """The rtmidi API for --midi-api NAME (None: the platform's); ConfigError when it is not compiled in."""
+    if name is None:
+        return rtmidi.API_UNSPECIFIED
+    if name not in APIS:
+        raise ConfigError(f"--midi-api {name!r} is not one of {', '.join(APIS)}")
+    if APIS[name] not in rtmidi.get_compiled_api():
+        compiled = ", ".join(rtmidi.get_api_name(api) for api in rtmidi.get_compiled_api()) or "none"
+        raise ConfigError(f"--midi-api {name}: this python-rtmidi was built without it (it has: {compiled})")
+    return APIS[name]
+
+
+@dataclass
+class _Opened:
+    port: rtmidi.MidiIn | rtmidi.MidiOut
+    name: str  # the full name of the port it is connected to ("" for a virtual port)
+    present: bool = True
+
+
+@dataclass
+class MidiPorts:
+    """The inputs and feedback outputs of one server, kept connected by polling."""
+
+    api: int
+    inputs: Sequence[str]  # name patterns
+    outputs: Sequence[str]
+    virtual: str | None
+    queue_limit: int
+    report: Callable[[str], None]  # one line for the log / the start-up report
+    chunks: "queue.SimpleQueue[Chunk]" = field(default_factory=queue.SimpleQueue)
+    dropped: int = 0  # chunks dropped because the queue was full
+    _opened_in: dict[str, _Opened] = field(default_factory=dict)  # by port name
+    _opened_out: dict[str, _Opened] = field(default_factory=dict)
+    _missing: set[str] = field(default_factory=set)  # patterns reported as missing, until they are found
+    _probe_in: rtmidi.MidiIn | None = None
+    _probe_out: rtmidi.MidiOut | None = None
+
+    def open(self) -> None:
+        """Reach the backend and open what is there now; ConfigError (one line) when the backend is missing."""
+        try:
+            self._probe_in = rtmidi.MidiIn(self.api, CLIENT_NAME)
+            self._probe_out = rtmidi.MidiOut(self.api, CLIENT_NAME)
+            if self.virtual:
+                port = self._new_input()
+                port.open_virtual_port(self.virtual)
+                self._connect(port, f"virtual:{self.virtual}")
+                self._opened_in[""] = _Opened(port, "")
+                self.report(f"MIDI virtual input {self.virtual!r} is open")
+        except (rtmidi.SystemError, rtmidi.RtMidiError, NotImplementedError) as error:
+            self.close()
+            api = rtmidi.get_api_display_name(self.api) if self.api != rtmidi.API_UNSPECIFIED else "the platform's"
+            raise ConfigError(f"MIDI backend ({api}) cannot be used ({error}); no ALSA sequencer or JACK server? "
+                              "The server runs without MIDI") from error
+        self.poll()
+
+    def poll(self) -> None:
+        """Open new ports that match, notice vanished ones (each reported once)."""
+        if self._probe_in is None:
+            return
+        self._follow(self._probe_in.get_ports(), self.inputs, self._opened_in, self._open_input, "input")
+        self._follow(self._probe_out.get_ports(), self.outputs, self._opened_out, self._open_output, "output")
+
+    def send(self, message: list[int]) -> int:
+        """Send one message to every connected output; returns how many failed."""
+        failed = 0
+        for opened in self._opened_out.values():
+            if opened.present:
+                try:
+                    opened.port.send_message(message)
+                except (rtmidi.RtMidiError, ValueError):
+                    failed += 1
+        return failed
+
+    @property
+    def has_outputs(self) -> bool:
+        return any(o.present for o in self._opened_out.values())
+
+    def describe(self) -> str:
+        """The connected ports, for status: 'in: ctl:knobs; out: ctl:leds'."""
+        inputs = [o.name or "(virtual)" for o in self._opened_in.values() if o.present]
+        outputs = [o.name for o in self._opened_out.values() if o.present]
+        return f"in: {', '.join(inputs) or 'none'}; out: {', '.join(outputs) or 'none'}"
+
+    def close(self) -> None:
+        for opened in [*self._opened_in.values(), *self._opened_out.values()]:
+            try:
+                opened.port.close_port()
+                opened.port.delete()
+            except (rtmidi.RtMidiError, AttributeError):
+                pass
+        self._opened_in.clear()
+        self._opened_out.clear()
+        for probe in (self._probe_in, self._probe_out):
+            if probe is not None:
+                probe.delete()
+        self._probe_in = self._probe_out = None
+
+    # ---- inside --------------------------------------------------------------------------
+
+    def _follow(self, listed: list[str], patterns: Sequence[str], opened: dict[str, _Opened],
+                open_one: Callable[[int, str], None], kind: str) -> None:
+        names = [name for name in listed if not name.startswith(CLIENT_NAME)]
+        for name, entry in opened.items():
+            if entry.name and entry.present and name not in names:
+                entry.present = False
+                self.report(f"MIDI {kind} {name!r} vanished; reconnecting when it comes back")
+        for pattern in patterns:
+            matches = [(index, name) for index, name in enumerate(listed) if pattern.lower() in name.lower()
+                       and not name.startswith(CLIENT_NAME)]
+            if not matches:
+                if pattern not in self._missing and not any(pattern.lower() in n.lower() for n in opened):
+                    self._missing.add(pattern)
+                    self.report(f"MIDI {kind} {pattern!r} not found (ports: {', '.join(names) or 'none'}); "
+                                "waiting for it")
+                continue
+            self._missing.discard(pattern)
+            for index, name in matches:
+                entry = opened.get(name)
+                if entry is None or not entry.present:
+                    self._reopen(opened, name, index, open_one, kind, again=entry is not None)
+
+    def _reopen(self, opened: dict[str, _Opened], name: str, index: int, open_one: Callable[[int, str], None],
+                kind: str, again: bool) -> None:
+        old = opened.pop(name, None)
+        if old is not None:
+            old.port.close_port()
+            old.port.delete()
+        try:
+            open_one(index, name)
+        except (rtmidi.RtMidiError, rtmidi.SystemError) as error:
+            self.report(f"MIDI {kind} {name!r} cannot be opened ({error}); trying again")
+            return
+        self.report(f"MIDI {kind} {name!r} {'reconnected' if again else 'connected'}")
+
+    def _new_input(self) -> rtmidi.MidiIn:
+        port = rtmidi.MidiIn(self.api, CLIENT_NAME)
+        port.ignore_types(sysex=False, timing=True, active_sense=True)  # SysEx comes through to be counted
+        return port
+
+    def _open_input(self, index: int, name: str) -> None:
+        port = self._new_input()
+        port.open_port(index, "in")
+        self._connect(port, name)
+        self._opened_in[name] = _Opened(port, name)
+
+    def _open_output(self, index: int, name: str) -> None:
+        port = rtmidi.MidiOut(self.api, CLIENT_NAME)
+        port.open_port(index, "out")
+        self._opened_out[name] = _Opened(port, name)
+
+    def _connect(self, port: rtmidi.MidiIn, name: str) -> None:
+        chunks, limit = self.chunks, self.queue_limit
+
+        def received(event: tuple[list[int], float], data: object = None) -> None:  # rtmidi's thread: queue only
+            if chunks.qsize() < limit:
+                chunks.put((event[0], name, time.monotonic()))
+            else:
+                self.dropped += 1
+
+        port.set_callback(received)
+
+
+def list_ports(api_name: str | None) -> tuple[list[str], list[str]]:
+    """The input and output port names another program offers; ConfigError when the backend is missing."""
+    api = resolve_api(api_name)
+    try:
+        probe_in, probe_out = rtmidi.MidiIn(api, CLIENT_NAME), rtmidi.MidiOut(api, CLIENT_NAME)
+    except (rtmidi.SystemError, rtmidi.RtMidiError) as error:
+        raise ConfigError(f"MIDI backend cannot be used ({error}); no ALSA sequencer or JACK server?") from error
+    try:
+        mine = (lambda name: not name.startswith(CLIENT_NAME))
+        return [n for n in probe_in.get_ports() if mine(n)], [n for n in probe_out.get_ports() if mine(n)]
+    finally:
+        probe_in.delete()
+        probe_out.delete()
