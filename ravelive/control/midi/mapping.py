@@ -145,15 +145,15 @@ def parse_map(text: str, specs: Mapping[str, ParameterSpec], path: Path | str = 
         line = found.group(1) if found else "1"
         raise MappingFileError([f"{path}:{line}: not valid TOML: {str(error).split(' (at line')[0]}"]) from None
     lines = _KeyLines(text)
-    problems: list[str] = []
+    top = _Where(path, lines, None)
     for key in document:
         if key not in ("map", "program"):
-            problems.append(f"{path}:{lines.find(key)}: unknown key {key!r}; a mapping file holds [[map]] tables "
-                            "and one [program] table")
+            top.fault(key, f"unknown key {key!r}; a mapping file holds [[map]] tables and one [program] table")
     tables = document.get("map", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-        problems.append(f"{path}:{lines.find('map')}: 'map' must be [[map]] tables")
+        top.fault("map", "'map' must be [[map]] tables")
         tables = []
+    problems = top.problems
     mappings = []
     for index, table in enumerate(tables):
         where = _Where(path, lines, index)
@@ -172,7 +172,7 @@ def parse_map(text: str, specs: Mapping[str, ParameterSpec], path: Path | str = 
             program = _channel(table, where)
         problems.extend(where.problems)
     if problems:
-        raise MappingFileError(problems)
+        raise MappingFileError([text for _, text in sorted(problems, key=lambda problem: problem[0])])
     return MidiMap(tuple(mappings), program, Path(path) if not isinstance(path, Path) else path)
 
 
@@ -213,15 +213,16 @@ class _Where:
 
     path: Path | str
     lines: _KeyLines
-    table: int | str
-    problems: list[str] = field(default_factory=list)
+    table: int | str | None
+    problems: list[tuple[int, str]] = field(default_factory=list)  # (line, "FILE:LINE: message")
 
     @property
     def header(self) -> int:
         return self.lines.find("", self.table)
 
     def fault(self, key: str, message: str) -> None:
-        self.problems.append(f"{self.path}:{self.lines.find(key, self.table)}: {message}")
+        line = self.lines.find(key, self.table)
+        self.problems.append((line, f"{self.path}:{line}: {message}"))
 
     def unknown_keys(self, table: dict, known: tuple[str, ...], name: str) -> None:
         for key in table:
@@ -259,7 +260,7 @@ def _mapping(table: dict[str, Any], specs: Mapping[str, ParameterSpec], where: _
         where.fault("lsb", "lsb only goes with cc14 (a 14-bit CC pair)")
     channel = _channel(table, where)
     mode = _choice(table, "mode", MODES, "absolute", where)
-    if mode != "absolute" and source is not Source.CC:
+    if mode not in (None, "absolute") and source is not Source.CC:
         where.fault("mode", f"mode = {table['mode']!r}: relative encoders send 7-bit CCs; use cc = N "
                             "(NRPN increment/decrement 96/97 is always relative)")
     takeover = _choice(table, "takeover", {t: t for t in TAKEOVERS}, "immediate", where)
@@ -325,7 +326,7 @@ def _choice(table: dict[str, Any], key: str, allowed: Mapping[str, str], default
     for name, meaning in allowed.items():
         if normal in (name, name.replace("-", " ")):
             return meaning
-    where.fault(key, f"{key} = {value!r} is not one of {', '.join(dict.fromkeys(allowed))}")
+    where.fault(key, f"{key} = {value!r} is not one of {', '.join(dict.fromkeys(allowed.values()))}")
     return None
 
 
@@ -350,11 +351,12 @@ def _range(table: dict[str, Any], spec: ParameterSpec, where: _Where) -> tuple[f
         low_default, high_default = 0.0, 1.0
     else:
         low_default, high_default = spec.minimum, spec.maximum
+    if ("min" not in table and low_default is None) or ("max" not in table and high_default is None):
+        where.fault("target", f"target {spec.name!r} has no fixed range ({spec.range_text()}): give min and max")
+        return None, None
     low = _real(table, "min", where) if "min" in table else low_default
     high = _real(table, "max", where) if "max" in table else high_default
     if low is None or high is None:
-        if "min" not in table or "max" not in table:
-            where.fault("target", f"target {spec.name!r} has no fixed range ({spec.range_text()}): give min and max")
         return None, None
     if low == high:
         where.fault("max", f"min and max are both {low:g}: the control would do nothing")

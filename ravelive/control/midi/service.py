@@ -3,9 +3,9 @@
 `MidiService.start(store, config, recall=...)` reads the mapping file (a bad
 one raises MappingFileError: the server refuses to start), opens the ports
 (a missing backend is one line, and the server runs without MIDI), and
-starts one control thread. That thread drains the bytes the rtmidi callbacks
-queued, splits and decodes them (control/midi/decode.py), turns events into
-values (control/midi/binding.py) and writes them to the ParameterStore with
+starts one control thread. That thread reads the bytes rtmidi queued
+(control/midi/ports.py says why there is no callback), splits and decodes
+them (control/midi/decode.py), turns events into values (control/midi/binding.py) and writes them to the ParameterStore with
 the control as `source`; it also polls the ports for hot-plug and finishes
 MIDI learn. Nothing here runs on the audio path. Every fault is counted by
 kind; `status()` gives the counters for `/ravelive/status`.
@@ -13,7 +13,6 @@ kind; `status()` gives the counters for `/ravelive/status`.
 
 import collections
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -32,9 +31,10 @@ from ravelive.errors import ConfigError, ParameterError, RaveliveError
 
 logger = logging.getLogger(__name__)
 
-FAULT_KINDS = ("truncated", "stray_data", "unknown_status", "sysex", "queue_full", "refused_value",
+FAULT_KINDS = ("truncated", "stray_data", "unknown_status", "sysex", "refused_value",
                "missing_target", "preset_recall", "send_failed", "internal")
-_DRAIN = 256  # chunks handled between two looks at the clock (polling, learn deadlines)
+_DRAIN = 256  # messages read per input between two looks at the clock (polling, learn deadlines)
+IDLE_SECONDS = 0.001  # with nothing to read, look again this soon: the most a message waits
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class MidiConfig:
     map_file: Path | None = None  # --midi-map; learn writes here (created if missing)
     learn: str | None = None  # --learn PARAM: armed at start
     poll_seconds: float = 0.5  # hot-plug: ports listed this often (a replugged controller is back within 2 s)
-    queue_limit: int = 4096  # callback chunks waiting for the control thread; more are dropped and counted
+    queue_limit: int = 16384  # messages rtmidi holds per input for the control thread (a SysEx flood fits)
     feedback_rate: float = 200.0  # feedback rounds per second at most (motor faders move smoothly at 100)
 
 
@@ -147,9 +147,7 @@ class MidiService:
     def status(self) -> dict[str, Any]:
         """Counters for the server's status: midi_faults, and per kind under midi/."""
         ports = self._ports.describe() if self._ports is not None else "no MIDI backend"
-        dropped = self._ports.dropped if self._ports is not None else 0
         faults = dict(self.faults)
-        faults["queue_full"] += dropped
         return {"midi_faults": sum(faults.values()),
                 "midi": {"ports": ports, "messages": self.messages, "writes": self.writes,
                          "bindings": len(self._bindings), **faults}}
@@ -179,7 +177,8 @@ class MidiService:
         next_poll = time.monotonic() + self.config.poll_seconds
         while not self._stopping.is_set():
             try:
-                self._step(max(0.0, min(next_poll - time.monotonic(), 0.05)))
+                if self._ports is None or not self._ports.read(self._handle, _DRAIN):
+                    self._stopping.wait(IDLE_SECONDS)
                 now = time.monotonic()
                 if now >= next_poll and self._ports is not None:
                     self._ports.poll()
@@ -188,21 +187,6 @@ class MidiService:
             except Exception:  # the boundary: no byte a controller sends may stop MIDI
                 self.faults["internal"] += 1
                 logger.exception("MIDI control thread")
-
-    def _step(self, timeout: float) -> None:
-        if self._ports is None:
-            self._stopping.wait(timeout)
-            return
-        try:
-            chunk = self._ports.chunks.get(timeout=timeout)
-        except queue.Empty:
-            return
-        for _ in range(_DRAIN):
-            self._handle(*chunk)
-            try:
-                chunk = self._ports.chunks.get_nowait()
-            except queue.Empty:
-                return
 
     def _handle(self, data: list[int], port: str, received: float) -> None:
         if self.store.specs is not self._specs:  # a model swap redeclared the parameters
