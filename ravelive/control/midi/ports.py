@@ -83,12 +83,14 @@ class MidiPorts:
                               "The server runs without MIDI") from error
         self.poll()
 
-    def poll(self) -> None:
-        """Open new ports that match, notice vanished ones (each reported once)."""
+    def poll(self) -> bool:
+        """Open new ports that match, notice vanished ones (each reported once); True if an output (re)connected."""
         if self._probe_in is None:
-            return
+            return False
         self._follow(self._probe_in.get_ports(), self.inputs, self._opened_in, self._open_input, "input")
+        before = len([o for o in self._opened_out.values() if o.present])
         self._follow(self._probe_out.get_ports(), self.outputs, self._opened_out, self._open_output, "output")
+        return len([o for o in self._opened_out.values() if o.present]) > before
 
     def read(self, handle: Callable[[list[int], str, float], None], limit: int) -> int:
         """Hand up to `limit` waiting messages of each input to `handle(bytes, port, time)`; returns how many."""

@@ -181,7 +181,8 @@ class MidiService:
                     self._stopping.wait(IDLE_SECONDS)
                 now = time.monotonic()
                 if now >= next_poll and self._ports is not None:
-                    self._ports.poll()
+                    if self._ports.poll():  # a fader box plugged in: show it every value
+                        self.feedback.show(self._bindings, self.store.values())
                     next_poll = now + self.config.poll_seconds
                 self._finish_learning(now, None)
             except Exception:  # the boundary: no byte a controller sends may stop MIDI

@@ -129,3 +129,17 @@ def test_unreadable_files(store, tmp_path):
     binary.write_bytes(b"\xff\xfe[[map]]")
     with pytest.raises(MappingFileError, match="not UTF-8"):
         load_map(binary, store.specs)
+
+
+@pytest.mark.parametrize("name", ["8-knobs.toml", "14-bit-faders.toml"])
+def test_the_example_maps_fit_the_bundled_model(name):
+    from pathlib import Path
+
+    from ravelive.control.model_params import ModelControls
+    from ravelive.models.default import DEFAULT_MODEL_PATH
+    from ravelive.models.nn_model import NNModel
+
+    specs = ModelControls.from_model(NNModel.load(DEFAULT_MODEL_PATH)).specs
+    path = Path(__file__).resolve().parents[3] / "patches" / "midi" / name
+    midi_map = load_map(path, {spec.name: spec for spec in specs})
+    assert len(midi_map.mappings) >= 6
