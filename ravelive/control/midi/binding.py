@@ -61,8 +61,9 @@ class Binding:
             value = m.minimum * (m.maximum / m.minimum) ** x
         else:
             value = m.minimum + (m.maximum - m.minimum) * x ** (1.0 if m.curve == "linear" else m.curve)
-        if self.spec.type is ParameterType.BOOL:
-            return value >= (m.minimum + m.maximum) / 2 if m.maximum > m.minimum else value < (m.minimum + m.maximum) / 2
+        if self.spec.type is ParameterType.BOOL:  # on in the upper half of the travel
+            middle = (m.minimum + m.maximum) / 2
+            return value >= middle if m.maximum > m.minimum else value < middle
         low = -math.inf if self.spec.minimum is None else self.spec.minimum
         high = math.inf if self.spec.maximum is None else self.spec.maximum
         value = min(high, max(low, value))

@@ -249,6 +249,9 @@ def _mapping(table: dict[str, Any], specs: Mapping[str, ParameterSpec], where: _
             where.fault(key, f"{key} = {table[key]!r}: write {key} = true")
     else:
         number = _number(table, key, where)
+        if source in (Source.NRPN, Source.RPN) and number == 16383:
+            where.fault(key, f"{key} = 16383 is 127/127, the null parameter that deselects; no data is sent to it")
+            number = None
     if source is Source.CC14:
         default_lsb = number + 32 if number is not None and number + 32 <= 127 else None
         lsb = _number(table, "lsb", where) if "lsb" in table else default_lsb

@@ -200,8 +200,8 @@ def list_ports(api_name: str | None) -> tuple[list[str], list[str]]:
     except (rtmidi.SystemError, rtmidi.RtMidiError) as error:
         raise ConfigError(f"MIDI backend cannot be used ({error}); no ALSA sequencer or JACK server?") from error
     try:
-        mine = (lambda name: not name.startswith(CLIENT_NAME))
-        return [n for n in probe_in.get_ports() if mine(n)], [n for n in probe_out.get_ports() if mine(n)]
+        inputs = [name for name in probe_in.get_ports() if not name.startswith(CLIENT_NAME)]
+        return inputs, [name for name in probe_out.get_ports() if not name.startswith(CLIENT_NAME)]
     finally:
         probe_in.delete()
         probe_out.delete()

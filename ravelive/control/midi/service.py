@@ -5,9 +5,10 @@ one raises MappingFileError: the server refuses to start), opens the ports
 (a missing backend is one line, and the server runs without MIDI), and
 starts one control thread. That thread reads the bytes rtmidi queued
 (control/midi/ports.py says why there is no callback), splits and decodes
-them (control/midi/decode.py), turns events into values (control/midi/binding.py) and writes them to the ParameterStore with
-the control as `source`; it also polls the ports for hot-plug and finishes
-MIDI learn. Nothing here runs on the audio path. Every fault is counted by
+them (control/midi/decode.py), turns events into values
+(control/midi/binding.py) and writes them to the ParameterStore with the
+control as `source`; it also polls the ports for hot-plug and finishes MIDI
+learn. Nothing here runs on the audio path. Every fault is counted by
 kind; `status()` gives the counters for `/ravelive/status`.
 """
 

@@ -76,7 +76,8 @@ def test_notes_momentary_toggle_and_velocity(store):
 
 def test_channel_matching(store):
     any_channel, second = binding(store), binding(store, channel=2)
-    assert any_channel.matches(cc(5, channel=16)) and not second.matches(cc(5, channel=1)) and second.matches(cc(5, channel=2))
+    assert any_channel.matches(cc(5, channel=16))
+    assert not second.matches(cc(5, channel=1)) and second.matches(cc(5, channel=2))
     assert not any_channel.matches(cc(5, number=2))
 
 

@@ -54,9 +54,11 @@ channel = 16
 """
     midi_map = parse_map(text, store.specs, "m.toml")
     scale, freeze, gain, mix = midi_map.mappings
-    assert (scale.source, scale.number, scale.mode, scale.step, scale.channel) == (Source.CC, 20, "offset-64", 0.05, None)
+    assert (scale.source, scale.number, scale.mode, scale.step) == (Source.CC, 20, "offset-64", 0.05)
+    assert scale.channel is None
     assert (scale.minimum, scale.maximum) == (-4.0, 4.0)  # the parameter's own range
-    assert (freeze.source, freeze.toggle, freeze.channel, freeze.minimum, freeze.maximum) == (Source.NOTE, True, 10, 0, 1)
+    assert (freeze.source, freeze.toggle, freeze.channel) == (Source.NOTE, True, 10)
+    assert (freeze.minimum, freeze.maximum) == (0, 1)
     assert gain.source is Source.PITCH_BEND and gain.line == 12
     assert (mix.lsb, mix.curve, mix.minimum) == (60, "exponential", 0.1)
     assert midi_map.pairs == {3: 60} and not midi_map.uses_parameters and midi_map.program_channel == 16
@@ -81,6 +83,7 @@ BAD = [  # (text, line, words in the message)
     ('[[map]]\ntarget = "mix"\ncc = 128\n', 3, "0-127"),
     ('[[map]]\ntarget = "mix"\nnote = -1\n', 3, "0-127"),
     ('[[map]]\ntarget = "mix"\nnrpn = 16384\n', 3, "0-16383"),
+    ('[[map]]\ntarget = "mix"\nrpn = 16383\n', 3, "null parameter"),
     ('[[map]]\ntarget = "mix"\ncc = 1\ncurv = 2\n', 4, "did you mean 'curve'"),
     ('[[map]]\ntarget = "mix"\ncc = 1\nmode = "relative"\n', 4, "not one of"),
     ('[[map]]\ntarget = "mix"\ncc14 = 1\nmode = "offset-64"\n', 4, "relative encoders send 7-bit"),

@@ -24,9 +24,9 @@ cc = 1
 min = 1
 max = 3
 
-[[map]]
+[[map]]  # 127/127 deselects: data sent after it must not reach this (it would clip gain/out to +24 dB)
 target = "gain/out"
-nrpn = 16383
+nrpn = 0
 min = 0
 max = 100
 """

@@ -11,8 +11,8 @@ from osc_helpers import PrintedLines
 
 
 def serve(env, *options):
-    return subprocess.Popen([sys.executable, "-m", "ravelive", "serve", "--no-osc", "--no-realtime", *map(str, options)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    command = [sys.executable, "-m", "ravelive", "serve", "--no-osc", "--no-realtime", *map(str, options)]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def test_learn_from_the_command_line_on_a_virtual_input(jack_midi, identity_model_path, noise_file, tmp_path):

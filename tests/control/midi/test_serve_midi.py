@@ -101,7 +101,8 @@ class Rig:
                                          input_file=noise, realtime=False, latency_margin_ms=100))
         config = MidiConfig(inputs=("KNOBS",), outputs=("leds",), api="jack", map_file=self.map_file)
         self.reports = []
-        self.midi = MidiService.start(self.server.controls, config, recall=self.recalled.append, report=self.reports.append)
+        self.midi = MidiService.start(self.server.controls, config, recall=self.recalled.append,
+                                      report=self.reports.append)
         self.server.midi_status = self.midi.status
         self.server.start()
         self.control = ControlService.start(self.server, OscConfig(port=0), discovery=False)
@@ -115,18 +116,6 @@ class Rig:
         self.server.stop()
         self.sender.close()
         self.leds.close()
-
-    def status(self):
-        self.client.send("/ravelive/status")
-        items = {}
-        while True:
-            messages = self.client.receive(2.0)
-            if not messages:
-                return items
-            for address, arguments in messages:
-                items[address.removeprefix("/ravelive/status/")] = arguments[0]
-                if address.endswith("/uptime") and "midi_faults" in items:
-                    pass
 
     def connected(self):
         deadline = time.monotonic() + 10
@@ -270,7 +259,8 @@ def test_learn_binds_writes_the_file_and_announces(rig):
     entries = []
     while (message := rig.client.receive()) and message[0][0] == "/ravelive/midi/map/entry":
         entries.append(tuple(message[0][1]))
-    assert ("latent/3/noise", "nrpn 130 on channel 6") in entries and message[0] == ("/ravelive/midi/map/end", [len(entries)])
+    assert ("latent/3/noise", "nrpn 130 on channel 6") in entries
+    assert message[0] == ("/ravelive/midi/map/end", [len(entries)])
 
     rig.client.send("/ravelive/midi/learn", "latent/3/replace_value")  # a 14-bit pair, learned and driven
     time.sleep(0.1)
