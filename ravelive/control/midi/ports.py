@@ -12,10 +12,17 @@ every millisecond when idle). With JACK, rtmidi calls a callback from
 JACK's realtime process thread, and python-rtmidi's callback must take the
 GIL there: measured on a jackd dummy server with a busy Python thread, a
 callback lost 1,800 of 11,300 messages and duplicated others, and it stalls
-the JACK graph that the audio runs in; the queue lost none.
+the JACK graph that the audio runs in; the queue lost none. (mido's rtmidi
+backend always installs such a callback, and drops what it cannot parse
+without a count, so ports are python-rtmidi's own.)
+
+Outputs are written from two threads (feedback, and the control thread
+showing a newly connected box every value); one lock keeps rtmidi's
+single-writer output buffer whole and ports from closing under a send.
 """
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -65,6 +72,7 @@ class MidiPorts:
     _missing: set[str] = field(default_factory=set)  # patterns reported as missing, until they are found
     _probe_in: rtmidi.MidiIn | None = None
     _probe_out: rtmidi.MidiOut | None = None
+    _output_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def open(self) -> None:
         """Reach the backend and open what is there now; ConfigError (one line) when the backend is missing."""
@@ -88,9 +96,10 @@ class MidiPorts:
         if self._probe_in is None:
             return False
         self._follow(self._probe_in.get_ports(), self.inputs, self._opened_in, self._open_input, "input")
-        before = len([o for o in self._opened_out.values() if o.present])
-        self._follow(self._probe_out.get_ports(), self.outputs, self._opened_out, self._open_output, "output")
-        return len([o for o in self._opened_out.values() if o.present]) > before
+        with self._output_lock:
+            before = len([o for o in self._opened_out.values() if o.present])
+            self._follow(self._probe_out.get_ports(), self.outputs, self._opened_out, self._open_output, "output")
+            return len([o for o in self._opened_out.values() if o.present]) > before
 
     def read(self, handle: Callable[[list[int], str, float], None], limit: int) -> int:
         """Hand up to `limit` waiting messages of each input to `handle(bytes, port, time)`; returns how many."""
@@ -107,12 +116,13 @@ class MidiPorts:
     def send(self, message: list[int]) -> int:
         """Send one message to every connected output; returns how many failed."""
         failed = 0
-        for opened in self._opened_out.values():
-            if opened.present:
-                try:
-                    opened.port.send_message(message)
-                except (rtmidi.RtMidiError, ValueError):
-                    failed += 1
+        with self._output_lock:
+            for opened in self._opened_out.values():
+                if opened.present:
+                    try:
+                        opened.port.send_message(message)
+                    except (rtmidi.RtMidiError, ValueError):
+                        failed += 1
         return failed
 
     @property
@@ -121,19 +131,20 @@ class MidiPorts:
 
     def describe(self) -> str:
         """The connected ports, for status: 'in: ctl:knobs; out: ctl:leds'."""
-        inputs = [o.name or "(virtual)" for o in self._opened_in.values() if o.present]
-        outputs = [o.name for o in self._opened_out.values() if o.present]
+        inputs = [o.name or "(virtual)" for o in list(self._opened_in.values()) if o.present]
+        outputs = [o.name for o in list(self._opened_out.values()) if o.present]
         return f"in: {', '.join(inputs) or 'none'}; out: {', '.join(outputs) or 'none'}"
 
     def close(self) -> None:
-        for opened in [*self._opened_in.values(), *self._opened_out.values()]:
-            try:
-                opened.port.close_port()
-                opened.port.delete()
-            except (rtmidi.RtMidiError, AttributeError):
-                pass
-        self._opened_in.clear()
-        self._opened_out.clear()
+        with self._output_lock:
+            for opened in [*self._opened_in.values(), *self._opened_out.values()]:
+                try:
+                    opened.port.close_port()
+                    opened.port.delete()
+                except (rtmidi.RtMidiError, AttributeError):
+                    pass
+            self._opened_in.clear()
+            self._opened_out.clear()
         for probe in (self._probe_in, self._probe_out):
             if probe is not None:
                 probe.delete()
