@@ -103,7 +103,11 @@ class MidiService:
             service.feedback.show(service._bindings, store.values())
         service._thread.start()
         if config.learn is not None:
-            service.learn(config.learn, lambda error: report(error or f"MIDI learn: {config.learn} is bound"))
+            try:
+                service.learn(config.learn, lambda error: report(error or f"MIDI learn: {config.learn} is bound"))
+            except RaveliveError:  # --learn names no parameter: refuse to start, as a bad map does
+                service.close()
+                raise
         return service
 
     # ---- what OSC and the server use -----------------------------------------------------------
@@ -244,20 +248,20 @@ class MidiService:
             if self._learning is not learning:
                 return
             self._learning = None
-            error = self._bind(mapping)
-        done(error)
-        if error is None and self.announce is not None:
+            self._bind(mapping)
+        done(None)
+        if self.announce is not None:
             self.announce("midi/learned", mapping.target, mapping.describe())
 
-    def _bind(self, mapping: ControlMapping) -> str | None:
+    def _bind(self, mapping: ControlMapping) -> None:
+        """`mapping` replaces the target's bindings, in use at once and in the file."""
         kept = tuple(m for m in self._map.mappings if m.target != mapping.target) + (mapping,)
         try:
             self._save(mapping.target, [mapping])
         except ConfigError as error:
-            logger.warning("%s", error)  # the binding still holds until the server stops
+            self.report(str(error))  # the binding still holds until the server stops
         self._install(MidiMap(kept, self._map.program_channel, self._map.path))
         self.report(f"MIDI learn: {mapping.target} <- {mapping.describe()}")
-        return None
 
     # ---- helpers -----------------------------------------------------------------------------
 

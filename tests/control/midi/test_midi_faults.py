@@ -13,6 +13,7 @@ from ravelive.control.midi.mapping import MappingFileError
 from ravelive.control.midi.service import MidiConfig, MidiService
 from ravelive.control.osc import OscConfig
 from ravelive.control.service import ControlService
+from ravelive.errors import ParameterError
 from ravelive.server import Server, ServeConfig, run
 from test_serve_control import BLOCK, MARGIN_MS, assert_played_the_input_exactly
 
@@ -159,3 +160,10 @@ def test_a_missing_backend_or_port_is_one_line_and_the_rest_runs(store, jack_mid
                                                        "MIDI output 'no leds' not found"]
     with pytest.raises(Exception, match="no MIDI ports are open"):
         MidiService(store, MidiConfig(), midi._map, None, lines.append).learn("mix", lambda error: None)
+
+
+def test_learn_of_an_unknown_parameter_refuses_to_start(store, jack_midi):
+    with pytest.raises(ParameterError, match="latent/99/bias: no such parameter"):
+        MidiService.start(store, MidiConfig(api="jack", learn="latent/99/bias"), report=lambda line: None)
+    with pytest.raises(ParameterError, match="holds text"):
+        MidiService.start(store, MidiConfig(api="jack", learn="method"), report=lambda line: None)
