@@ -44,3 +44,19 @@ def test_without_a_midi_backend_serve_says_so_once_and_plays(identity_model_path
     assert process.returncode == 0, output[-2000:]
     assert output.count("MIDI backend") == 1 and "The server runs without MIDI" in output
     assert "MIDI off (no backend)" in output and "summary:" in output
+
+
+def test_midi_ports_lists_names_for_the_patterns(jack_midi):
+    from click.testing import CliRunner
+
+    from midi_helpers import Receiver, Sender
+    from ravelive.cli import main
+
+    sender, receiver = Sender("box-knobs", client="cli-box"), Receiver("box-leds", client="cli-leds")
+    try:
+        result = CliRunner().invoke(main, ["midi", "ports", "--midi-api", "jack"])
+    finally:
+        sender.close()
+        receiver.close()
+    assert result.exit_code == 0, result.output
+    assert "in  cli-box:box-knobs" in result.output.splitlines() and "out cli-leds:box-leds" in result.output
