@@ -6,15 +6,22 @@ numbers change as devices come and go. rtmidi has no hot-plug events, so
 opens every new match, and notices vanished ones: each is reported once,
 when it goes and when it comes back.
 
-No Python callback is installed: rtmidi's C++ input queue holds the bytes
-and the control thread reads them with `get_message()` (`read()`, polled
-every millisecond when idle). With JACK, rtmidi calls a callback from
-JACK's realtime process thread, and python-rtmidi's callback must take the
-GIL there: measured on a jackd dummy server with a busy Python thread, a
-callback lost 1,800 of 11,300 messages and duplicated others, and it stalls
-the JACK graph that the audio runs in; the queue lost none. (mido's rtmidi
-backend always installs such a callback, and drops what it cannot parse
-without a count, so ports are python-rtmidi's own.)
+`read()` hands the bytes to the control thread, in one of two ways:
+- ALSA, CoreMIDI, WinMM: rtmidi calls a callback from its own input thread;
+  the callback only puts `(bytes, port, time)` on a queue the control thread
+  blocks on (no CPU while idle, no added latency). When the queue is full
+  the message is dropped and counted (`dropped`).
+- JACK: no Python callback at all. rtmidi calls it from JACK's realtime
+  process thread, where python-rtmidi must take the GIL: measured on a
+  jackd dummy server with a busy Python thread, a callback lost 1,800 of
+  11,300 messages and duplicated others, and it stalls the JACK graph that
+  the audio runs in. rtmidi's C++ queue holds the bytes instead and the
+  control thread reads them with `get_message()`: every millisecond for a
+  second after a message, every `IDLE_POLL_SECONDS` otherwise (less than a
+  JACK period of 256 frames, which is how often JACK delivers MIDI); that
+  lost none of the 11,300.
+mido's rtmidi backend always installs a callback and drops what it cannot
+parse without a count, so the ports are python-rtmidi's own.
 
 Outputs are written from two threads (feedback, and the control thread
 showing a newly connected box every value); one lock keeps rtmidi's
@@ -22,6 +29,7 @@ single-writer output buffer whole and ports from closing under a send.
 """
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +42,10 @@ from ravelive.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 CLIENT_NAME = "ravelive-midi"  # our own ports start with this; patterns never match them (JACK lists them too)
+ACTIVE_POLL_SECONDS = 0.001  # JACK: how often inputs are read while a control moves
+ACTIVE_SECONDS = 1.0  # ... for this long after the last message
+IDLE_POLL_SECONDS = 0.004  # ... and then. Idle MIDI on JACK, test machine: 5% of a core polling every 1 ms,
+# 2.7% every 4 ms (most of that is the JACK clients' own threads: every rtmidi port is a JACK client)
 APIS = {"alsa": rtmidi.API_LINUX_ALSA, "jack": rtmidi.API_UNIX_JACK, "coremidi": rtmidi.API_MACOSX_CORE,
         "winmm": rtmidi.API_WINDOWS_MM}
 
@@ -73,15 +85,22 @@ class MidiPorts:
     _probe_in: rtmidi.MidiIn | None = None
     _probe_out: rtmidi.MidiOut | None = None
     _output_lock: threading.Lock = field(default_factory=threading.Lock)
+    callbacks: bool | None = None  # None: callbacks unless the backend is JACK (see the module docstring)
+    dropped: int = 0  # callback mode: messages dropped because the control thread's queue was full
+    _chunks: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
+    _last_message: float = 0.0
 
     def open(self) -> None:
         """Reach the backend and open what is there now; ConfigError (one line) when the backend is missing."""
         try:
             self._probe_in = rtmidi.MidiIn(self.api, CLIENT_NAME)
             self._probe_out = rtmidi.MidiOut(self.api, CLIENT_NAME)
+            if self.callbacks is None:
+                self.callbacks = self._probe_in.get_current_api() != rtmidi.API_UNIX_JACK
             if self.virtual:
                 port = self._new_input()
                 port.open_virtual_port(self.virtual)
+                self._deliver(port, "")
                 self._opened_in[""] = _Opened(port, "")
                 self.report(f"MIDI virtual input {self.virtual!r} is open")
         except (rtmidi.SystemError, rtmidi.RtMidiError, NotImplementedError) as error:
@@ -101,8 +120,11 @@ class MidiPorts:
             self._follow(self._probe_out.get_ports(), self.outputs, self._opened_out, self._open_output, "output")
             return len([o for o in self._opened_out.values() if o.present]) > before
 
-    def read(self, handle: Callable[[list[int], str, float], None], limit: int) -> int:
-        """Hand up to `limit` waiting messages of each input to `handle(bytes, port, time)`; returns how many."""
+    def read(self, handle: Callable[[list[int], str, float], None], limit: int, timeout: float) -> int:
+        """Hand waiting messages (up to `limit` a port) to `handle(bytes, port, time)`, waiting up to `timeout`
+        for the first; returns how many."""
+        if self.callbacks:
+            return self._read_queue(handle, limit, timeout)
         count = 0
         for opened in list(self._opened_in.values()):
             for _ in range(limit):
@@ -111,7 +133,29 @@ class MidiPorts:
                     break
                 handle(event[0], opened.name, time.monotonic())
                 count += 1
+        now = time.monotonic()
+        if count:
+            self._last_message = now
+        else:
+            active = now - self._last_message < ACTIVE_SECONDS
+            time.sleep(min(timeout, ACTIVE_POLL_SECONDS if active else IDLE_POLL_SECONDS))
         return count
+
+    def _read_queue(self, handle: Callable[[list[int], str, float], None], limit: int, timeout: float) -> int:
+        try:
+            chunk = self._chunks.get(timeout=timeout)
+        except queue.Empty:
+            return 0
+        count = 0
+        while True:
+            handle(*chunk)
+            count += 1
+            if count >= limit:
+                return count
+            try:
+                chunk = self._chunks.get_nowait()
+            except queue.Empty:
+                return count
 
     def send(self, message: list[int]) -> int:
         """Send one message to every connected output; returns how many failed."""
@@ -195,7 +239,22 @@ class MidiPorts:
     def _open_input(self, index: int, name: str) -> None:
         port = self._new_input()
         port.open_port(index, "in")
+        self._deliver(port, name)
         self._opened_in[name] = _Opened(port, name)
+
+    def _deliver(self, port: rtmidi.MidiIn, name: str) -> None:
+        """Callback mode: rtmidi's input thread queues each message for the control thread, nothing more."""
+        if not self.callbacks:
+            return
+        chunks, limit = self._chunks, self.queue_limit
+
+        def received(event: tuple[list[int], float], data: object = None) -> None:
+            if chunks.qsize() < limit:
+                chunks.put((event[0], name, time.monotonic()))
+            else:
+                self.dropped += 1
+
+        port.set_callback(received)
 
     def _open_output(self, index: int, name: str) -> None:
         port = rtmidi.MidiOut(self.api, CLIENT_NAME)

@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 FAULT_KINDS = ("truncated", "stray_data", "unknown_status", "sysex", "refused_value",
                "missing_target", "preset_recall", "send_failed", "internal")
 _DRAIN = 256  # messages read per input between two looks at the clock (polling, learn deadlines)
-IDLE_SECONDS = 0.001  # with nothing to read, look again this soon: the most a message waits
+_LEARN_TICK = 0.05  # while learning, the clock is looked at this often (a learn window is 0.3 s)
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class MidiConfig:
     map_file: Path | None = None  # --midi-map; learn writes here (created if missing)
     learn: str | None = None  # --learn PARAM: armed at start
     poll_seconds: float = 0.5  # hot-plug: ports listed this often (a replugged controller is back within 2 s)
-    queue_limit: int = 16384  # messages rtmidi holds per input for the control thread (a SysEx flood fits)
+    queue_limit: int = 16384  # messages waiting for the control thread, per input (a SysEx flood fits)
     feedback_rate: float = 200.0  # feedback rounds per second at most (motor faders move smoothly at 100)
 
 
@@ -153,6 +153,7 @@ class MidiService:
         """Counters for the server's status: midi_faults, and per kind under midi/."""
         ports = self._ports.describe() if self._ports is not None else "no MIDI backend"
         faults = dict(self.faults)
+        faults["queue_full"] = self._ports.dropped if self._ports is not None else 0
         return {"midi_faults": sum(faults.values()),
                 "midi": {"ports": ports, "messages": self.messages, "writes": self.writes,
                          "bindings": len(self._bindings), **faults}}
@@ -182,8 +183,12 @@ class MidiService:
         next_poll = time.monotonic() + self.config.poll_seconds
         while not self._stopping.is_set():
             try:
-                if self._ports is None or not self._ports.read(self._handle, _DRAIN):
-                    self._stopping.wait(IDLE_SECONDS)
+                # wake for the next port poll, and often enough to end a learn window on time
+                timeout = max(0.0, min(next_poll - time.monotonic(), _LEARN_TICK if self._learning else 1.0))
+                if self._ports is None:
+                    self._stopping.wait(timeout)
+                else:
+                    self._ports.read(self._handle, _DRAIN, timeout)
                 now = time.monotonic()
                 if now >= next_poll and self._ports is not None:
                     if self._ports.poll():  # a fader box plugged in: show it every value
