@@ -146,3 +146,40 @@ def test_the_example_maps_fit_the_bundled_model(name):
     path = Path(__file__).resolve().parents[3] / "patches" / "midi" / name
     midi_map = load_map(path, {spec.name: spec for spec in specs})
     assert len(midi_map.mappings) >= 6
+
+
+def test_model_attributes_are_targets_and_an_unbounded_one_needs_a_range(attributes_model_path):
+    from ravelive.control.midi.binding import Binding
+    from ravelive.control.midi.decode import ControlEvent
+    from ravelive.control.model_params import ModelControls
+    from ravelive.models.nn_model import NNModel
+
+    specs = ModelControls.from_model(NNModel.load(attributes_model_path)).store().specs
+    with pytest.raises(MappingFileError, match=r"m.toml:2: target 'attr/gain' has no fixed range .*give min and max"):
+        parse_map('[[map]]\ntarget = "attr/gain"\ncc = 1\n', specs, "m.toml")
+    text = """
+[[map]]
+target = "attr/gain"
+cc = 1
+min = 0
+max = 4
+[[map]]
+target = "attr/steps"
+cc = 2
+min = 1
+max = 16
+[[map]]
+target = "attr/invert"
+note = 60
+toggle = true
+[[map]]
+target = "attr/range/1"
+cc14 = 3
+min = 0
+max = 100
+"""
+    gain, steps, invert, second = (Binding(m, specs[m.target]) for m in parse_map(text, specs).mappings)
+    assert gain.value_at(0.5) == 2.0
+    assert steps.value_for(ControlEvent(Source.CC, 1, 2, 64), 4, 0.0) == 9  # an int parameter rounds
+    assert invert.value_for(ControlEvent(Source.NOTE, 1, 60, 90), False, 0.0) is True
+    assert second.value_for(ControlEvent(Source.CC14, 1, 3, 16383), 8, 0.0) == 100
