@@ -1,4 +1,4 @@
-"""Time from an OSC message to its effect in the output audio, through the real daemon.
+"""Time from an OSC message, or a MIDI CC, to its effect in the output audio, through the real daemon.
 
 Runs `ravelive serve` in file mode (no sound card; the clock paces the audio)
 with the bundled default model and OSC on a free port, then mutes the output
@@ -15,11 +15,19 @@ shift, measured to the resolution of one audio period.
 Target: control delay at most one model block. Prints both, and their ratio
 to one model block.
 
-    .venv/bin/python benchmarks/control_latency.py [--repeats 20]
+`--path midi` does the same with MIDI: a `jackd -d dummy` server
+(tests/jack_server.py), a controller port in this process sending CC 7
+(mapped to gain/out, -60..0 dB) over real JACK MIDI, and the server's
+MidiService reading it; `--path both` runs OSC then MIDI.
+
+    .venv/bin/python benchmarks/control_latency.py [--repeats 20] [--path osc|midi|both]
 """
 
 import argparse
+import contextlib
+import os
 import socket
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +36,7 @@ import numpy as np
 import soundfile
 import torch
 
+from ravelive.control.midi.service import MidiConfig, MidiService
 from ravelive.control.osc import OscConfig
 from ravelive.control.osc_wire import build_message
 from ravelive.control.service import ControlService
@@ -39,7 +48,51 @@ RATE = 48000
 SETTLE_SECONDS = 0.25  # between messages: the ramp (10 ms) and any block in flight are long over
 
 
-def measure(repeats: int, margin_ms: float) -> None:
+MIDI_MAP = """
+[[map]]
+target = "gain/out"
+cc = 7
+min = -60
+max = 0
+"""
+
+
+@contextlib.contextmanager
+def osc_path(server):
+    """send(db) over OSC from another UDP socket."""
+    control = ControlService.start(server, OscConfig(port=0), discovery=False)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        yield lambda db: sender.sendto(build_message("/ravelive/gain/out", [db]), control.osc.address)
+    control.close()
+
+
+@contextlib.contextmanager
+def midi_path(server, directory, jack_period):
+    """send(db) as CC 7 (0 -> -60 dB, 127 -> 0 dB) from a JACK MIDI port into the server's MidiService."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from jack_server import JackServer
+
+    import rtmidi
+
+    jack = JackServer(period=jack_period).start()  # JACK MIDI is delivered once per JACK cycle
+    os.environ.update(JACK_DEFAULT_SERVER=jack.name, JACK_NO_START_SERVER="1")
+    controller = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "benchmark")
+    controller.open_virtual_port("knobs")
+    map_file = Path(directory) / "map.toml"
+    map_file.write_text(MIDI_MAP)
+    midi = MidiService.start(server.controls, MidiConfig(inputs=("knobs",), api="jack", map_file=map_file))
+    deadline = time.monotonic() + 10
+    while "in: none" in midi.describe() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield lambda db: controller.send_message([0xB0, 7, 127 if db == 0 else 0])
+    finally:
+        midi.close()
+        controller.delete()
+        jack.stop()
+
+
+def measure(path: str, repeats: int, margin_ms: float, jack_period: int) -> None:
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as directory:
         source, recorded = Path(directory) / "noise.wav", Path(directory) / "out.wav"
@@ -50,23 +103,22 @@ def measure(repeats: int, margin_ms: float) -> None:
                              limiter=False)  # the DC blocker's tail would hide the first exact zero after a mute
         server = Server(config)
         server.start()
-        control = ControlService.start(server, OscConfig(port=0), discovery=False)
         period, latency, block = config.period, server.latency, server.status()["block"]
         margin = latency - server.realtime.processor.latency  # where the worker's output plays: see the docstring
         sent_at, stored = [], []
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        surface = osc_path(server) if path == "osc" else midi_path(server, directory, jack_period)
+        with surface as send:
             time.sleep(0.5)
             for _ in range(repeats):
-                sender.sendto(build_message("/ravelive/gain/out", [0.0]), control.osc.address)
+                send(0.0)
                 time.sleep(SETTLE_SECONDS)
                 sent_at.append(server.realtime.counters.periods * period)  # the next sample to be played
                 started = time.perf_counter()
-                sender.sendto(build_message("/ravelive/gain/out", [-60.0]), control.osc.address)
+                send(-60.0)
                 while server.controls.get("gain/out") != -60.0 and time.perf_counter() - started < 1.0:
-                    time.sleep(0.0001)  # poll: the store holds the value as soon as the OSC thread handled it
+                    time.sleep(0.0001)  # poll: the store holds the value as soon as the control thread handled it
                 stored.append(time.perf_counter() - started)
                 time.sleep(SETTLE_SECONDS)
-        control.close()
         server.stop()
         played, _ = soundfile.read(recorded, dtype="float32")
     ramp = int(RAMP_SECONDS * RATE)
@@ -78,22 +130,28 @@ def measure(repeats: int, margin_ms: float) -> None:
         totals.append(silent_from - ramp)
     totals = np.array(totals)
     controls = totals - margin
-    print(f"default model, block {block} samples ({1000 * block / RATE:.1f} ms), period {period}, "
+    print(f"[{path}] control delays, samples: {sorted(controls.tolist())}")
+    label = "OSC message" if path == "osc" else f"MIDI CC (JACK, period {jack_period})"
+    print(f"[{path}] default model, block {block} samples ({1000 * block / RATE:.1f} ms), period {period}, "
           f"audio latency {latency} samples ({1000 * latency / RATE:.1f} ms) of which output shift {margin}, "
           f"{repeats} messages")
-    print(f"message -> audible change (total): median {np.median(totals):.0f} samples "
+    print(f"[{path}] {label} -> audible change (total): median {np.median(totals):.0f} samples "
           f"({1000 * np.median(totals) / RATE:.1f} ms), max {totals.max()} ({1000 * totals.max() / RATE:.1f} ms)")
-    print(f"control delay (total - shift): median {np.median(controls):.0f} samples "
+    print(f"[{path}] control delay (total - shift): median {np.median(controls):.0f} samples "
           f"({1000 * np.median(controls) / RATE:.1f} ms), max {controls.max()} ({1000 * controls.max() / RATE:.1f} ms)")
-    print(f"OSC message -> value in the store: median {1e3 * np.median(stored):.2f} ms, max {1e3 * max(stored):.2f} ms")
-    print(f"(the audio is measured in whole periods of {period} samples: 0 means the change was heard in the first "
-          f"period that could carry it)")
-    print(f"ratio of the max control delay to one model block: {controls.max() / block:.2f} (target <= 1.00)")
+    print(f"[{path}] {label} -> value in the store: median {1e3 * np.median(stored):.2f} ms, "
+          f"max {1e3 * max(stored):.2f} ms")
+    print(f"[{path}] (the audio is measured in whole periods of {period} samples: 0 means the change was heard in "
+          f"the first period that could carry it)")
+    print(f"[{path}] ratio of the max control delay to one model block: {controls.max() / block:.2f} (target <= 1.00)")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--margin-ms", type=float, default=40.0, help="serve's --latency-margin")
+    parser.add_argument("--path", choices=["osc", "midi", "both"], default="osc", help="which control surface")
+    parser.add_argument("--jack-period", type=int, default=256, help="JACK's period for the MIDI path (frames)")
     arguments = parser.parse_args()
-    measure(arguments.repeats, arguments.margin_ms)
+    for path in ("osc", "midi") if arguments.path == "both" else (arguments.path,):
+        measure(path, arguments.repeats, arguments.margin_ms, arguments.jack_period)

@@ -167,13 +167,24 @@ def _device(text: str | None) -> int | str | None:
                    "without loading it (a load holds Python's lock for 0.1-0.3 s: late blocks on a tight margin).")
 @click.option("--no-osc", is_flag=True, help="No network control at all.")
 @click.option("--no-discovery", is_flag=True, help="No OSCQuery HTTP endpoint and no mDNS announcement.")
+@click.option("--midi-in", multiple=True, metavar="PATTERN",
+              help="MIDI input: every port whose name contains PATTERN (any case); repeatable; replugs are followed.")
+@click.option("--midi-virtual", metavar="NAME", help="Open a virtual MIDI input called NAME (ALSA, JACK, CoreMIDI).")
+@click.option("--midi-out", multiple=True, metavar="PATTERN", help="MIDI feedback output(s) (LED rings, motor faders).")
+@click.option("--midi-api", type=click.Choice(["alsa", "jack", "coremidi", "winmm"]),
+              help="MIDI backend; default: the platform's.")
+@click.option("--midi-map", type=click.Path(dir_okay=False), help="MIDI mapping file (TOML, see docs/midi.md); "
+              "MIDI learn writes to it.")
+@click.option("--learn", metavar="PARAM", help="Arm MIDI learn for PARAM at start: the next control moved drives it.")
 @reports_errors
 def serve(model, method, device, input_device, output_device, samplerate, channels, period, block, resample_quality,
           latency_margin, threads, input_file, output_file, duration, stats, fallback, no_realtime, no_limiter,
-          allow_control_output, osc_port, osc_host, allow, models_dir, presets_dir, preload, no_osc, no_discovery) -> None:
+          allow_control_output, osc_port, osc_host, allow, models_dir, presets_dir, preload, no_osc, no_discovery,
+          midi_in, midi_virtual, midi_out, midi_api, midi_map, learn) -> None:
     """Run a model live on an audio device (or files), until Ctrl-C or SIGTERM."""
     from pathlib import Path
 
+    from ravelive.control.midi.service import MidiConfig
     from ravelive.control.osc import OscConfig
     from ravelive.config import ServeConfig, validate_margin
     from ravelive.server import run
@@ -192,8 +203,57 @@ def serve(model, method, device, input_device, output_device, samplerate, channe
         duration=duration, stats_interval=stats, realtime=not no_realtime, fallback=fallback,
         osc=osc, discovery=not no_discovery, preload=preload, limiter=not no_limiter,
         allow_control_output=allow_control_output,
+        midi=MidiConfig(inputs=tuple(midi_in), virtual=midi_virtual, outputs=tuple(midi_out), api=midi_api,
+                        map_file=Path(midi_map) if midi_map else None, learn=learn)
+        if midi_in or midi_virtual or midi_out or midi_map or learn else None,
     )
     run(config, report=click.echo)
+
+
+@main.group()
+def midi() -> None:
+    """MIDI mapping files and ports."""
+
+
+@midi.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--model", "-m", type=click.Path(), help="Check targets against this model (default: the bundled one).")
+@reports_errors
+def midi_check(file, model) -> None:
+    """Validate a MIDI mapping FILE against a model's parameters; list every fault with its line."""
+    from ravelive.control.midi.mapping import MappingFileError, load_map
+    from ravelive.control.model_params import ModelControls
+    from ravelive.models.nn_model import NNModel
+
+    specs = ModelControls.from_model(NNModel.load(_model_or_default(model))).store().specs
+    try:
+        midi_map = load_map(file, specs)
+    except MappingFileError as error:
+        for problem in error.problems:
+            click.echo(problem, err=True)
+        raise click.ClickException(f"{file}: {len(error.problems)} fault(s)") from error
+    for mapping in midi_map.mappings:
+        click.echo(f"{file}:{mapping.line}: {mapping.target} <- {mapping.describe()}")
+    program = midi_map.program_channel
+    if program is not False:
+        click.echo(f"program change on {'any channel' if program is None else f'channel {program}'} recalls presets")
+    click.echo(f"{file}: {len(midi_map.mappings)} binding(s), no faults")
+
+
+@midi.command("ports")
+@click.option("--midi-api", type=click.Choice(["alsa", "jack", "coremidi", "winmm"]), help="MIDI backend.")
+@reports_errors
+def midi_ports(midi_api) -> None:
+    """List MIDI input and output ports (names for --midi-in / --midi-out)."""
+    from ravelive.control.midi.ports import list_ports
+
+    inputs, outputs = list_ports(midi_api)
+    for name in inputs:
+        click.echo(f"in  {name}")
+    for name in outputs:
+        click.echo(f"out {name}")
+    if not inputs and not outputs:
+        click.echo("no MIDI ports")
 
 
 @main.command()

@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ravelive.control.midi.service import MidiConfig
 from ravelive.control.osc import OscConfig
 from ravelive.dsp.resample import QUALITY as RESAMPLE_QUALITY
 from ravelive.errors import ConfigError
@@ -37,6 +38,7 @@ class ServeConfig:
     discovery: bool = True  # with osc: OSCQuery over HTTP and mDNS announcements
     limiter: bool = True  # DC blocker + true-peak limiter (-1 dBTP) at the output; False: --no-limiter, neither
     allow_control_output: bool = False  # play methods whose output is not audio (encode, prior); OSC can change it
+    midi: MidiConfig | None = None  # MIDI control (ravelive.control.midi); None: no MIDI
     preload: bool = False  # with osc.models_dir: load every model there before the stream starts (instant swaps)
 
 

@@ -31,6 +31,7 @@ import torch
 
 from ravelive.audio import AudioPath, AudioSettings, device_sample_rate, has_output_device
 from ravelive.config import ServeConfig, default_threads
+from ravelive.control.midi.service import MidiService, preset_recall
 from ravelive.control.model_params import ALLOW_CONTROL_OUTPUT, ControlSnapshot, ModelControls
 from ravelive.control.named_files import NamedFiles
 from ravelive.control.params import ParameterStore
@@ -96,6 +97,7 @@ class Server:
         self.audio = AudioPath(self._audio_settings(), self.realtime.native)
         self._started = 0.0
         self.warmup_p99 = first.p99
+        self.midi_status: Callable[[], dict[str, Any]] | None = None  # MidiService.status while MIDI runs
 
     def _output_stage(self, engine: StreamEngine, controls: ModelControls) -> OutputStage:
         """The processor every model plays through (the first one and each swapped-in one)."""
@@ -209,7 +211,7 @@ class Server:
             "audio": self.audio.description,
             **self.audio.health(),  # audio_state (running | lost | reopening | stopped), device_losses, device_reopens
             "preloaded_models": self.swapper.preloaded,
-        }
+        } | (self.midi_status() if self.midi_status is not None else {})
 
     def describe_start(self) -> str:
         s = self.status()
@@ -292,11 +294,15 @@ def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
     server = Server(config)
     stop = StopRequest()
     previous = {}
-    control = None
+    control = midi = None
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda number, frame: stop.request())
     try:
+        if config.midi is not None:  # before the audio: a bad mapping file refuses to start
+            presets = config.osc.presets_dir if config.osc is not None else None
+            midi = MidiService.start(server.controls, config.midi, preset_recall(presets, server.controls), report)
+            server.midi_status = midi.status
         server.start()
         report(server.describe_start())
         if config.osc is not None:
@@ -305,6 +311,10 @@ def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
             control.osc.feedback.on_latent_wanted = lambda wanted: server.set_latent_sink(push_latent if wanted else None)
             server.on_error = control.osc.report_error  # NaN/Inf bursts reach every subscribed client
             report(control.describe())
+            if midi is not None:
+                control.osc.midi, midi.announce = midi, control.osc.announce
+        if midi is not None:
+            report(midi.describe())
         notify("READY=1")
         _serve_until(server, config, stop, report)
     finally:
@@ -313,6 +323,8 @@ def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
             server.on_error = None
             server.set_latent_sink(None)
             control.close()
+        if midi is not None:
+            midi.close()
         server.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

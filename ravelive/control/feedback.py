@@ -106,6 +106,12 @@ class Feedback:
         with self._pending_lock:
             self._pending[change.name] = change
 
+    def announce(self, message: bytes) -> None:
+        """Send `message` to every client subscribed to parameter changes (a MIDI learn, say), now."""
+        for subscriber in list(self._subscribers.values()):
+            if subscriber.parameters:
+                self._send(subscriber.target, message)
+
     def push_latent(self, frames: np.ndarray) -> None:
         """Queue latent frames `[dimensions, n]`; never blocks (audio worker)."""
         if not self._latent_wanted:

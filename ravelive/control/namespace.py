@@ -61,6 +61,12 @@ COMMANDS = (
     Endpoint(f"{ROOT}/preset/save", "s", Access.WRITE, "save every parameter value as preset NAME"),
     Endpoint(f"{ROOT}/preset/load", "s", Access.WRITE, "apply preset NAME (values that fit this model)"),
     Endpoint(f"{ROOT}/preset/list", "", Access.WRITE, "replies /ravelive/preset/list with the preset names"),
+    Endpoint(f"{ROOT}/midi/learn", "s", Access.WRITE,
+             "bind the next MIDI control moved to parameter NAME (asynchronous): /ravelive/done follows"),
+    Endpoint(f"{ROOT}/midi/forget", "s", Access.WRITE, "remove every MIDI binding of parameter NAME"),
+    Endpoint(f"{ROOT}/midi/map", "", Access.WRITE,
+             "replies /ravelive/midi/map/entry <parameter> <control> per binding, then /ravelive/midi/map/end <count>"),
+    Endpoint(f"{ROOT}/midi/reload", "", Access.WRITE, "read the MIDI mapping file again (a bad file keeps the old map)"),
 )
 
 REPLIES = (
@@ -71,6 +77,10 @@ REPLIES = (
     Endpoint(f"{ROOT}/latent/out", "*", Access.READ, "one float per latent dimension, at the latent frame rate"),
     Endpoint(f"{ROOT}/namespace/entry", "sssss", Access.READ, "<address> <type tags> <access r|w|rw> <range> <description>"),
     Endpoint(f"{ROOT}/namespace/end", "i", Access.READ, "<count>: the namespace listing is complete"),
+    Endpoint(f"{ROOT}/midi/map/entry", "ss", Access.READ, "<parameter> <control>: one MIDI binding"),
+    Endpoint(f"{ROOT}/midi/map/end", "i", Access.READ, "<count>: the MIDI binding listing is complete"),
+    Endpoint(f"{ROOT}/midi/learned", "ss", Access.READ, "<parameter> <control>: MIDI learn bound a control (to subscribers)"),
+    Endpoint(f"{ROOT}/midi/forgot", "si", Access.READ, "<parameter> <count>: MIDI bindings removed (to subscribers)"),
 )
 
 _ACCESS_LETTERS = {Access.READ: "r", Access.WRITE: "w", Access.READ_WRITE: "rw"}

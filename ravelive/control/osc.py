@@ -46,6 +46,18 @@ class ControlledServer(Protocol):
     def reload_model(self, done: Callable[[str | None], None] | None = None) -> None: ...
 
 
+class MidiControl(Protocol):
+    """What the OSC layer needs from MIDI (ravelive.control.midi.service.MidiService implements it)."""
+
+    def learn(self, name: str, done: Callable[[str | None], None]) -> None: ...
+
+    def forget(self, name: str) -> int: ...
+
+    def bindings(self) -> list[tuple[str, str]]: ...
+
+    def reload(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class OscConfig:
     """Where the OSC server listens and whom it answers."""
@@ -121,6 +133,7 @@ class OscServer:
         self._last_refill = time.monotonic()
         self._stopping = threading.Event()
         self._receiver = threading.Thread(target=self._receive_loop, name="ravelive-osc-receive", daemon=True)
+        self.midi: MidiControl | None = None  # set by `serve` when MIDI runs
         self._commands: dict[str, Callable[[str, list[Any], Address], None]] = {
             f"{namespace.ROOT}/ping": self._ping,
             f"{namespace.ROOT}/status": self._status,
@@ -133,6 +146,10 @@ class OscServer:
             f"{namespace.ROOT}/preset/save": self._preset_save,
             f"{namespace.ROOT}/preset/load": self._preset_load,
             f"{namespace.ROOT}/preset/list": self._preset_list,
+            f"{namespace.ROOT}/midi/learn": self._midi_learn,
+            f"{namespace.ROOT}/midi/forget": self._midi_forget,
+            f"{namespace.ROOT}/midi/map": self._midi_map,
+            f"{namespace.ROOT}/midi/reload": self._midi_reload,
         }
         missing = namespace.addresses(namespace.COMMANDS) ^ set(self._commands)
         if missing:
@@ -337,6 +354,37 @@ class OscServer:
 
     def _preset_list(self, address: str, arguments: list[Any], sender: Address) -> None:
         self._reply(sender, address, *(self._presets.names() if self._presets else []))
+
+    def _midi_learn(self, address: str, arguments: list[Any], sender: Address) -> None:
+        name = _one_text(address, arguments)
+        self._start(address, name, sender, lambda done: self._midi_service(address).learn(name, done))
+
+    def _midi_forget(self, address: str, arguments: list[Any], sender: Address) -> None:
+        name = _one_text(address, arguments)
+        self._midi_service(address).forget(name)
+        self._reply(sender, "done", address, name)
+
+    def _midi_map(self, address: str, arguments: list[Any], sender: Address) -> None:
+        bindings = self._midi_service(address).bindings()
+        for target, control in bindings:
+            self._reply(sender, "midi/map/entry", target, control)
+        self._reply(sender, "midi/map/end", len(bindings))
+
+    def _midi_reload(self, address: str, arguments: list[Any], sender: Address) -> None:
+        self._midi_service(address).reload()
+        self._reply(sender, "done", address, "")
+
+    def _midi_service(self, address: str) -> MidiControl:
+        if self.midi is None:
+            raise _Refused("refused_value", f"{address}: no MIDI; start the server with --midi-in, --midi-virtual "
+                                            "or --midi-map")
+        return self.midi
+
+    def announce(self, address: str, *arguments: Any) -> None:
+        """Send one message to every subscribed client (MIDI learn and forget are announced this way)."""
+        if not address.startswith("/"):
+            address = f"{namespace.ROOT}/{address}"
+        self.feedback.announce(build_message(address, arguments))
 
     def _library(self, address: str) -> PresetLibrary:
         if self._presets is None:

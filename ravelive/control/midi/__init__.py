@@ -1,0 +1,1 @@
+"""MIDI control: ports, the mapping file, decoding, learn and feedback (see docs/midi.md)."""
