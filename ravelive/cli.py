@@ -162,13 +162,27 @@ def _device(text: str | None) -> int | str | None:
                    "without loading it (a load holds Python's lock for 0.1-0.3 s: late blocks on a tight margin).")
 @click.option("--no-osc", is_flag=True, help="No network control at all.")
 @click.option("--no-discovery", is_flag=True, help="No OSCQuery HTTP endpoint and no mDNS announcement.")
+@click.option("--cv-in", multiple=True, metavar="CH=PARAM[:MIN:MAX]",
+              help="Eurorack CV on device channel CH (above the audio ones) drives PARAM, its voltage range mapped "
+                   "onto MIN..MAX (default: PARAM's range), e.g. 3=latent/0/bias:-2:2. Repeatable.")
+@click.option("--gate-in", multiple=True, metavar="CH=ACTION",
+              help="Each gate on channel CH runs ACTION once: preset-next, preset-recall:NAME, freeze (toggles the "
+                   "latents' freeze), freeze-hold (frozen while high), learn:PARAM. Repeatable.")
+@click.option("--cv-out", multiple=True, metavar="CH=SOURCE[:MIN:MAX]",
+              help="Put SOURCE out as a CV on channel CH: level (0..1) or latent/N (default -3..3), mapped onto the "
+                   "jack's voltage range. Repeatable.")
+@click.option("--cv-calibration", type=click.Path(dir_okay=False),
+              help="TOML file whose [cv] table calibrates the interface (volts_full_scale, range bipolar/unipolar, "
+                   "gate threshold); may be the MIDI map. See docs/midi.md.")
 @reports_errors
 def serve(model, method, device, input_device, output_device, samplerate, channels, period, block, resample_quality,
           latency_margin, threads, input_file, output_file, duration, stats, fallback, no_realtime,
-          osc_port, osc_host, allow, models_dir, presets_dir, preload, no_osc, no_discovery) -> None:
+          osc_port, osc_host, allow, models_dir, presets_dir, preload, no_osc, no_discovery, cv_in, gate_in, cv_out,
+          cv_calibration) -> None:
     """Run a model live on an audio device (or files), until Ctrl-C or SIGTERM."""
     from pathlib import Path
 
+    from ravelive.control.cv import cv_config
     from ravelive.control.osc import OscConfig
     from ravelive.config import ServeConfig, validate_margin
     from ravelive.server import run
@@ -186,6 +200,7 @@ def serve(model, method, device, input_device, output_device, samplerate, channe
         input_file=Path(input_file) if input_file else None, output_file=Path(output_file) if output_file else None,
         duration=duration, stats_interval=stats, realtime=not no_realtime, fallback=fallback,
         osc=osc, discovery=not no_discovery, preload=preload,
+        cv=cv_config(cv_in, gate_in, cv_out, cv_calibration),
     )
     run(config, report=click.echo)
 

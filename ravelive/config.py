@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ravelive.control.cv import CvConfig
 from ravelive.control.osc import OscConfig
 from ravelive.dsp.resample import QUALITY as RESAMPLE_QUALITY
 from ravelive.errors import ConfigError
@@ -36,6 +37,7 @@ class ServeConfig:
     osc: OscConfig | None = None  # OSC control (ravelive.control); None: no network control
     discovery: bool = True  # with osc: OSCQuery over HTTP and mDNS announcements
     preload: bool = False  # with osc.models_dir: load every model there before the stream starts (instant swaps)
+    cv: CvConfig | None = None  # Eurorack CV and gate jacks above the audio channels (ravelive.control.cv); None: none
 
 
 def default_threads() -> int:

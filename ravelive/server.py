@@ -30,6 +30,7 @@ import torch
 
 from ravelive.audio import AudioPath, AudioSettings, device_sample_rate, has_output_device
 from ravelive.config import ServeConfig, default_threads
+from ravelive.control.cv_control import CvControl
 from ravelive.control.model_params import AttributeApplier, ControlSnapshot, ModelControls
 from ravelive.control.named_files import NamedFiles
 from ravelive.control.params import ParameterStore
@@ -37,7 +38,9 @@ from ravelive.control.service import ControlService
 from ravelive.demo import with_demo
 from ravelive.dsp.fifo import AudioFifo
 from ravelive.dsp.smoothing import GainRamp, WetDryMix
-from ravelive.engine.realtime import Realtime, RealtimeConfig, lock_memory
+from ravelive.engine.cv_stage import CvSignals, CvStage, LatentTap
+from ravelive.engine.latent_fanout import LatentFanout
+from ravelive.engine.realtime import Processor, Realtime, RealtimeConfig, lock_memory
 from ravelive.engine.stream import LatentSink, StreamEngine
 from ravelive.engine.swap import Done, EngineSettings, ModelSwapper
 from ravelive.engine.warmup import margin_from_compute
@@ -103,10 +106,16 @@ class Server:
         self.sample_rate = config.sample_rate or self._device_rate() or model.sample_rate or 48000
         probe = StreamEngine(model, config.method, config.block, self.sample_rate, config.channels)
         self.channels = probe.channels
+        # CV and gate jacks (ravelive.control.cv) are device channels above the audio ones
+        self.device_channels = config.cv.device_channels(self.channels) if config.cv else self.channels
+        self.cv_signals = CvSignals(config.cv, self.sample_rate) if config.cv else None
+        self._latents = LatentFanout()  # the engines' one latent sink: OSC's latent feed and the CV outputs
+        self._cv_tap = LatentTap() if config.cv and config.cv.latent_outputs else None
+        self._latents.attach("cv", self._cv_tap)
         self.controls: ParameterStore[ControlSnapshot] = ModelControls.from_model(model, method=probe.method).store()
         settings = EngineSettings(self.sample_rate, self.channels, config.period, config.block, config.resample_quality)
-        self.swapper = ModelSwapper(settings, self.controls,
-                                    lambda engine, controls: Controlled(engine, self.controls, controls))
+        self.swapper = ModelSwapper(settings, self.controls, self._make_processor)
+        self.swapper.set_latent_sink(self._latents if self._latents.active else None)
         first = self.swapper.prepare(model, probe.method)
         if config.latency_margin_ms is None:
             margin = margin_from_compute(first.p99, self.sample_rate, config.period)
@@ -115,7 +124,7 @@ class Server:
         self.realtime = Realtime(
             first.processor,
             RealtimeConfig(
-                sample_rate=self.sample_rate, channels=self.channels, period=config.period,
+                sample_rate=self.sample_rate, channels=self.device_channels, period=config.period,
                 block=first.engine.block * self.sample_rate // first.engine.model_rate,
                 margin=margin, ring_frames=_ring_frames(first.processor.latency + margin, self.sample_rate),
                 fallback=config.fallback, startup=round(STARTUP_SECONDS * self.sample_rate),
@@ -131,6 +140,14 @@ class Server:
         self._started = 0.0
         self.warmup_p99 = first.p99
 
+    def _make_processor(self, engine: StreamEngine, controls: ModelControls) -> Processor:
+        """What every model (the first and each swapped-in one) plays through: Controlled, inside the CV jacks."""
+        processor = Controlled(engine, self.controls, controls)
+        if self.cv_signals is None:
+            return processor
+        return CvStage(processor, self.cv_signals, self.channels, self.device_channels, self.sample_rate,
+                       engine.latent_dims, self._cv_tap)
+
     def _device_rate(self) -> int | None:
         """The output device's own rate (JACK's is fixed, others' the default): streams run at it unless told."""
         return device_sample_rate(self.config.output_device) if self._use_device else None
@@ -138,7 +155,7 @@ class Server:
     def _audio_settings(self) -> AudioSettings:
         c = self.config
         return AudioSettings(
-            sample_rate=self.sample_rate, channels=self.channels, period=c.period,
+            sample_rate=self.sample_rate, channels=self.device_channels, period=c.period,
             input_device=c.input_device, output_device=c.output_device,
             input_file=c.input_file, output_file=c.output_file, use_device=self._use_device,
         )
@@ -170,6 +187,8 @@ class Server:
         self.audio.stop()
         self.swapper.stop()
         self.realtime.close()
+        if self.cv_signals is not None:
+            self.cv_signals.close()
 
     @property
     def latency(self) -> int:
@@ -210,7 +229,15 @@ class Server:
             "uptime": time.monotonic() - self._started if self._started else 0.0,
             "audio": self.audio.description,
             "preloaded_models": self.swapper.preloaded,
+            **self._cv_status(),
         }
+
+    def _cv_status(self) -> dict[str, Any]:
+        """CV counters: parameter writes from CV inputs, gate edges seen, gate actions run (none without CV)."""
+        signals = self.cv_signals
+        if signals is None:
+            return {}
+        return {"cv_writes": signals.writes, "gate_edges": sum(signals.rising), "gate_actions": signals.actions}
 
     def describe_start(self) -> str:
         s = self.status()
@@ -249,7 +276,8 @@ class Server:
 
     def set_latent_sink(self, sink: LatentSink | None) -> None:
         """Hand the latent frames of the running engine (and of every swapped-in one) to `sink`; None: stop."""
-        self.swapper.set_latent_sink(sink)
+        self._latents.attach("osc", sink)
+        self.swapper.set_latent_sink(self._latents if self._latents.active else None)
 
 
 def _use_device(config: ServeConfig) -> bool:
@@ -281,10 +309,14 @@ def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
     stop = StopRequest()
     previous = {}
     control = None
+    cv = None
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda number, frame: stop.request())
     try:
+        if config.cv is not None:  # checked before the audio starts; MIDI's learn hook is to be passed as learn=
+            presets_dir = config.osc.presets_dir if config.osc is not None else None
+            cv = CvControl(server.cv_signals, server.controls, config.cv, presets_dir, learn=None).start()
         server.start()
         report(server.describe_start())
         if config.osc is not None:
@@ -299,6 +331,8 @@ def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
         if control is not None:
             server.set_latent_sink(None)
             control.close()
+        if cv is not None:
+            cv.close()
         server.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
