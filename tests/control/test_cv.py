@@ -1,6 +1,7 @@
 """CV and gate specs, calibration, and the CV control thread's mapping and actions (ravelive.control.cv*)."""
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -270,3 +271,12 @@ def test_the_control_thread_follows_the_worker_when_started(store):
     finally:
         control.close()
         signals.close()
+
+
+def test_the_worked_example_of_docs_midi_md_parses(tmp_path):
+    text = (Path(__file__).parents[2] / "docs" / "midi.md").read_text()
+    path = tmp_path / "rig.toml"
+    path.write_text(text.split("# rig.toml\n", 1)[1].split("```", 1)[0])
+    config = cv_config(("3=latent/1/bias:-3:3",), ("4=freeze",), ("5=latent/0:-2:2",), path)
+    assert config.device_channels(2) == 5
+    assert config.calibration.default == JackCalibration(10.0, -5.0, 5.0)
