@@ -242,8 +242,9 @@ class Server:
     def describe_start(self) -> str:
         s = self.status()
         resampled = f" (resampled from the model's {s['model_sample_rate']} Hz)" if s["model_sample_rate"] != s["sample_rate"] else ""
+        jacks = f" + CV jacks {', '.join(map(str, sorted(self.config.cv.channels)))}" if self.config.cv else ""
         return (
-            f"serving {s['model']} ({s['method']}) at {s['sample_rate']} Hz{resampled} x {s['channels']} on {s['audio']}; "
+            f"serving {s['model']} ({s['method']}) at {s['sample_rate']} Hz{resampled} x {s['channels']}{jacks} on {s['audio']}; "
             f"block {s['block']}, period {s['period']}; latency {s['latency']} samples = {s['latency_ms']:.1f} ms "
             f"(engine {s['latency'] - s['margin']} + margin {s['margin']})"
         )

@@ -22,12 +22,17 @@ which may be the MIDI map file itself): see docs/midi.md.
 """
 
 import math
-import tomllib
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ravelive.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 (pyproject.toml installs tomli there)
+    import tomli as tomllib
 
 RANGES = {"bipolar": (-5.0, 5.0), "unipolar": (0.0, 10.0)}  # Eurorack's two voltage conventions
 LATENT_OUT_RANGE = (-3.0, 3.0)  # a unit-normal latent spends 99.7% of its time here

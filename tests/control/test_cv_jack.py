@@ -6,6 +6,7 @@ parameter comes back over OSC as the ramp rises, and each gate edge runs its
 action exactly once.
 """
 
+import itertools
 import subprocess
 import sys
 import time
@@ -36,6 +37,8 @@ class Voltages:
     def __init__(self, server_name: str, names: list[str]) -> None:
         self.client = jack.Client("cv-feeder", servername=server_name, no_start_server=True)
         self.ports = [self.client.outports.register(name) for name in names]
+        self.monitor = self.client.inports.register("monitor")  # one output jack of the server, read back
+        self.monitored = None  # the last sample it played
         self.values = [0.0] * len(names)
         self.ramp: tuple[int, float, float, float] | None = None  # port, start time, from, to
         self.client.set_process_callback(self._process)
@@ -47,17 +50,18 @@ class Voltages:
             self.values[index] = low + (high - low) * min(1.0, (time.monotonic() - started) / RAMP_SECONDS)
         for port, value in zip(self.ports, self.values):
             port.get_array()[:] = value
+        self.monitored = float(self.monitor.get_array()[-1])
 
     def close(self) -> None:
         self.client.deactivate()
         self.client.close()
 
 
-def ravelive_inputs(client, timeout: float) -> list[str]:
-    """The input ports of the ravelive server (PortAudio's JACK client), in channel order."""
+def ravelive_ports(client, timeout: float, inputs: bool = True) -> list[str]:
+    """The input (or output) ports of the ravelive server (PortAudio's JACK client), in channel order."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ports = [port.name for port in client.get_ports(is_input=True, is_audio=True)
+        ports = [port.name for port in client.get_ports(is_input=inputs, is_output=not inputs, is_audio=True)
                  if not port.name.startswith(("system:", "cv-feeder:"))]
         if len(ports) >= 4:
             return sorted(ports, key=lambda name: int("".join(filter(str.isdigit, name.split(":")[1])) or 0))
@@ -96,7 +100,8 @@ def test_a_dc_ramp_moves_the_mapped_parameter_and_each_gate_edge_acts_once(jack4
     voltages = Voltages(jack4.name, ["cv", "gate"])
     osc = Client(("127.0.0.1", port))
     try:
-        inputs = ravelive_inputs(voltages.client, START_SECONDS)
+        inputs = ravelive_ports(voltages.client, START_SECONDS)
+        voltages.client.connect(ravelive_ports(voltages.client, START_SECONDS, inputs=False)[3], voltages.monitor)
         for channel, feeder in ((1, voltages.ports[0]), (2, voltages.ports[1])):
             for source in voltages.client.get_all_connections(inputs[channel]):
                 voltages.client.disconnect(source, inputs[channel])
@@ -114,7 +119,7 @@ def test_a_dc_ramp_moves_the_mapped_parameter_and_each_gate_edge_acts_once(jack4
                     seen.append(arguments[0])
         assert len(seen) >= 10, seen  # it followed the ramp, not one jump
         assert seen[0] < -20 and abs(seen[-1] + 4.8) < 0.05, seen
-        assert all(later >= earlier - 0.05 for earlier, later in zip(seen, seen[1:])), seen
+        assert all(later >= earlier - 0.05 for earlier, later in itertools.pairwise(seen)), seen
 
         for _ in range(3):  # 5 V gates, 100 ms high, 100 ms low: three rising edges
             voltages.values[1] = 5.0 / VOLTS_FULL_SCALE
@@ -126,6 +131,7 @@ def test_a_dc_ramp_moves_the_mapped_parameter_and_each_gate_edge_acts_once(jack4
         assert counters["gate_edges"] == 3 and counters["gate_actions"] == 3, counters
         osc.send("/ravelive/latent/0/freeze")
         assert osc.expect("/ravelive/latent/0/freeze") == [True]  # toggled three times: frozen
+        assert voltages.monitored == pytest.approx(-0.5)  # --cv-out 4=level of a silent input: 0 -> -5 V
         assert process.poll() is None
     finally:
         osc.close()
