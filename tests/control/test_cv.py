@@ -280,3 +280,18 @@ def test_the_worked_example_of_docs_midi_md_parses(tmp_path):
     config = cv_config(("3=latent/1/bias:-3:3",), ("4=freeze",), ("5=latent/0:-2:2",), path)
     assert config.device_channels(2) == 5
     assert config.calibration.default == JackCalibration(10.0, -5.0, 5.0)
+
+
+def test_serve_refuses_a_gate_it_cannot_run_before_the_audio_starts_in_one_line(codec_model_path, noise_file):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "ravelive", "serve", "--model", str(codec_model_path), "--device", "none",
+         "--input", str(noise_file), "--duration", "5", "--gate-in", "2=learn:mix", "--no-osc", "--no-realtime"],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "Error: --gate-in 2=learn:mix: MIDI learn is not available in this server; use another action or start it "
+        "with MIDI"]
+    assert "serving" not in result.stdout
