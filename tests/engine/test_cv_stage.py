@@ -95,3 +95,23 @@ def test_a_crossfade_pushes_the_same_input_to_both_stages_and_each_edge_counts_o
         new.push(x)  # the same array, as Realtime's crossfade pushes it
     assert signals.rising == [1]
     signals.close()
+
+
+def test_the_server_opens_the_cv_jacks_and_every_swapped_in_model_plays_inside_them(
+        identity_model_path, switchable_model_path, noise_file):
+    from ravelive.config import ServeConfig
+    from ravelive.server import Server
+
+    config = ServeConfig(model=identity_model_path, input_device="none", output_device="none", input_file=noise_file,
+                         realtime=False, block=BLOCK, latency_margin_ms=20,
+                         cv=CvConfig(inputs=(CvIn(3, "mix"),), outputs=(CvOut(2, "level"),)))
+    server = Server(config)
+    try:
+        assert (server.channels, server.device_channels, server.realtime.config.channels) == (1, 3, 3)
+        assert isinstance(server.realtime.processor, CvStage)
+        server.swap_model(switchable_model_path)
+        assert isinstance(server.realtime.processor, CvStage)
+        assert server.realtime.processor.inner.engine.model.path == switchable_model_path
+        assert {"cv_writes", "gate_edges", "gate_actions"} <= server.status().keys()
+    finally:
+        server.stop()
