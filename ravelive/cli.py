@@ -176,14 +176,27 @@ def _device(text: str | None) -> int | str | None:
 @click.option("--midi-map", type=click.Path(dir_okay=False), help="MIDI mapping file (TOML, see docs/midi.md); "
               "MIDI learn writes to it.")
 @click.option("--learn", metavar="PARAM", help="Arm MIDI learn for PARAM at start: the next control moved drives it.")
+@click.option("--cv-in", multiple=True, metavar="CH=PARAM[:MIN:MAX]",
+              help="Eurorack CV on device channel CH (above the audio ones) drives PARAM, its voltage range mapped "
+                   "onto MIN..MAX (default: PARAM's range), e.g. 3=latent/0/bias:-2:2. Repeatable.")
+@click.option("--gate-in", multiple=True, metavar="CH=ACTION",
+              help="Each gate on channel CH runs ACTION once: preset-next, preset-recall:NAME, freeze (toggles the "
+                   "latents' freeze), freeze-hold (frozen while high), learn:PARAM. Repeatable.")
+@click.option("--cv-out", multiple=True, metavar="CH=SOURCE[:MIN:MAX]",
+              help="Put SOURCE out as a CV on channel CH: level (0..1) or latent/N (default -3..3), mapped onto the "
+                   "jack's voltage range. Repeatable.")
+@click.option("--cv-calibration", type=click.Path(dir_okay=False),
+              help="TOML file whose [cv] table calibrates the interface (volts_full_scale, range bipolar/unipolar, "
+                   "gate threshold); default: the --midi-map file. See docs/midi.md.")
 @reports_errors
 def serve(model, method, device, input_device, output_device, samplerate, channels, period, block, resample_quality,
           latency_margin, threads, input_file, output_file, duration, stats, fallback, no_realtime, no_limiter,
           allow_control_output, osc_port, osc_host, allow, models_dir, presets_dir, preload, no_osc, no_discovery,
-          midi_in, midi_virtual, midi_out, midi_api, midi_map, learn) -> None:
+          midi_in, midi_virtual, midi_out, midi_api, midi_map, learn, cv_in, gate_in, cv_out, cv_calibration) -> None:
     """Run a model live on an audio device (or files), until Ctrl-C or SIGTERM."""
     from pathlib import Path
 
+    from ravelive.control.cv import cv_config
     from ravelive.control.midi.service import MidiConfig
     from ravelive.control.osc import OscConfig
     from ravelive.config import ServeConfig, validate_margin
@@ -206,6 +219,7 @@ def serve(model, method, device, input_device, output_device, samplerate, channe
         midi=MidiConfig(inputs=tuple(midi_in), virtual=midi_virtual, outputs=tuple(midi_out), api=midi_api,
                         map_file=Path(midi_map) if midi_map else None, learn=learn)
         if midi_in or midi_virtual or midi_out or midi_map or learn else None,
+        cv=cv_config(cv_in, gate_in, cv_out, cv_calibration or (midi_map if cv_in or gate_in or cv_out else None)),
     )
     run(config, report=click.echo)
 

@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ravelive.control.cv import CvConfig
 from ravelive.control.midi.service import MidiConfig
 from ravelive.control.osc import OscConfig
 from ravelive.dsp.resample import QUALITY as RESAMPLE_QUALITY
@@ -40,6 +41,7 @@ class ServeConfig:
     allow_control_output: bool = False  # play methods whose output is not audio (encode, prior); OSC can change it
     midi: MidiConfig | None = None  # MIDI control (ravelive.control.midi); None: no MIDI
     preload: bool = False  # with osc.models_dir: load every model there before the stream starts (instant swaps)
+    cv: CvConfig | None = None  # Eurorack CV and gate jacks above the audio channels (ravelive.control.cv); None: none
 
 
 def default_threads() -> int:

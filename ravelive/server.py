@@ -31,6 +31,7 @@ import torch
 
 from ravelive.audio import AudioPath, AudioSettings, device_sample_rate, has_output_device
 from ravelive.config import ServeConfig, default_threads
+from ravelive.control.cv_control import CvControl
 from ravelive.control.midi.service import MidiService, preset_recall
 from ravelive.control.model_params import ALLOW_CONTROL_OUTPUT, ControlSnapshot, ModelControls
 from ravelive.control.named_files import NamedFiles
@@ -38,8 +39,10 @@ from ravelive.control.params import ParameterStore
 from ravelive.control.service import ControlService
 from ravelive.demo import with_demo
 from ravelive.dsp.limiter import CEILING_DBTP
+from ravelive.engine.cv_stage import CvSignals, CvStage, LatentTap
+from ravelive.engine.latent_fanout import LatentFanout
 from ravelive.engine.output import NonFiniteBurst, OutputStage, SafetyCounters
-from ravelive.engine.realtime import AUDIO_PRIORITY, Realtime, RealtimeConfig, lock_memory
+from ravelive.engine.realtime import AUDIO_PRIORITY, Processor, Realtime, RealtimeConfig, lock_memory
 from ravelive.engine.stream import LatentSink, StreamEngine
 from ravelive.engine.swap import Done, EngineSettings, ModelSwapper
 from ravelive.engine.warmup import margin_from_compute
@@ -67,13 +70,20 @@ class Server:
         probe = StreamEngine(model, config.method, config.block, self.sample_rate, config.channels)
         _check_audio_output(model, probe.method, config.allow_control_output, "--allow-control-output")
         self.channels = probe.channels
+        # CV and gate jacks (ravelive.control.cv) are device channels above the audio ones
+        self.device_channels = config.cv.device_channels(self.channels) if config.cv else self.channels
+        self.cv_signals = CvSignals(config.cv, self.sample_rate) if config.cv else None
+        self._latents = LatentFanout()  # the engines' one latent sink: OSC's latent feed and the CV outputs
+        self._cv_tap = LatentTap() if config.cv and config.cv.latent_outputs else None
+        self._latents.attach("cv", self._cv_tap)
         self.safety = SafetyCounters()  # NaN/Inf counts of every stage this server builds, across swaps
         self.on_error: Callable[[str, str], None] | None = None  # (address, message) to clients: run() sets OSC's
         self._reloading = False  # a reload asked for by a NaN burst is under way
         self.controls: ParameterStore[ControlSnapshot] = ModelControls.from_model(
             model, method=probe.method, allow_control_output=config.allow_control_output).store()
         settings = EngineSettings(self.sample_rate, self.channels, config.period, config.block, config.resample_quality)
-        self.swapper = ModelSwapper(settings, self.controls, self._output_stage, admit=self._admit)
+        self.swapper = ModelSwapper(settings, self.controls, self._make_processor, admit=self._admit)
+        self.swapper.set_latent_sink(self._latents if self._latents.active else None)
         first = self.swapper.prepare(model, probe.method)
         if config.latency_margin_ms is None:
             margin = margin_from_compute(first.p99, self.sample_rate, config.period)
@@ -82,7 +92,7 @@ class Server:
         self.realtime = Realtime(
             first.processor,
             RealtimeConfig(
-                sample_rate=self.sample_rate, channels=self.channels, period=config.period,
+                sample_rate=self.sample_rate, channels=self.device_channels, period=config.period,
                 block=first.engine.block * self.sample_rate // first.engine.model_rate,
                 margin=margin, ring_frames=_ring_frames(first.processor.latency + margin, self.sample_rate),
                 fallback=config.fallback, startup=round(STARTUP_SECONDS * self.sample_rate),
@@ -99,10 +109,14 @@ class Server:
         self.warmup_p99 = first.p99
         self.midi_status: Callable[[], dict[str, Any]] | None = None  # MidiService.status while MIDI runs
 
-    def _output_stage(self, engine: StreamEngine, controls: ModelControls) -> OutputStage:
-        """The processor every model plays through (the first one and each swapped-in one)."""
-        return OutputStage(engine, self.controls, controls, safety=self.config.limiter, fallback=self.config.fallback,
-                           counters=self.safety, on_nonfinite=self._on_nonfinite)
+    def _make_processor(self, engine: StreamEngine, controls: ModelControls) -> Processor:
+        """What every model (the first and each swapped-in one) plays through: its OutputStage, inside the CV jacks."""
+        stage = OutputStage(engine, self.controls, controls, safety=self.config.limiter, fallback=self.config.fallback,
+                            counters=self.safety, on_nonfinite=self._on_nonfinite)
+        if self.cv_signals is None:
+            return stage
+        return CvStage(stage, self.cv_signals, self.channels, self.device_channels, self.sample_rate,
+                       engine.latent_dims, self._cv_tap)
 
     def _admit(self, model: NNModel, method: str) -> None:
         """A swap refuses a method whose output is not audio unless the store allows it."""
@@ -130,7 +144,7 @@ class Server:
     def _audio_settings(self) -> AudioSettings:
         c = self.config
         return AudioSettings(
-            sample_rate=self.sample_rate, channels=self.channels, period=c.period,
+            sample_rate=self.sample_rate, channels=self.device_channels, period=c.period,
             input_device=c.input_device, output_device=c.output_device,
             input_file=c.input_file, output_file=c.output_file, use_device=self._use_device,
             audio_priority=AUDIO_PRIORITY if c.realtime else 0,
@@ -163,6 +177,8 @@ class Server:
         self.audio.stop()
         self.swapper.stop()
         self.realtime.close()
+        if self.cv_signals is not None:
+            self.cv_signals.close()
 
     @property
     def latency(self) -> int:
@@ -203,7 +219,7 @@ class Server:
             "nonfinite_blocks": self.safety.nonfinite_blocks,
             "nonfinite_inputs": self.safety.nonfinite_inputs,
             "limiter": self.config.limiter,
-            "limiter_gain_db": 20 * math.log10(max(playing.processor.limiter_gain, 1e-6)),
+            "limiter_gain_db": 20 * math.log10(max(self._stage().limiter_gain, 1e-6)),
             "compute_ms_median": 1000 * median,
             "compute_ms_p99": 1000 * p99,
             "block_ms": 1000 * block_seconds,
@@ -211,14 +227,28 @@ class Server:
             "audio": self.audio.description,
             **self.audio.health(),  # audio_state (running | lost | reopening | stopped), device_losses, device_reopens
             "preloaded_models": self.swapper.preloaded,
+            **self._cv_status(),
         } | (self.midi_status() if self.midi_status is not None else {})
+
+    def _stage(self) -> OutputStage:
+        """The playing model's output stage (inside its CV jacks, if any)."""
+        processor = self.swapper.playing.processor
+        return processor.inner if isinstance(processor, CvStage) else processor
+
+    def _cv_status(self) -> dict[str, Any]:
+        """CV counters: parameter writes from CV inputs, gate edges seen, gate actions run (none without CV)."""
+        signals = self.cv_signals
+        if signals is None:
+            return {}
+        return {"cv_writes": signals.writes, "gate_edges": sum(signals.rising), "gate_actions": signals.actions}
 
     def describe_start(self) -> str:
         s = self.status()
-        stage = self.swapper.playing.processor
+        stage = self._stage()
         resampled = f" (resampled from the model's {s['model_sample_rate']} Hz)" if s["model_sample_rate"] != s["sample_rate"] else ""
+        jacks = f" + CV jacks {', '.join(map(str, sorted(self.config.cv.channels)))}" if self.config.cv else ""
         return (
-            f"serving {s['model']} ({s['method']}) at {s['sample_rate']} Hz{resampled} x {s['channels']} on {s['audio']}; "
+            f"serving {s['model']} ({s['method']}) at {s['sample_rate']} Hz{resampled} x {s['channels']}{jacks} on {s['audio']}; "
             f"block {s['block']}, period {s['period']}; latency {s['latency']} samples = {s['latency_ms']:.1f} ms "
             f"(alignment {s['alignment']} + margin {s['margin']}); "
             + (f"output: DC blocker, limiter {CEILING_DBTP:g} dBTP (its {stage.limiter.delay}-sample lookahead is "
@@ -255,7 +285,8 @@ class Server:
 
     def set_latent_sink(self, sink: LatentSink | None) -> None:
         """Hand the latent frames of the running engine (and of every swapped-in one) to `sink`; None: stop."""
-        self.swapper.set_latent_sink(sink)
+        self._latents.attach("osc", sink)
+        self.swapper.set_latent_sink(self._latents if self._latents.active else None)
 
 
 def _use_device(config: ServeConfig) -> bool:
@@ -270,6 +301,13 @@ def _use_device(config: ServeConfig) -> bool:
         "no sound card found (PortAudio lists no output device); plug one in or start JACK, "
         "or run without one: --input FILE (looped as live input) and/or --output FILE (records)"
     )
+
+
+def _learn_hook(midi: MidiService | None):
+    """What a `learn:PARAM` gate calls: arm MIDI learn (None without MIDI: such gates are refused at start)."""
+    if midi is None:
+        return None
+    return lambda name: midi.learn(name, lambda error: log.warning("MIDI learn for %s: %s", name, error) if error else None)
 
 
 def _check_audio_output(model: NNModel, method: str, allowed: bool, how: str) -> None:
@@ -294,7 +332,7 @@ def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
     server = Server(config)
     stop = StopRequest()
     previous = {}
-    control = midi = None
+    control = midi = cv = None
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda number, frame: stop.request())
@@ -303,6 +341,10 @@ def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
             presets = config.osc.presets_dir if config.osc is not None else None
             midi = MidiService.start(server.controls, config.midi, preset_recall(presets, server.controls), report)
             server.midi_status = midi.status
+        if config.cv is not None:  # checked before the audio starts
+            presets_dir = config.osc.presets_dir if config.osc is not None else None
+            cv = CvControl(server.cv_signals, server.controls, config.cv, presets_dir,
+                           learn=_learn_hook(midi)).start()
         server.start()
         report(server.describe_start())
         if config.osc is not None:
@@ -325,6 +367,8 @@ def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
             control.close()
         if midi is not None:
             midi.close()
+        if cv is not None:
+            cv.close()
         server.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -16,10 +16,11 @@ STOP_SECONDS = 5.0
 
 
 class JackServer:
-    def __init__(self, sample_rate: int = 48000, period: int = 256):
+    def __init__(self, sample_rate: int = 48000, period: int = 256, ports: int = 2):
         self.name = f"ravelive-test-{uuid.uuid4().hex[:8]}"
         self.sample_rate = sample_rate
         self.period = period
+        self.ports = ports  # system:capture_N and system:playback_N, each
         self.env = {**os.environ, "JACK_DEFAULT_SERVER": self.name, "JACK_NO_START_SERVER": "1"}
         self._process: subprocess.Popen | None = None
 
@@ -28,7 +29,8 @@ class JackServer:
         if jackd is None:
             raise RuntimeError("jackd is not installed (Debian: apt-get install jackd2)")
         self._process = subprocess.Popen(
-            [jackd, "--no-realtime", "-n", self.name, "-d", "dummy", "-r", str(self.sample_rate), "-p", str(self.period)],
+            [jackd, "--no-realtime", "-n", self.name, "-d", "dummy", "-r", str(self.sample_rate), "-p", str(self.period),
+             "-C", str(self.ports), "-P", str(self.ports)],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + START_SECONDS

@@ -147,8 +147,9 @@ def parse_map(text: str, specs: Mapping[str, ParameterSpec], path: Path | str = 
     lines = _KeyLines(text)
     top = _Where(path, lines, None)
     for key in document:
-        if key not in ("map", "program"):
-            top.fault(key, f"unknown key {key!r}; a mapping file holds [[map]] tables and one [program] table")
+        if key not in ("map", "program", "cv"):  # [cv]: the interface's calibration, read by ravelive.control.cv
+            top.fault(key, f"unknown key {key!r}; a mapping file holds [[map]] tables, one [program] table and "
+                           f"one [cv] table")
     tables = document.get("map", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         top.fault("map", "'map' must be [[map]] tables")
