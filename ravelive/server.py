@@ -244,6 +244,10 @@ class Server:
         """Stop the audio (files closed) and the worker; safe to call twice."""
         self.audio.stop()
         self.realtime.close()
+        # Undo start()'s freeze: frozen objects are never collected, so the server's reference cycles (and the
+        # soxr resamplers they hold) would outlive the interpreter, and nanobind prints ~17 lines of "leaked"
+        # objects at exit. Unfrozen, the next collection (at the latest the one at exit) frees them.
+        gc.unfreeze()
 
     @property
     def latency(self) -> int:

@@ -105,6 +105,24 @@ def test_sigterm_stops_cleanly_with_a_summary(identity_model_path, noise_file, t
     assert len(played) >= 0.5 * RATE
 
 
+def test_a_resampling_run_prints_only_its_own_two_lines(sr44100_model_path, noise_file, tmp_path):
+    # soxr's binding (nanobind) lists every object still alive at interpreter exit on stderr; the
+    # server's frozen reference cycles used to keep two resamplers alive (17 lines of "leaked ...").
+    result = subprocess.run(
+        [sys.executable, "-m", "ravelive", "serve", "--model", str(sr44100_model_path), "--samplerate", str(RATE),
+         "--device", "none", "--input", str(noise_file), "--output", str(tmp_path / "out.wav"), "--duration", "1",
+         "--no-realtime", "--no-osc"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    serving, summary = result.stdout.splitlines()
+    assert re.fullmatch(rf"serving {re.escape(str(sr44100_model_path))} \(forward\) at {RATE} Hz x 1 on clock "
+                        r"\(no sound card\); block \d+, period 256; latency \d+ samples = [\d.]+ ms "
+                        r"\(engine \d+ \+ margin \d+\)", serving)
+    assert re.fullmatch(r"summary: \d+s load \d+% compute .* model errors 0; latency \d+ samples", summary)
+
+
 class SlowIdentity(NNModel):
     """The identity model, sleeping well past the margin on every 100th call; counts its calls."""
 
