@@ -12,6 +12,7 @@ import click
 
 from ravelive import __version__
 from ravelive.control import DEFAULT_OSC_PORT
+from ravelive.dsp.qualities import LIVE_QUALITY, QUALITIES, QUALITY
 from ravelive.errors import RaveliveError
 
 
@@ -65,9 +66,10 @@ def _model_or_default(model: str | None) -> str:
 @click.option("--method", help="Model method to run; default: forward, or the model's first method.")
 @click.option("--block", type=int, help="Model block in samples, any multiple of the model's ratios; default: the "
               "smallest one of at least 256 (RAVE: 2048, v2_small: 512, a ratio-1 effect: 256).")
-@click.option("--resample-quality", type=click.Choice(["QQ", "LQ", "MQ", "HQ", "VHQ"]), default="HQ",
-              show_default=True, help="soxr recipe when the audio rate differs from the model's; HQ adds ~40 ms at "
-              "44.1<->48 kHz and is the lowest that stays clean to 20 kHz (benchmarks/resample_quality.py).")
+@click.option("--resample-quality", type=click.Choice(QUALITIES), default=QUALITY, show_default=True,
+              help="Converter when the audio rate differs from the model's: live (our low-delay FIR, ~1.3 ms round "
+              "trip at 44.1<->48 kHz, flat to 18 kHz) or a soxr recipe (HQ adds ~40 ms, clean to 20 kHz); "
+              "benchmarks/resample_quality.py measures each.")
 @click.option("--set", "settings", multiple=True, metavar="ATTR=VALUE",
               help="Set a model attribute before processing (several values: ATTR=1,2; a buffer attribute takes an audio file: ir#0=impulse.wav). Repeatable.")
 @click.option("--latent-bias", multiple=True, metavar="I=V", help="Add V to latent dimension I. Repeatable.")
@@ -135,9 +137,10 @@ def _device(text: str | None) -> int | str | None:
 @click.option("--period", type=int, default=256, show_default=True, help="Frames per audio callback.")
 @click.option("--block", type=int, help="Model block in samples, any multiple of the model's ratios; default: the "
               "smallest one of at least 256 (RAVE: 2048, v2_small: 512, a ratio-1 effect: 256).")
-@click.option("--resample-quality", type=click.Choice(["QQ", "LQ", "MQ", "HQ", "VHQ"]), default="HQ",
-              show_default=True, help="soxr recipe when the audio rate differs from the model's; HQ adds ~40 ms at "
-              "44.1<->48 kHz and is the lowest that stays clean to 20 kHz (benchmarks/resample_quality.py).")
+@click.option("--resample-quality", type=click.Choice(QUALITIES), default=LIVE_QUALITY, show_default=True,
+              help="Converter when the audio rate differs from the model's: live (our low-delay FIR, ~1.3 ms round "
+              "trip at 44.1<->48 kHz, flat to 18 kHz, aliases 80 dB down) or a soxr recipe (HQ adds ~40 ms, "
+              "clean to 20 kHz); benchmarks/resample_quality.py measures each.")
 @click.option("--latency-margin", default="auto", show_default=True,
               help="Milliseconds added to the model block for compute time, or 'auto' (measured at warm-up).")
 @click.option("--threads", type=int, help="Torch threads; default: CPU cores - 1, at most 4.")

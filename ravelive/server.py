@@ -34,7 +34,7 @@ from ravelive.control.osc import OscConfig
 from ravelive.control.service import ControlService
 from ravelive.control.params import ParameterStore
 from ravelive.dsp.fifo import AudioFifo
-from ravelive.dsp.resample import QUALITY as RESAMPLE_QUALITY
+from ravelive.dsp.resample import LIVE_QUALITY
 from ravelive.dsp.smoothing import GainRamp, WetDryMix
 from ravelive.engine.realtime import Realtime, RealtimeConfig, lock_memory
 from ravelive.engine.stream import LatentSink, StreamEngine
@@ -72,7 +72,7 @@ class ServeConfig:
     stats_interval: float | None = None  # seconds between stats lines; None: none
     realtime: bool = True  # request SCHED_FIFO for the worker and mlockall
     fallback: str = "dry"  # what a late period plays: "dry" (latency-aligned input) or "silence"
-    resample_quality: str = RESAMPLE_QUALITY  # soxr recipe when the stream rate differs from the model's
+    resample_quality: str = LIVE_QUALITY  # when the stream rate differs from the model's; live: ~1.3 ms round trip
     osc: OscConfig | None = None  # OSC control (ravelive.control); None: no network control
     discovery: bool = True  # with osc: OSCQuery over HTTP and mDNS announcements
 

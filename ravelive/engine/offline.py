@@ -42,7 +42,7 @@ class ProcessSettings:
     model_path: Path  # the nn~ model file
     method: str | None = None  # None: forward, or the model's first method
     block: int | None = None  # model block in samples; None: the engine's default (stream.BLOCK_FLOOR or more)
-    resample_quality: str = QUALITY  # soxr recipe when the file's rate differs from the model's
+    resample_quality: str = QUALITY  # when the file's rate differs from the model's; HQ: soxr, cleanest to 20 kHz
     attributes: tuple[tuple[str, str], ...] = ()  # (name, value text) set on the model before streaming
     latent: tuple[tuple[str, int, float], ...] = ()  # (field, dimension, value) edits of the latent transform
 

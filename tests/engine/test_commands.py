@@ -55,13 +55,14 @@ def test_process_encode_writes_one_channel_per_latent_dimension(tmp_path, codec_
     assert soundfile.info(tmp_path / "latent.wav").channels == 4
 
 
-def test_process_resample_quality_is_one_of_soxrs_recipes(tmp_path, sr44100_model_path):
+def test_process_resample_quality_is_live_or_one_of_soxrs_recipes(tmp_path, sr44100_model_path):
     write_noise(tmp_path / "in.wav", 4800)
     arguments = ["process", str(tmp_path / "in.wav"), "--model", str(sr44100_model_path), "--out",
                  str(tmp_path / "out.wav"), "--resample-quality"]
     assert CliRunner().invoke(main, arguments + ["LQ"]).exit_code == 0
+    assert CliRunner().invoke(main, arguments + ["live"]).exit_code == 0
     refused = CliRunner().invoke(main, arguments + ["best"])
-    assert refused.exit_code == 2 and "'best' is not one of 'QQ', 'LQ', 'MQ', 'HQ', 'VHQ'" in refused.output
+    assert refused.exit_code == 2 and "'best' is not one of 'live', 'QQ', 'LQ', 'MQ', 'HQ', 'VHQ'" in refused.output
 
 
 def test_process_fills_a_buffer_attribute_from_an_audio_file(tmp_path, attributes_model_path):
