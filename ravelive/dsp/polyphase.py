@@ -2,7 +2,7 @@
 
 soxr holds back ~1000 output frames per direction at 44.1 <-> 48 kHz (it
 filters in FFT blocks, whatever its phase response: its minimum-phase HQ
-still holds back ~700 frames per round trip; benchmarks/resample_quality.py).
+still holds back ~1700 frames per round trip; benchmarks/resample_quality.py).
 This one is a direct-form polyphase FIR: output frame n is emitted as soon
 as the last input frame its filter reaches has arrived, so the only wait is
 the filter's half-length, about 30 frames per direction at 44.1 <-> 48 kHz.

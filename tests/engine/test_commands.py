@@ -82,3 +82,10 @@ def test_process_reports_a_buffer_the_model_refuses_in_one_line(tmp_path, attrib
     last_line = result.output.strip().splitlines()[-1]
     assert last_line.startswith("Error: ")
     assert "the model refused [1, 60000] samples at 48000 Hz for buffer 'ir#0'" in last_line
+
+
+def test_serve_resamples_live_by_default_and_process_with_hq():
+    for command, default in (("serve", "live"), ("process", "HQ")):
+        result = CliRunner().invoke(main, [command, "--help"], terminal_width=200)
+        assert "--resample-quality [live|QQ|LQ|MQ|HQ|VHQ]" in result.output
+        assert f"[default: {default}]" in result.output.split("--resample-quality")[1].split("--")[0]
