@@ -4,7 +4,7 @@
 change for that model: the method, the model's own attributes (read from the
 file, with their current values as defaults), per-latent-dimension bias,
 scale, freeze, replace and noise (models with encode and decode), input and
-output gain in dB, dry/wet and bypass. `ModelControls.derive` turns the
+output gain in dB, dry/wet, bypass and the preset morph position. `ModelControls.derive` turns the
 store's values into a `ControlSnapshot` with everything precomputed for the
 audio worker (linear gains, a ready LatentTransform). `AttributeApplier`
 writes changed attribute values into the model on the worker thread, the
@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ravelive.control.params import ParameterSpec, ParameterStore, ParameterType
+from ravelive.control.presets import MORPH_PARAMETER
 from ravelive.dsp.latent import LatentTransform
 from ravelive.dsp.smoothing import SILENCE_DB, db_to_gain
 from ravelive.errors import ModelAttributeError, ParameterError
@@ -211,4 +212,7 @@ def _mix_specs() -> list[ParameterSpec]:
                       SILENCE_DB, 24.0, unit="dB"),
         ParameterSpec("mix", ParameterType.FLOAT, 1.0, "dry/wet: 0 = input only, 1 = processed only", 0.0, 1.0),
         ParameterSpec("bypass", ParameterType.BOOL, False, "play the input (latency-aligned) instead of the model; the model keeps running"),
+        ParameterSpec(MORPH_PARAMETER, ParameterType.FLOAT, 0.0,
+                      "morph position between presets A and B, chosen by sending this address two names (A B): 0 = A, 1 = B",
+                      0.0, 1.0),
     ]

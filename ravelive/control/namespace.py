@@ -61,6 +61,11 @@ COMMANDS = (
     Endpoint(f"{ROOT}/preset/save", "s", Access.WRITE, "save every parameter value as preset NAME"),
     Endpoint(f"{ROOT}/preset/load", "s", Access.WRITE, "apply preset NAME (values that fit this model)"),
     Endpoint(f"{ROOT}/preset/list", "", Access.WRITE, "replies /ravelive/preset/list with the preset names"),
+    Endpoint(f"{ROOT}/preset/morph", "ss", Access.WRITE,
+             "A B: morph between presets A and B; a number 0..1 to this address moves the morph (parameter "
+             "preset/morph), no argument replies with the position"),
+    Endpoint(f"{ROOT}/preset/pair", "", Access.WRITE,
+             "replies /ravelive/preset/pair A B: the presets the morph runs between (no values: none chosen)"),
 )
 
 REPLIES = (
@@ -77,8 +82,12 @@ _ACCESS_LETTERS = {Access.READ: "r", Access.WRITE: "w", Access.READ_WRITE: "rw"}
 
 
 def endpoints(specs: Mapping[str, ParameterSpec], status: Mapping[str, object] | None = None) -> list[Endpoint]:
-    """Every address: commands, replies, current status items, then one per parameter."""
-    result = list(COMMANDS) + list(REPLIES)
+    """Every address once: commands, replies, current status items, then one per parameter.
+
+    A command sharing its address with a parameter (`/ravelive/preset/morph A B` and the `preset/morph`
+    position) is listed as the parameter, whose description tells both uses.
+    """
+    result = [command for command in COMMANDS if parameter_name(command.address) not in specs] + list(REPLIES)
     for key, value in (status or {}).items():
         result.append(Endpoint(f"{ROOT}/status/{key}", osc_type_tag(value), Access.READ, f"status item {key}"))
     for spec in specs.values():

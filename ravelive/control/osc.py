@@ -27,6 +27,7 @@ from ravelive.control.feedback import Address, Feedback
 from ravelive.control.named_files import NamedFiles
 from ravelive.control.osc_wire import PacketError, build_message, parse_packet
 from ravelive.control.params import ParameterStore
+from ravelive.control.morph import PresetMorph
 from ravelive.control.presets import PresetLibrary
 from ravelive.errors import ConfigError, ParameterError, RaveliveError
 
@@ -115,6 +116,7 @@ class OscServer:
         self._allow = AllowList(config.host, config.allow)
         self._models = NamedFiles(config.models_dir, ".ts", "model") if config.models_dir else None
         self._presets = PresetLibrary(config.presets_dir) if config.presets_dir else None
+        self._morph = PresetMorph(self._presets, store) if self._presets else None
         self._socket = _bind(config.host, config.port)
         self.feedback = Feedback(self._send_bytes, self.faults, config.feedback_rate, config.max_subscribers)
         self._tokens = self._capacity = max(1.0, config.max_messages_per_second / 10)  # bursts up to 0.1 s worth
@@ -133,6 +135,8 @@ class OscServer:
             f"{namespace.ROOT}/preset/save": self._preset_save,
             f"{namespace.ROOT}/preset/load": self._preset_load,
             f"{namespace.ROOT}/preset/list": self._preset_list,
+            f"{namespace.ROOT}/preset/morph": self._preset_morph,
+            f"{namespace.ROOT}/preset/pair": self._preset_pair,
         }
         missing = namespace.addresses(namespace.COMMANDS) ^ set(self._commands)
         if missing:
@@ -151,6 +155,8 @@ class OscServer:
     def start(self) -> "OscServer":
         """Start receiving and pushing; returns self."""
         self.store.add_listener(self.feedback.on_change)
+        if self._morph is not None:
+            self._morph.start()
         self._receiver.start()
         self.feedback.start()
         logger.info("OSC on udp://%s:%d", *self.address)
@@ -164,6 +170,8 @@ class OscServer:
         if self._receiver.is_alive():
             self._receiver.join(timeout=2.0)
         self.feedback.close()
+        if self._morph is not None:
+            self._morph.close()
         try:
             self.store.remove_listener(self.feedback.on_change)
         except ValueError:
@@ -333,6 +341,24 @@ class OscServer:
 
     def _preset_list(self, address: str, arguments: list[Any], sender: Address) -> None:
         self._reply(sender, address, *(self._presets.names() if self._presets else []))
+
+    def _preset_morph(self, address: str, arguments: list[Any], sender: Address) -> None:
+        """Two names choose the pair; anything else is the `preset/morph` parameter (a position, or a query)."""
+        if not (len(arguments) == 2 and all(isinstance(argument, str) for argument in arguments)):
+            if any(isinstance(argument, str) for argument in arguments):
+                raise _Refused("refused_value", f"{address}: got {arguments[:4]!r}; send two preset names (A B) "
+                                                "to choose the pair, or one number in [0, 1] to move the morph")
+            self._parameter(address, arguments, sender)
+            return
+        self._library(address)
+        a, b = arguments
+        for reason in self._morph.choose(a, b):
+            self._reply(sender, "error", address, f"preset morph {a} {b}: {reason}")
+        self._reply(sender, "done", address, f"{a} {b}")
+
+    def _preset_pair(self, address: str, arguments: list[Any], sender: Address) -> None:
+        pair = self._morph.pair if self._morph is not None else None
+        self._reply(sender, address, *(pair or ()))
 
     def _library(self, address: str) -> PresetLibrary:
         if self._presets is None:
