@@ -75,9 +75,13 @@ def _model_or_default(model: str | None) -> str:
 @click.option("--latent-bias", multiple=True, metavar="I=V", help="Add V to latent dimension I. Repeatable.")
 @click.option("--latent-scale", multiple=True, metavar="I=V", help="Multiply latent dimension I by V. Repeatable.")
 @click.option("--latent-noise", multiple=True, metavar="I=V", help="Add noise of amount V to latent dimension I. Repeatable.")
+@click.option("--preset", metavar="NAME", help="Apply a preset saved by serve first (attributes, latent edits, gains); "
+              "--set and --latent-* override it.")
+@click.option("--presets-dir", type=click.Path(file_okay=False),
+              help="Where --preset is read; default: $XDG_DATA_HOME/ravelive/presets, else ~/.local/share/ravelive/presets.")
 @reports_errors
 def process(inputs, model, out, method, block, resample_quality, settings, latent_bias, latent_scale,
-            latent_noise) -> None:
+            latent_noise, preset, presets_dir) -> None:
     """Stream audio files or folders (recursively) through a model, aligned with the input, same length."""
     import sys
     from pathlib import Path
@@ -94,6 +98,8 @@ def process(inputs, model, out, method, block, resample_quality, settings, laten
         resample_quality=resample_quality,
         attributes=tuple(offline.parse_attribute_setting(text) for text in settings),
         latent=tuple(latent),
+        preset=preset,
+        presets_dir=Path(presets_dir) if presets_dir else None,
     )
     jobs = offline.plan_jobs([Path(path) for path in inputs], Path(out))
     with click.progressbar(length=offline.total_frames(jobs), label=f"{len(jobs)} file(s)", file=sys.stderr) as bar:
@@ -159,22 +165,28 @@ def _device(text: str | None) -> int | str | None:
 @click.option("--allow", multiple=True, metavar="ADDRESS[/BITS]",
               help="Client address or subnet accepted besides loopback (repeatable), e.g. 192.168.1.0/24.")
 @click.option("--models-dir", type=click.Path(file_okay=False), help="Directory /ravelive/model/load NAME loads from.")
-@click.option("--presets-dir", type=click.Path(file_okay=False), help="Directory for /ravelive/preset/save and load.")
+@click.option("--presets-dir", type=click.Path(file_okay=False),
+              help="Directory of presets (OSC save, load, morph; --preset); default: $XDG_DATA_HOME/ravelive/presets, "
+              "else ~/.local/share/ravelive/presets.")
+@click.option("--preset", metavar="NAME", help="Apply preset NAME before the audio starts; 'last' resumes the state "
+              "the previous `--preset last` run left (saved 2 s after each change and at exit).")
 @click.option("--no-osc", is_flag=True, help="No network control at all.")
 @click.option("--no-discovery", is_flag=True, help="No OSCQuery HTTP endpoint and no mDNS announcement.")
 @reports_errors
 def serve(model, method, device, input_device, output_device, samplerate, channels, period, block, resample_quality,
           latency_margin, threads, input_file, output_file, duration, stats, fallback, no_realtime,
-          osc_port, osc_host, allow, models_dir, presets_dir, no_osc, no_discovery) -> None:
+          osc_port, osc_host, allow, models_dir, presets_dir, preset, no_osc, no_discovery) -> None:
     """Run a model live on an audio device (or files), until Ctrl-C or SIGTERM."""
     from pathlib import Path
 
     from ravelive.control.osc import OscConfig
+    from ravelive.control.presets import default_presets_dir
     from ravelive.server import ServeConfig, run, validate_margin
 
+    presets = Path(presets_dir) if presets_dir else default_presets_dir()
     osc = None if no_osc else OscConfig(
         host=osc_host, port=osc_port, allow=tuple(allow),
-        models_dir=Path(models_dir) if models_dir else None, presets_dir=Path(presets_dir) if presets_dir else None,
+        models_dir=Path(models_dir) if models_dir else None, presets_dir=presets,
     )
 
     config = ServeConfig(
@@ -184,7 +196,7 @@ def serve(model, method, device, input_device, output_device, samplerate, channe
         latency_margin_ms=validate_margin(latency_margin), threads=threads,
         input_file=Path(input_file) if input_file else None, output_file=Path(output_file) if output_file else None,
         duration=duration, stats_interval=stats, realtime=not no_realtime, fallback=fallback,
-        osc=osc, discovery=not no_discovery,
+        preset=preset, presets_dir=presets, osc=osc, discovery=not no_discovery,
     )
     run(config, report=click.echo)
 

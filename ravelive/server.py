@@ -33,6 +33,7 @@ from ravelive.control.model_params import AttributeApplier, ControlSnapshot, Mod
 from ravelive.control.osc import OscConfig
 from ravelive.control.service import ControlService
 from ravelive.control.params import ParameterStore
+from ravelive.control.presets import AUTOSAVE_NAME, Autosave, PresetLibrary, default_presets_dir
 from ravelive.dsp.fifo import AudioFifo
 from ravelive.dsp.resample import LIVE_QUALITY
 from ravelive.dsp.smoothing import GainRamp, WetDryMix
@@ -73,6 +74,8 @@ class ServeConfig:
     realtime: bool = True  # request SCHED_FIFO for the worker and mlockall
     fallback: str = "dry"  # what a late period plays: "dry" (latency-aligned input) or "silence"
     resample_quality: str = LIVE_QUALITY  # when the stream rate differs from the model's; live: ~1.3 ms round trip
+    preset: str | None = None  # applied before the audio starts; "last": resume (and keep autosaving) the state
+    presets_dir: Path | None = None  # where --preset is read from; None: control.presets.default_presets_dir()
     osc: OscConfig | None = None  # OSC control (ravelive.control); None: no network control
     discovery: bool = True  # with osc: OSCQuery over HTTP and mDNS announcements
 
@@ -150,8 +153,9 @@ class Server:
         self.latent_sink: LatentSink | None = None  # set_latent_sink: every live engine hands its latent frames here
         self._model_controls = ModelControls.from_model(model, method=probe.method)
         self.controls: ParameterStore[ControlSnapshot] = self._model_controls.store()
+        method = self._recall_preset(probe.method)  # before the listener: nothing runs yet that could hot-swap
         self.controls.add_listener(self._on_control)
-        processor, p99 = self._prepare(model, probe.method)
+        processor, p99 = self._prepare(model, method)
         if config.latency_margin_ms is None:
             margin = margin_from_compute(p99, self.sample_rate, config.period)
         else:
@@ -188,6 +192,26 @@ class Server:
                  len(times), 1000 * np.median(times), 1000 * np.percentile(times, 99),
                  1000 * engine.block / engine.model_rate)
         return Controlled(engine, self.controls, self._model_controls), float(np.percentile(times, 99))
+
+    def _recall_preset(self, method: str) -> str:
+        """Apply --preset to the controls before the engine is built; return the method to run.
+
+        That is the preset's method, unless --method names one.
+        """
+        c = self.config
+        if c.preset is None:
+            return method
+        library = PresetLibrary(c.presets_dir or default_presets_dir())
+        if c.preset == AUTOSAVE_NAME and AUTOSAVE_NAME not in library.names():
+            log.info("no preset '%s' in %s yet: starting from the defaults", AUTOSAVE_NAME, library.files.directory)
+            return method
+        for reason in library.load(c.preset, self.controls, source=None).skipped:
+            log.warning("preset %s: %s", c.preset, reason)
+        if "method" not in self.controls.specs:
+            return method
+        if c.method is not None:  # --method wins over the preset's
+            self.controls.set("method", method, source=None)
+        return self.controls.get("method")
 
     def set_latent_sink(self, sink: LatentSink | None) -> None:
         """Hand the latent frames of the running engine (and of every swapped-in one) to `sink`; None: stop."""
@@ -407,12 +431,15 @@ def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
     server = Server(config)
     stop = StopRequest()
     previous = {}
-    control = None
+    control = autosave = None
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda number, frame: stop.request())
     try:
         server.start()
+        if config.preset == AUTOSAVE_NAME:  # an installation resumes where it was left, after a power cut too
+            library = PresetLibrary(config.presets_dir or default_presets_dir())
+            autosave = Autosave(library, server.controls, str(server.model_path)).start()
         report(server.describe_start())
         if config.osc is not None:
             control = ControlService.start(server, config.osc, config.discovery)
@@ -427,6 +454,8 @@ def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
             server.set_latent_sink(None)
             control.close()
         server.stop()
+        if autosave is not None:
+            autosave.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         stop.close()

@@ -244,3 +244,39 @@ def test_a_method_written_to_the_controls_hot_swaps_to_it(noise_file):
     assert server.status()["method"] == "encode"
     assert server.realtime.counters.periods > periods
     assert server.status()["callback_errors"] == 0
+
+
+def save_preset(directory, model_path, name, values):
+    from ravelive.control.model_params import ModelControls
+    from ravelive.control.presets import PresetLibrary
+
+    store = ModelControls.from_model(NNModel.load(model_path)).store()
+    store.update(values)
+    PresetLibrary(directory).save(name, store)
+
+
+def test_a_preset_is_applied_before_the_audio_starts(identity_model_path, noise_file, tmp_path):
+    save_preset(tmp_path / "presets", identity_model_path, "half", {"gain/out": 20 * np.log10(0.5)})
+    status = run(file_config(identity_model_path, noise_file, tmp_path / "out.wav", block=BLOCK, duration=1.0,
+                             latency_margin_ms=20, preset="half", presets_dir=tmp_path / "presets"), lambda line: None)
+    played, _ = soundfile.read(tmp_path / "out.wav", dtype="float32")
+    latency = status["latency"]
+    np.testing.assert_allclose(played[latency:], 0.5 * looped(noise_file, len(played))[: len(played) - latency],
+                               atol=1e-6)  # from the very first sample: no ramp from the default gain
+
+
+def test_preset_last_resumes_the_autosaved_state(identity_model_path, noise_file, tmp_path):
+    config = file_config(identity_model_path, noise_file, None, block=BLOCK, latency_margin_ms=20, preset="last",
+                         presets_dir=tmp_path / "presets")
+    assert Server(config).controls.get("mix") == 1.0  # nothing saved yet: the defaults
+    save_preset(tmp_path / "presets", identity_model_path, "last", {"mix": 0.3})
+    assert Server(config).controls.get("mix") == 0.3
+
+
+def test_an_unknown_start_up_preset_fails_in_one_line(identity_model_path, noise_file, tmp_path):
+    save_preset(tmp_path / "presets", identity_model_path, "half", {})
+    result = CliRunner().invoke(main, ["serve", "--model", str(identity_model_path), "--device", "none", "--input",
+                                       str(noise_file), "--no-osc", "--preset", "full",
+                                       "--presets-dir", str(tmp_path / "presets")])
+    assert result.exit_code == 1
+    assert result.output == f"Error: no preset 'full' in {tmp_path / 'presets'}; available: half\n"

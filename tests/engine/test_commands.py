@@ -89,3 +89,21 @@ def test_serve_resamples_live_by_default_and_process_with_hq():
         result = CliRunner().invoke(main, [command, "--help"], terminal_width=200)
         assert "--resample-quality [live|QQ|LQ|MQ|HQ|VHQ]" in result.output
         assert f"[default: {default}]" in result.output.split("--resample-quality")[1].split("--")[0]
+
+
+def test_process_preset_option_reaches_the_engine(tmp_path, attributes_model_path):
+    from ravelive.control.model_params import ModelControls
+    from ravelive.control.presets import PresetLibrary
+    from ravelive.models.nn_model import NNModel
+
+    store = ModelControls.from_model(NNModel.load(attributes_model_path)).store()
+    store.set("attr/gain", 0.25)
+    PresetLibrary(tmp_path / "presets").save("quarter", store)
+    write_noise(tmp_path / "in.wav", 1000)
+    result = CliRunner().invoke(main, ["process", str(tmp_path / "in.wav"), "--model", str(attributes_model_path),
+                                       "--out", str(tmp_path / "out.wav"), "--preset", "quarter",
+                                       "--presets-dir", str(tmp_path / "presets")])
+    assert result.exit_code == 0, result.output
+    original, _ = soundfile.read(tmp_path / "in.wav", dtype="float32")
+    processed, _ = soundfile.read(tmp_path / "out.wav", dtype="float32")
+    np.testing.assert_allclose(processed, 0.25 * original, atol=1e-7)
