@@ -24,6 +24,7 @@ frames like audio periods, and prints:
 """
 
 import argparse
+import functools
 import sys
 import time
 
@@ -53,6 +54,10 @@ class Measured:
         return y
 
 
+def ours(in_rate: int, out_rate: int, quality: str) -> ResampleStream:
+    return ResampleStream(in_rate, out_rate, 1, quality)
+
+
 def soxr_minimum_phase(recipe: int):
     import soxr
 
@@ -79,7 +84,7 @@ def libsamplerate(converter: str):
 
 def choices() -> dict[str, object]:
     """Name -> factory(in_rate, out_rate); ours first, then the ones shown for comparison only."""
-    found = {q: (lambda q: lambda i, o: ResampleStream(i, o, 1, q))(q) for q in QUALITIES}
+    found = {quality: functools.partial(ours, quality=quality) for quality in QUALITIES}
     found["soxr HQ min-phase*"] = soxr_minimum_phase(4)
     found["soxr MQ min-phase*"] = soxr_minimum_phase(2)
     try:

@@ -78,7 +78,8 @@ def _model_or_default(model: str | None) -> str:
 @click.option("--preset", metavar="NAME", help="Apply a preset saved by serve first (attributes, latent edits, gains); "
               "--set and --latent-* override it.")
 @click.option("--presets-dir", type=click.Path(file_okay=False),
-              help="Where --preset is read; default: $XDG_DATA_HOME/ravelive/presets, else ~/.local/share/ravelive/presets.")
+              help="Where --preset is read; default: $XDG_DATA_HOME/ravelive/presets, else "
+              "~/.local/share/ravelive/presets.")
 @reports_errors
 def process(inputs, model, out, method, block, resample_quality, settings, latent_bias, latent_scale,
             latent_noise, preset, presets_dir) -> None:

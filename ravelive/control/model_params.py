@@ -213,6 +213,7 @@ def _mix_specs() -> list[ParameterSpec]:
         ParameterSpec("mix", ParameterType.FLOAT, 1.0, "dry/wet: 0 = input only, 1 = processed only", 0.0, 1.0),
         ParameterSpec("bypass", ParameterType.BOOL, False, "play the input (latency-aligned) instead of the model; the model keeps running"),
         ParameterSpec(MORPH_PARAMETER, ParameterType.FLOAT, 0.0,
-                      "morph position between presets A and B, chosen by sending this address two names (A B): 0 = A, 1 = B",
+                      "morph position between presets A and B (send this address the two names to choose them): "
+                      "0 = A, 1 = B",
                       0.0, 1.0),
     ]

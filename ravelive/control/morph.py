@@ -38,7 +38,7 @@ def morphed(spec: ParameterSpec, a: Any, b: Any, position: float) -> Any:
     if spec.type is ParameterType.FLOAT:
         return a + (b - a) * position
     if spec.type is ParameterType.INT:
-        return int(round(a + (b - a) * position))
+        return round(a + (b - a) * position)
     return a if position < 0.5 else b
 
 

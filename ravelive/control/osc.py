@@ -24,10 +24,10 @@ import numpy as np
 
 from ravelive.control import DEFAULT_OSC_PORT, namespace
 from ravelive.control.feedback import Address, Feedback
+from ravelive.control.morph import PresetMorph
 from ravelive.control.named_files import NamedFiles
 from ravelive.control.osc_wire import PacketError, build_message, parse_packet
 from ravelive.control.params import ParameterStore
-from ravelive.control.morph import PresetMorph
 from ravelive.control.presets import PresetLibrary
 from ravelive.errors import ConfigError, ParameterError, RaveliveError
 
