@@ -28,11 +28,12 @@ millisecond per round trip but delay each frequency differently: not worth
 an inexact latency.)
 
 Streaming. The L x T coefficient table covers one period of L outputs,
-which read T input frames (M new ones plus the filter's span); each call
-gathers the periods its
-available outputs fall in as strided windows of a preallocated history
-buffer and runs one matrix product. Buffers grow only when a chunk is larger
-than any before; per call, only the returned array is allocated.
+which read T input frames (M new ones plus the filter's span). Each call
+gathers the periods its available outputs fall in as strided windows of a
+preallocated history buffer and runs one matrix product (BLAS) for every
+channel and period. Buffers grow only when a chunk is larger than any
+before; per call, only the returned array is allocated. Cost: ~19 us per
+256-frame stereo chunk here, against soxr HQ's ~6 us.
 """
 
 import math
