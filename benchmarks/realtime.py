@@ -47,6 +47,7 @@ from jack_server import JackServer  # noqa: E402 (the same dummy-driver server t
 
 from ravelive.dsp.dc_blocker import DCBlocker  # noqa: E402
 from ravelive.dsp.limiter import TruePeakLimiter  # noqa: E402
+from ravelive.dsp.qualities import LIVE_QUALITY  # noqa: E402
 from ravelive.engine.stream import FixedLatency, StreamEngine  # noqa: E402
 from ravelive.models.autoencoder import AutoencoderConfig, export_autoencoder  # noqa: E402
 from ravelive.models.nn_model import NNModel  # noqa: E402

@@ -1,23 +1,32 @@
-"""soxr qualities for the engine's stream <-> model rate conversion: latency against cleanliness.
+"""Resample qualities for the engine's stream <-> model rate conversion: latency, cleanliness, cost.
 
     .venv/bin/python benchmarks/resample_quality.py [--stream-rate 48000] [--model-rate 44100]
 
-For each soxr recipe (QQ LQ MQ HQ VHQ) it streams sine tones through the
-round trip the engine makes for a model at another rate (stream -> model
-rate -> stream, the model being the identity) and prints:
-- the hold-back of each direction (`ResampleStream.latency`, frames) and
-  the latency the round trip adds to a StreamEngine, in samples and ms;
-- passband: the gain of tones from 20 Hz to 20 kHz, worst deviation in dB
-  up to 16 kHz and up to 20 kHz (music needs about +-0.1 dB to 16 kHz);
-- spurious: the largest component that is not the tone (aliases, images,
-  filter ringing) relative to the tone, over the tones, in dBc;
-- alias rejection: the output level of tones between the model's Nyquist
-  and the stream's (they must vanish at the model's rate), in dB.
-Every number is measured in this run; the ratio printed is each quality's
-added latency against HQ's (the engine's default).
+For each choice `--resample-quality` offers (live, QQ LQ MQ HQ VHQ), and for
+comparison two that it does not (soxr's minimum-phase recipes, reachable
+only through python-soxr's private soxr_ext; libsamplerate's converters
+when the `samplerate` package is importable), it streams sine tones through
+the round trip the engine makes for a model at another rate (stream ->
+model rate -> stream, the model being the identity), in chunks of 256
+frames like audio periods, and prints:
+- held in / held out: output frames each direction holds back (its
+  `latency`; measured as the largest deficit over the run for the others)
+  and `added`, the latency the round trip adds to a StreamEngine, in
+  samples and ms at the stream rate;
+- ripple18k / ripple20k: the worst gain deviation of tones from 20 Hz to
+  18 kHz and to 20 kHz (the live target: 0.5 dB to 18 kHz);
+- spurious: the largest component that is not the tone, over the tones to
+  18 kHz, in dBc;
+- alias: the output level of tones between the model's Nyquist and the
+  stream's, which cannot exist at the model's rate (target <= -70 dB);
+- us/s: the round trip's cost per second of mono audio, and the ratios of
+  latency and cost against HQ (process's default), measured in this run.
 """
 
 import argparse
+import functools
+import sys
+import time
 
 import numpy as np
 
@@ -26,13 +35,78 @@ from ravelive.dsp.resample import QUALITIES, QUALITY, ResampleStream
 SECONDS = 0.5  # per tone
 CHUNK = 256  # frames pushed at a time, like an audio period
 PASSBAND_TONES = (20.0, 100.0, 1000.0, 5000.0, 10000.0, 14000.0, 16000.0, 18000.0, 19000.0, 20000.0)
+SOXR_MINIMUM_PHASE = 0x30  # libsoxr's SOXR_MINIMUM_PHASE bits of a quality recipe
 
 
-def round_trip(x: np.ndarray, stream_rate: int, model_rate: int, quality: str) -> np.ndarray:
-    down = ResampleStream(stream_rate, model_rate, 1, quality)
-    up = ResampleStream(model_rate, stream_rate, 1, quality)
-    pieces = [up.process(down.process(x[:, i : i + CHUNK])) for i in range(0, x.shape[1], CHUNK)]
-    return np.concatenate(pieces, axis=1)[0]
+class Measured:
+    """A resampler without a declared latency: its hold-back is the largest deficit seen."""
+
+    def __init__(self, process, in_rate: int, out_rate: int) -> None:
+        self._process, self._ratio = process, out_rate / in_rate
+        self._fed = self._produced = 0
+        self.latency = 0.0
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        y = self._process(x)
+        self._fed += x.shape[1]
+        self._produced += y.shape[1]
+        self.latency = max(self.latency, self._fed * self._ratio - self._produced)
+        return y
+
+
+def ours(in_rate: int, out_rate: int, quality: str) -> ResampleStream:
+    return ResampleStream(in_rate, out_rate, 1, quality)
+
+
+def soxr_minimum_phase(recipe: int):
+    import soxr
+
+    def make(in_rate: int, out_rate: int):
+        try:
+            inner = soxr.soxr_ext.CSoxr(in_rate, out_rate, 1, soxr.soxr_ext.SOXR_FLOAT32_I, recipe | SOXR_MINIMUM_PHASE,
+                                        False)
+        except TypeError:  # older python-soxr: no variable-rate argument
+            inner = soxr.soxr_ext.CSoxr(in_rate, out_rate, 1, soxr.soxr_ext.SOXR_FLOAT32_I, recipe | SOXR_MINIMUM_PHASE)
+        return Measured(lambda x: inner.process_float32(np.ascontiguousarray(x.T), False).T, in_rate, out_rate)
+
+    return make
+
+
+def libsamplerate(converter: str):
+    import samplerate
+
+    def make(in_rate: int, out_rate: int):
+        inner = samplerate.Resampler(converter, 1)
+        return Measured(lambda x: inner.process(x[0], out_rate / in_rate).astype(np.float32)[None], in_rate, out_rate)
+
+    return make
+
+
+def choices() -> dict[str, object]:
+    """Name -> factory(in_rate, out_rate); ours first, then the ones shown for comparison only."""
+    found = {quality: functools.partial(ours, quality=quality) for quality in QUALITIES}
+    found["soxr HQ min-phase*"] = soxr_minimum_phase(4)
+    found["soxr MQ min-phase*"] = soxr_minimum_phase(2)
+    try:
+        import samplerate  # noqa: F401 - optional: only for this comparison
+    except ImportError:
+        print("(samplerate not installed: libsamplerate's converters not compared)", file=sys.stderr)
+    else:
+        for converter in ("sinc_fastest", "sinc_medium", "sinc_best"):
+            found[f"lsr {converter}*"] = libsamplerate(converter)
+    return found
+
+
+def round_trip(make, x: np.ndarray, stream_rate: int, model_rate: int) -> tuple[np.ndarray, float, float, float]:
+    """(output, held in, held out, seconds spent) of x [1, n] pushed through both directions in chunks."""
+    down, up = make(stream_rate, model_rate), make(model_rate, stream_rate)
+    pieces = []
+    started = time.perf_counter()
+    for i in range(0, x.shape[1], CHUNK):
+        middle = down.process(x[:, i : i + CHUNK])
+        pieces.append(up.process(middle) if middle.shape[1] else middle)
+    spent = time.perf_counter() - started
+    return np.concatenate(pieces, axis=1)[0], down.latency, up.latency, spent
 
 
 def analyse(y: np.ndarray, rate: int, frequency: float) -> tuple[float, float]:
@@ -57,34 +131,40 @@ def main() -> None:
     nyquist = min(rate, model_rate) / 2
     alias_tones = [nyquist + step * (max(rate, model_rate) / 2 - nyquist) / 4 for step in (1, 2, 3)]
 
-    print(f"stream {rate} Hz <-> model {model_rate} Hz, tones of {SECONDS} s pushed in chunks of {CHUNK}")
-    print(f"{'quality':>7} {'held in':>8} {'held out':>9} {'added':>7} {'ms':>6} {'ripple16k':>10} "
-          f"{'ripple20k':>10} {'spurious':>9} {'alias':>7} {'vs ' + QUALITY:>7}")
+    print(f"stream {rate} Hz <-> model {model_rate} Hz, tones of {SECONDS} s pushed in chunks of {CHUNK} "
+          "(* = not offered, for comparison)")
+    print(f"{'quality':>20} {'held in':>8} {'held out':>8} {'added':>6} {'ms':>6} {'ripple18k':>9} {'ripple20k':>9} "
+          f"{'spurious':>8} {'alias':>6} {'us/s':>7} {'latency/HQ':>10} {'cost/HQ':>7}")
     rows = {}
-    for quality in QUALITIES:
-        held_in = ResampleStream(rate, model_rate, 1, quality).latency
-        held_out = ResampleStream(model_rate, rate, 1, quality).latency
-        added = held_in * rate / model_rate + held_out
-        gains, spurs = {}, []
+    for name, make in choices().items():
+        gains, spurs, held, spent, seconds = {}, [], [0.0, 0.0], 0.0, 0.0
         for frequency in PASSBAND_TONES:
             x = (0.5 * np.sin(2 * np.pi * frequency * t)).astype(np.float32)[None]
-            gain, spur = analyse(round_trip(x, rate, model_rate, quality), rate, frequency)
+            y, held_in, held_out, took = round_trip(make, x, rate, model_rate)
+            held = [max(held[0], held_in), max(held[1], held_out)]
+            spent, seconds = spent + took, seconds + len(t) / rate
+            gain, spur = analyse(y, rate, frequency)
             gains[frequency] = gain - 20 * np.log10(0.5)
-            spurs.append(spur)
-        alias = max(
-            20 * np.log10(np.abs(round_trip((0.5 * np.sin(2 * np.pi * f * t)).astype(np.float32)[None], rate,
-                                            model_rate, quality)[len(t) // 4 :]).max() / 0.5)
-            for f in alias_tones
-        ) if rate > model_rate else float("nan")
-        ripple16 = max(abs(g) for f, g in gains.items() if f <= 16000)
+            if frequency <= 18000:
+                spurs.append(spur)
+        alias = float("nan")
+        if rate > model_rate:
+            levels = []
+            for frequency in alias_tones:
+                y = round_trip(make, (0.5 * np.sin(2 * np.pi * frequency * t)).astype(np.float32)[None], rate,
+                               model_rate)[0]
+                levels.append(20 * np.log10(np.abs(y[len(y) // 4 :]).max() / 0.5))
+            alias = max(levels)
+        added = held[0] * rate / model_rate + held[1]
+        cost = 1e6 * spent / seconds
+        ripple18 = max(abs(g) for f, g in gains.items() if f <= 18000)
         ripple20 = max(abs(g) for g in gains.values())
-        rows[quality] = added
-        print(f"{quality:>7} {held_in:>8.1f} {held_out:>9.1f} {added:>7.0f} {1000 * added / rate:>6.1f} "
-              f"{ripple16:>9.3f}dB {ripple20:>9.2f}dB {max(spurs):>7.1f}dB {alias:>5.0f}dB "
-              f"{added / rows.get(QUALITY, added) if QUALITY in rows else float('nan'):>7.3f}")
-    print("(vs HQ is printed once HQ has been measured: added latency / HQ's)")
-    for quality in QUALITIES:
-        print(f"{quality}: adds {rows[quality]:.0f} samples, {rows[quality] / rows[QUALITY]:.3f} x HQ")
+        rows[name] = (held, added, ripple18, ripple20, max(spurs), alias, cost)
+    hq_added, hq_cost = rows[QUALITY][1], rows[QUALITY][-1]
+    for name, (held, added, ripple18, ripple20, spur, alias, cost) in rows.items():
+        print(f"{name:>20} {held[0]:>8.1f} {held[1]:>8.1f} {added:>6.0f} {1000 * added / rate:>6.2f} "
+              f"{ripple18:>7.3f}dB {ripple20:>7.2f}dB {spur:>6.1f}dB {alias:>4.0f}dB {cost:>7.0f} "
+              f"{added / hq_added:>10.3f} {cost / hq_cost:>7.2f}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import click
 
 from ravelive import __version__
 from ravelive.control import DEFAULT_OSC_PORT
+from ravelive.dsp.qualities import LIVE_QUALITY, QUALITIES, QUALITY
 from ravelive.errors import RaveliveError
 
 
@@ -65,17 +66,23 @@ def _model_or_default(model: str | None) -> str:
 @click.option("--method", help="Model method to run; default: forward, or the model's first method.")
 @click.option("--block", type=int, help="Model block in samples, any multiple of the model's ratios; default: the "
               "smallest one of at least 256 (RAVE: 2048, v2_small: 512, a ratio-1 effect: 256).")
-@click.option("--resample-quality", type=click.Choice(["QQ", "LQ", "MQ", "HQ", "VHQ"]), default="HQ",
-              show_default=True, help="soxr recipe when the audio rate differs from the model's; HQ adds ~40 ms at "
-              "44.1<->48 kHz and is the lowest that stays clean to 20 kHz (benchmarks/resample_quality.py).")
+@click.option("--resample-quality", type=click.Choice(QUALITIES), default=QUALITY, show_default=True,
+              help="Converter when the audio rate differs from the model's: live (our low-delay FIR, ~1.3 ms round "
+              "trip at 44.1<->48 kHz, flat to 18 kHz) or a soxr recipe (HQ adds ~40 ms, clean to 20 kHz); "
+              "benchmarks/resample_quality.py measures each.")
 @click.option("--set", "settings", multiple=True, metavar="ATTR=VALUE",
               help="Set a model attribute before processing (several values: ATTR=1,2; a buffer attribute takes an audio file: ir#0=impulse.wav). Repeatable.")
 @click.option("--latent-bias", multiple=True, metavar="I=V", help="Add V to latent dimension I. Repeatable.")
 @click.option("--latent-scale", multiple=True, metavar="I=V", help="Multiply latent dimension I by V. Repeatable.")
 @click.option("--latent-noise", multiple=True, metavar="I=V", help="Add noise of amount V to latent dimension I. Repeatable.")
+@click.option("--preset", metavar="NAME", help="Apply a preset saved by serve first (attributes, latent edits, gains); "
+              "--set and --latent-* override it.")
+@click.option("--presets-dir", type=click.Path(file_okay=False),
+              help="Where --preset is read; default: $XDG_DATA_HOME/ravelive/presets, else "
+              "~/.local/share/ravelive/presets.")
 @reports_errors
 def process(inputs, model, out, method, block, resample_quality, settings, latent_bias, latent_scale,
-            latent_noise) -> None:
+            latent_noise, preset, presets_dir) -> None:
     """Stream audio files or folders (recursively) through a model, aligned with the input, same length."""
     import sys
     from pathlib import Path
@@ -92,6 +99,8 @@ def process(inputs, model, out, method, block, resample_quality, settings, laten
         resample_quality=resample_quality,
         attributes=tuple(offline.parse_attribute_setting(text) for text in settings),
         latent=tuple(latent),
+        preset=preset,
+        presets_dir=Path(presets_dir) if presets_dir else None,
     )
     jobs = offline.plan_jobs([Path(path) for path in inputs], Path(out))
     with click.progressbar(length=offline.total_frames(jobs), label=f"{len(jobs)} file(s)", file=sys.stderr) as bar:
@@ -135,9 +144,10 @@ def _device(text: str | None) -> int | str | None:
 @click.option("--period", type=int, default=256, show_default=True, help="Frames per audio callback.")
 @click.option("--block", type=int, help="Model block in samples, any multiple of the model's ratios; default: the "
               "smallest one of at least 256 (RAVE: 2048, v2_small: 512, a ratio-1 effect: 256).")
-@click.option("--resample-quality", type=click.Choice(["QQ", "LQ", "MQ", "HQ", "VHQ"]), default="HQ",
-              show_default=True, help="soxr recipe when the audio rate differs from the model's; HQ adds ~40 ms at "
-              "44.1<->48 kHz and is the lowest that stays clean to 20 kHz (benchmarks/resample_quality.py).")
+@click.option("--resample-quality", type=click.Choice(QUALITIES), default=LIVE_QUALITY, show_default=True,
+              help="Converter when the audio rate differs from the model's: live (our low-delay FIR, ~1.3 ms round "
+              "trip at 44.1<->48 kHz, flat to 18 kHz, aliases 80 dB down) or a soxr recipe (HQ adds ~40 ms, "
+              "clean to 20 kHz); benchmarks/resample_quality.py measures each.")
 @click.option("--latency-margin", default="auto", show_default=True,
               help="The model's compute budget in milliseconds, rounded up to whole periods (at least one: only "
               "whole periods buy compute time), or 'auto' (measured at warm-up). Latency = alignment + margin.")
@@ -161,7 +171,11 @@ def _device(text: str | None) -> int | str | None:
 @click.option("--allow", multiple=True, metavar="ADDRESS[/BITS]",
               help="Client address or subnet accepted besides loopback (repeatable), e.g. 192.168.1.0/24.")
 @click.option("--models-dir", type=click.Path(file_okay=False), help="Directory /ravelive/model/load NAME loads from.")
-@click.option("--presets-dir", type=click.Path(file_okay=False), help="Directory for /ravelive/preset/save and load.")
+@click.option("--presets-dir", type=click.Path(file_okay=False),
+              help="Directory of presets (OSC save, load, morph; --preset); default: $XDG_DATA_HOME/ravelive/presets, "
+              "else ~/.local/share/ravelive/presets.")
+@click.option("--preset", metavar="NAME", help="Apply preset NAME before the audio starts; 'last' resumes the state "
+              "the previous `--preset last` run left (saved 2 s after each change and at exit).")
 @click.option("--preload", is_flag=True,
               help="Load every model of --models-dir before the audio starts, so /ravelive/model/load swaps to one "
                    "without loading it (a load holds Python's lock for 0.1-0.3 s: late blocks on a tight margin).")
@@ -191,20 +205,23 @@ def _device(text: str | None) -> int | str | None:
 @reports_errors
 def serve(model, method, device, input_device, output_device, samplerate, channels, period, block, resample_quality,
           latency_margin, threads, input_file, output_file, duration, stats, fallback, no_realtime, no_limiter,
-          allow_control_output, osc_port, osc_host, allow, models_dir, presets_dir, preload, no_osc, no_discovery,
-          midi_in, midi_virtual, midi_out, midi_api, midi_map, learn, cv_in, gate_in, cv_out, cv_calibration) -> None:
+          allow_control_output, osc_port, osc_host, allow, models_dir, presets_dir, preset, preload, no_osc,
+          no_discovery, midi_in, midi_virtual, midi_out, midi_api, midi_map, learn, cv_in, gate_in, cv_out,
+          cv_calibration) -> None:
     """Run a model live on an audio device (or files), until Ctrl-C or SIGTERM."""
     from pathlib import Path
 
+    from ravelive.config import ServeConfig, validate_margin
     from ravelive.control.cv import cv_config
     from ravelive.control.midi.service import MidiConfig
     from ravelive.control.osc import OscConfig
-    from ravelive.config import ServeConfig, validate_margin
+    from ravelive.control.presets import default_presets_dir
     from ravelive.server import run
 
+    presets = Path(presets_dir) if presets_dir else default_presets_dir()
     osc = None if no_osc else OscConfig(
         host=osc_host, port=osc_port, allow=tuple(allow),
-        models_dir=Path(models_dir) if models_dir else None, presets_dir=Path(presets_dir) if presets_dir else None,
+        models_dir=Path(models_dir) if models_dir else None, presets_dir=presets,
     )
 
     config = ServeConfig(
@@ -220,6 +237,7 @@ def serve(model, method, device, input_device, output_device, samplerate, channe
                         map_file=Path(midi_map) if midi_map else None, learn=learn)
         if midi_in or midi_virtual or midi_out or midi_map or learn else None,
         cv=cv_config(cv_in, gate_in, cv_out, cv_calibration or (midi_map if cv_in or gate_in or cv_out else None)),
+        preset=preset, presets_dir=presets,
     )
     run(config, report=click.echo)
 

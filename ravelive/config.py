@@ -12,7 +12,7 @@ from pathlib import Path
 from ravelive.control.cv import CvConfig
 from ravelive.control.midi.service import MidiConfig
 from ravelive.control.osc import OscConfig
-from ravelive.dsp.resample import QUALITY as RESAMPLE_QUALITY
+from ravelive.dsp.qualities import LIVE_QUALITY
 from ravelive.errors import ConfigError
 
 
@@ -34,7 +34,9 @@ class ServeConfig:
     stats_interval: float | None = None  # seconds between stats lines; None: none
     realtime: bool = True  # request SCHED_FIFO for the worker and mlockall
     fallback: str = "dry"  # what a late period plays: "dry" (latency-aligned input) or "silence"
-    resample_quality: str = RESAMPLE_QUALITY  # converter when the stream rate differs from the model's
+    resample_quality: str = LIVE_QUALITY  # when the stream rate differs from the model's; live: ~1.3 ms round trip
+    preset: str | None = None  # applied before the audio starts; "last": resume (and keep autosaving) the state
+    presets_dir: Path | None = None  # where --preset is read from; None: control.presets.default_presets_dir()
     osc: OscConfig | None = None  # OSC control (ravelive.control); None: no network control
     discovery: bool = True  # with osc: OSCQuery over HTTP and mDNS announcements
     limiter: bool = True  # DC blocker + true-peak limiter (-1 dBTP) at the output; False: --no-limiter, neither

@@ -36,6 +36,7 @@ from ravelive.control.midi.service import MidiService, preset_recall
 from ravelive.control.model_params import ALLOW_CONTROL_OUTPUT, ControlSnapshot, ModelControls
 from ravelive.control.named_files import NamedFiles
 from ravelive.control.params import ParameterStore
+from ravelive.control.presets import AUTOSAVE_NAME, Autosave, PresetLibrary, default_presets_dir
 from ravelive.control.service import ControlService
 from ravelive.demo import with_demo
 from ravelive.dsp.limiter import CEILING_DBTP
@@ -82,9 +83,10 @@ class Server:
         self.controls: ParameterStore[ControlSnapshot] = ModelControls.from_model(
             model, method=probe.method, allow_control_output=config.allow_control_output).store()
         settings = EngineSettings(self.sample_rate, self.channels, config.period, config.block, config.resample_quality)
+        method = self._recall_preset(probe.method)  # before any model plays: nothing can hot-swap yet
         self.swapper = ModelSwapper(settings, self.controls, self._make_processor, admit=self._admit)
         self.swapper.set_latent_sink(self._latents if self._latents.active else None)
-        first = self.swapper.prepare(model, probe.method)
+        first = self.swapper.prepare(model, method)
         if config.latency_margin_ms is None:
             margin = margin_from_compute(first.p99, self.sample_rate, config.period)
         else:
@@ -117,6 +119,26 @@ class Server:
             return stage
         return CvStage(stage, self.cv_signals, self.channels, self.device_channels, self.sample_rate,
                        engine.latent_dims, self._cv_tap)
+
+    def _recall_preset(self, method: str) -> str:
+        """Apply --preset to the controls before the engine is built; return the method to run.
+
+        That is the preset's method, unless --method names one.
+        """
+        c = self.config
+        if c.preset is None:
+            return method
+        library = PresetLibrary(c.presets_dir or default_presets_dir())
+        if c.preset == AUTOSAVE_NAME and AUTOSAVE_NAME not in library.names():
+            log.info("no preset '%s' in %s yet: starting from the defaults", AUTOSAVE_NAME, library.files.directory)
+            return method
+        for reason in library.load(c.preset, self.controls, source=None).skipped:
+            log.warning("preset %s: %s", c.preset, reason)
+        if "method" not in self.controls.specs:
+            return method
+        if c.method is not None:  # --method wins over the preset's
+            self.controls.set("method", method, source=None)
+        return self.controls.get("method")
 
     def _admit(self, model: NNModel, method: str) -> None:
         """A swap refuses a method whose output is not audio unless the store allows it."""
@@ -179,6 +201,10 @@ class Server:
         self.realtime.close()
         if self.cv_signals is not None:
             self.cv_signals.close()
+        # Undo start()'s freeze: frozen objects are never collected, so the server's reference cycles (and the
+        # soxr resamplers they hold) would outlive the interpreter, and nanobind prints ~17 lines of "leaked"
+        # objects at exit. Unfrozen, the next collection (at the latest the one at exit) frees them.
+        gc.unfreeze()
 
     @property
     def latency(self) -> int:
@@ -332,7 +358,7 @@ def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
     server = Server(config)
     stop = StopRequest()
     previous = {}
-    control = midi = cv = None
+    control = midi = cv = autosave = None
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda number, frame: stop.request())
@@ -346,6 +372,9 @@ def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
             cv = CvControl(server.cv_signals, server.controls, config.cv, presets_dir,
                            learn=_learn_hook(midi)).start()
         server.start()
+        if config.preset == AUTOSAVE_NAME:  # an installation resumes where it was left, after a power cut too
+            library = PresetLibrary(config.presets_dir or default_presets_dir())
+            autosave = Autosave(library, server.controls, str(server.model_path)).start()
         report(server.describe_start())
         if config.osc is not None:
             control = ControlService.start(server, config.osc, config.discovery)
@@ -370,6 +399,8 @@ def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
         if cv is not None:
             cv.close()
         server.stop()
+        if autosave is not None:
+            autosave.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         stop.close()

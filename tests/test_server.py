@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +19,7 @@ from click.testing import CliRunner
 from nn_fixtures import NAN_TRIGGER
 from ravelive.cli import main
 from ravelive.config import ServeConfig
+from ravelive.control.osc import OscConfig
 from ravelive.dsp.dc_blocker import DCBlocker
 from ravelive.dsp.limiter import CEILING_DBTP, TruePeakLimiter
 from ravelive.engine.stream import FixedLatency, StreamEngine
@@ -134,6 +136,24 @@ def test_sigterm_stops_cleanly_with_a_summary(identity_model_path, noise_file, t
     assert len(played) >= 0.5 * RATE
 
 
+def test_a_resampling_run_prints_only_its_own_two_lines(sr44100_model_path, noise_file, tmp_path):
+    # soxr's binding (nanobind) lists every object still alive at interpreter exit on stderr; the
+    # server's frozen reference cycles used to keep two resamplers alive (17 lines of "leaked ...").
+    result = subprocess.run(
+        [sys.executable, "-m", "ravelive", "serve", "--model", str(sr44100_model_path), "--samplerate", str(RATE),
+         "--device", "none", "--input", str(noise_file), "--output", str(tmp_path / "out.wav"), "--duration", "1",
+         "--no-realtime", "--no-osc"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    serving, summary = result.stdout.splitlines()
+    assert re.fullmatch(rf"serving {re.escape(str(sr44100_model_path))} \(forward\) at {RATE} Hz \(resampled from "
+                        r"the model's 44100 Hz\) x 1 on clock \(no sound card\); block \d+, period 256; latency \d+ "
+                        r"samples = [\d.]+ ms \(alignment \d+ \+ margin \d+\); output: .*", serving)
+    assert re.fullmatch(r"summary: \d+s load \d+% compute .* model errors 0 non-finite 0; latency \d+ samples", summary)
+
+
 class SlowIdentity(NNModel):
     """The identity model, sleeping well past the margin on every 100th call; counts its calls."""
 
@@ -177,14 +197,19 @@ def test_a_slow_model_is_counted_late_without_drift_or_lost_input(identity_model
 
 
 def test_hot_swap_keeps_the_stream_running(identity_model_path, noise_file, tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    identity = shutil.copy(identity_model_path, models / "identity.ts")
+    # preloaded: torch's import holds the GIL, and the worker would wait for it (counted late blocks)
     config = file_config(None, noise_file, tmp_path / "out.wav", latency_margin_ms=40, block=512,  # legal for both
-                         limiter=False)  # the identity's output compared bit for bit
+                         limiter=False,  # the identity's output compared bit for bit
+                         osc=OscConfig(port=0, models_dir=models), preload=True)
     server = Server(config)
     server.start()
     time.sleep(1.0)
     finished = threading.Event()
     errors = []
-    server.load_model(identity_model_path, done=lambda error: (errors.append(error), finished.set()))
+    server.load_model(identity, done=lambda error: (errors.append(error), finished.set()))
     assert finished.wait(30)
     time.sleep(1.0)
     periods = server.realtime.counters.periods
@@ -193,7 +218,7 @@ def test_hot_swap_keeps_the_stream_running(identity_model_path, noise_file, tmp_
     server.stop()
     status = server.status()
     assert errors == [None]
-    assert status["model"] == str(identity_model_path)
+    assert status["model"] == str(identity)
     assert status["late_blocks"] == 0 and status["callback_errors"] == 0
     played, _ = soundfile.read(tmp_path / "out.wav", dtype="float32")
     expected = looped(noise_file, len(played))
@@ -404,3 +429,40 @@ def test_a_restarted_jack_server_is_reopened_under_a_running_server_at_the_same_
     assert (second["audio_state"], second["device_losses"], second["device_reopens"]) == ("running", 1, 1)
     assert second["periods"] > first["periods"]  # the audio runs again
     assert second["latency"] == before["latency"] and "JACK" in second["audio"]
+
+
+def save_preset(directory, model_path, name, values):
+    from ravelive.control.model_params import ModelControls
+    from ravelive.control.presets import PresetLibrary
+
+    store = ModelControls.from_model(NNModel.load(model_path)).store()
+    store.update(values)
+    PresetLibrary(directory).save(name, store)
+
+
+def test_a_preset_is_applied_before_the_audio_starts(identity_model_path, noise_file, tmp_path):
+    save_preset(tmp_path / "presets", identity_model_path, "half", {"gain/out": 20 * np.log10(0.5)})
+    status = run(file_config(identity_model_path, noise_file, tmp_path / "out.wav", block=BLOCK, duration=1.0,
+                             latency_margin_ms=20, preset="half", presets_dir=tmp_path / "presets",
+                             limiter=False), lambda line: None)
+    played, _ = soundfile.read(tmp_path / "out.wav", dtype="float32")
+    latency = status["latency"]
+    np.testing.assert_allclose(played[latency:], 0.5 * looped(noise_file, len(played))[: len(played) - latency],
+                               atol=1e-6)  # from the very first sample: no ramp from the default gain
+
+
+def test_preset_last_resumes_the_autosaved_state(identity_model_path, noise_file, tmp_path):
+    config = file_config(identity_model_path, noise_file, None, block=BLOCK, latency_margin_ms=20, preset="last",
+                         presets_dir=tmp_path / "presets")
+    assert Server(config).controls.get("mix") == 1.0  # nothing saved yet: the defaults
+    save_preset(tmp_path / "presets", identity_model_path, "last", {"mix": 0.3})
+    assert Server(config).controls.get("mix") == 0.3
+
+
+def test_an_unknown_start_up_preset_fails_in_one_line(identity_model_path, noise_file, tmp_path):
+    save_preset(tmp_path / "presets", identity_model_path, "half", {})
+    result = CliRunner().invoke(main, ["serve", "--model", str(identity_model_path), "--device", "none", "--input",
+                                       str(noise_file), "--no-osc", "--preset", "full",
+                                       "--presets-dir", str(tmp_path / "presets")])
+    assert result.exit_code == 1
+    assert result.output == f"Error: no preset 'full' in {tmp_path / 'presets'}; available: half\n"

@@ -4,7 +4,7 @@
 change for that model: the method, the model's own attributes (read from the
 file, with their current values as defaults), per-latent-dimension bias,
 scale, freeze, replace and noise (models with encode and decode), input and
-output gain in dB, dry/wet, bypass, and `allow_control_output`. A method
+output gain in dB, dry/wet, bypass, the preset morph position and `allow_control_output`. A method
 whose output is not audio (`MethodSpec.outputs_audio`: encode's and prior's
 latents) is refused by the store's check unless `allow_control_output` is on,
 so the client that asked gets the usual /ravelive/error. `ModelControls.derive` turns the
@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ravelive.control.params import ParameterSpec, ParameterStore, ParameterType
+from ravelive.control.presets import MORPH_PARAMETER
 from ravelive.dsp.latent import LatentTransform
 from ravelive.dsp.smoothing import SILENCE_DB, db_to_gain
 from ravelive.errors import ModelAttributeError, ParameterError
@@ -264,4 +265,8 @@ def _mix_specs() -> list[ParameterSpec]:
                       SILENCE_DB, 24.0, unit="dB"),
         ParameterSpec("mix", ParameterType.FLOAT, 1.0, "dry/wet: 0 = input only, 1 = processed only", 0.0, 1.0),
         ParameterSpec("bypass", ParameterType.BOOL, False, "play the input (latency-aligned) instead of the model; the model keeps running"),
+        ParameterSpec(MORPH_PARAMETER, ParameterType.FLOAT, 0.0,
+                      "morph position between presets A and B (send this address the two names to choose them): "
+                      "0 = A, 1 = B",
+                      0.0, 1.0),
     ]

@@ -67,6 +67,11 @@ COMMANDS = (
     Endpoint(f"{ROOT}/midi/map", "", Access.WRITE,
              "replies /ravelive/midi/map/entry <parameter> <control> per binding, then /ravelive/midi/map/end <count>"),
     Endpoint(f"{ROOT}/midi/reload", "", Access.WRITE, "read the MIDI mapping file again (a bad file keeps the old map)"),
+    Endpoint(f"{ROOT}/preset/morph", "ss", Access.WRITE,
+             "A B: morph between presets A and B; a number 0..1 to this address moves the morph (parameter "
+             "preset/morph), no argument replies with the position"),
+    Endpoint(f"{ROOT}/preset/pair", "", Access.WRITE,
+             "replies /ravelive/preset/pair A B: the presets the morph runs between (no values: none chosen)"),
 )
 
 REPLIES = (
@@ -87,8 +92,12 @@ _ACCESS_LETTERS = {Access.READ: "r", Access.WRITE: "w", Access.READ_WRITE: "rw"}
 
 
 def endpoints(specs: Mapping[str, ParameterSpec], status: Mapping[str, object] | None = None) -> list[Endpoint]:
-    """Every address: commands, replies, current status items, then one per parameter."""
-    result = list(COMMANDS) + list(REPLIES)
+    """Every address once: commands, replies, current status items, then one per parameter.
+
+    A command sharing its address with a parameter (`/ravelive/preset/morph A B` and the `preset/morph`
+    position) is listed as the parameter, whose description tells both uses.
+    """
+    result = [command for command in COMMANDS if parameter_name(command.address) not in specs] + list(REPLIES)
     for key, value in (status or {}).items():
         result.append(Endpoint(f"{ROOT}/status/{key}", osc_type_tag(value), Access.READ, f"status item {key}"))
     for spec in specs.values():

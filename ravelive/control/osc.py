@@ -24,6 +24,7 @@ import numpy as np
 
 from ravelive.control import DEFAULT_OSC_PORT, namespace
 from ravelive.control.feedback import Address, Feedback
+from ravelive.control.morph import PresetMorph
 from ravelive.control.named_files import NamedFiles
 from ravelive.control.osc_wire import PacketError, build_message, parse_packet
 from ravelive.control.params import ParameterStore
@@ -127,6 +128,7 @@ class OscServer:
         self._allow = AllowList(config.host, config.allow)
         self._models = NamedFiles(config.models_dir, ".ts", "model") if config.models_dir else None
         self._presets = PresetLibrary(config.presets_dir) if config.presets_dir else None
+        self._morph = PresetMorph(self._presets, store) if self._presets else None
         self._socket = _bind(config.host, config.port)
         self.feedback = Feedback(self._send_bytes, self.faults, config.feedback_rate, config.max_subscribers)
         self._tokens = self._capacity = max(1.0, config.max_messages_per_second / 10)  # bursts up to 0.1 s worth
@@ -150,6 +152,8 @@ class OscServer:
             f"{namespace.ROOT}/midi/forget": self._midi_forget,
             f"{namespace.ROOT}/midi/map": self._midi_map,
             f"{namespace.ROOT}/midi/reload": self._midi_reload,
+            f"{namespace.ROOT}/preset/morph": self._preset_morph,
+            f"{namespace.ROOT}/preset/pair": self._preset_pair,
         }
         missing = namespace.addresses(namespace.COMMANDS) ^ set(self._commands)
         if missing:
@@ -168,6 +172,8 @@ class OscServer:
     def start(self) -> "OscServer":
         """Start receiving and pushing; returns self."""
         self.store.add_listener(self.feedback.on_change)
+        if self._morph is not None:
+            self._morph.start()
         self._receiver.start()
         self.feedback.start()
         logger.info("OSC on udp://%s:%d", *self.address)
@@ -181,6 +187,8 @@ class OscServer:
         if self._receiver.is_alive():
             self._receiver.join(timeout=2.0)
         self.feedback.close()
+        if self._morph is not None:
+            self._morph.close()
         try:
             self.store.remove_listener(self.feedback.on_change)
         except ValueError:
@@ -385,6 +393,24 @@ class OscServer:
         if not address.startswith("/"):
             address = f"{namespace.ROOT}/{address}"
         self.feedback.announce(build_message(address, arguments))
+
+    def _preset_morph(self, address: str, arguments: list[Any], sender: Address) -> None:
+        """Two names choose the pair; anything else is the `preset/morph` parameter (a position, or a query)."""
+        if not (len(arguments) == 2 and all(isinstance(argument, str) for argument in arguments)):
+            if any(isinstance(argument, str) for argument in arguments):
+                raise _Refused("refused_value", f"{address}: got {arguments[:4]!r}; send two preset names (A B) "
+                                                "to choose the pair, or one number in [0, 1] to move the morph")
+            self._parameter(address, arguments, sender)
+            return
+        self._library(address)
+        a, b = arguments
+        for reason in self._morph.choose(a, b):
+            self._reply(sender, "error", address, f"preset morph {a} {b}: {reason}")
+        self._reply(sender, "done", address, f"{a} {b}")
+
+    def _preset_pair(self, address: str, arguments: list[Any], sender: Address) -> None:
+        pair = self._morph.pair if self._morph is not None else None
+        self._reply(sender, address, *(pair or ()))
 
     def _library(self, address: str) -> PresetLibrary:
         if self._presets is None:

@@ -1,4 +1,10 @@
-"""Streaming sample-rate conversion (soxr) with a known latency.
+"""Streaming sample-rate conversion with a known latency: our low-delay FIR live, soxr offline.
+
+Quality "live" (`LIVE_QUALITY`, serve's default) is `dsp.polyphase`: a
+linear-phase polyphase FIR that holds back about 30 frames per direction
+at 44.1 <-> 48 kHz (1.3 ms round trip), flat to 18 kHz, aliases 80 dB
+down. The soxr recipes (QQ ... VHQ; `QUALITY` = HQ is `process`'s default)
+hold back ~1000 frames per direction, for a cleaner top octave.
 
 soxr's streaming resampler is time-aligned: output frame j is the input
 signal at time j / out_rate (its linear-phase filter delay is compensated).
@@ -19,10 +25,10 @@ import functools
 import numpy as np
 import soxr
 
+from ravelive.dsp.polyphase import PolyphaseResampler
+from ravelive.dsp.qualities import LIVE_QUALITY, QUALITIES, QUALITY, SOXR_QUALITIES  # noqa: F401 - re-exported
 from ravelive.errors import ConfigError
 
-QUALITY = "HQ"  # soxr's high quality: 0.91 passband, >100 dB stopband, ~1000 frames held back at 44.1<->48 kHz
-QUALITIES = ("QQ", "LQ", "MQ", "HQ", "VHQ")  # soxr's recipes, quick to very high
 _PROBE_PERIODS = 4  # output bursts observed when measuring the hold-back; later peaks differ by < 1 frame
 _PROBE_MIN_FRAMES = 4096  # and at least this many input frames (low qualities emit a little every frame)
 _PROBE_MAX_FRAMES = 1 << 18  # give up measuring after this many input frames (a resampler that never bursts)
@@ -35,16 +41,19 @@ class ResampleStream:
     def __init__(self, in_rate: int, out_rate: int, channels: int, quality: str = QUALITY) -> None:
         if in_rate <= 0 or out_rate <= 0:
             raise ConfigError(f"sample rates must be positive, got {in_rate} Hz -> {out_rate} Hz; give rates in Hz")
-        if quality not in QUALITIES:
-            raise ConfigError(
-                f"resample quality {quality!r} is not one of {', '.join(QUALITIES)}; the default is {QUALITY}"
-            )
+        check_quality(quality)
         self.in_rate = in_rate
         self.out_rate = out_rate
         self.channels = channels
         self.quality = quality
-        self.latency = held_back_frames(in_rate, out_rate, quality)
-        self._resampler = soxr.ResampleStream(in_rate, out_rate, channels, dtype="float32", quality=quality)
+        if quality == LIVE_QUALITY:
+            self._live = PolyphaseResampler(in_rate, out_rate, channels)
+            self.latency = self._live.latency
+            self.process = self._live.process  # no extra call per chunk
+        else:
+            self._live = None
+            self.latency = held_back_frames(in_rate, out_rate, quality)
+            self._resampler = soxr.ResampleStream(in_rate, out_rate, channels, dtype="float32", quality=quality)
 
     def process(self, x: np.ndarray) -> np.ndarray:
         """Feed x [channels, n]; return every output frame that became available, [channels, m]."""
@@ -53,12 +62,25 @@ class ResampleStream:
 
     def reset(self) -> None:
         """Forget all input: the next chunk starts a new stream."""
-        self._resampler.clear()
+        if self._live is not None:
+            self._live.reset()
+        else:
+            self._resampler.clear()
+
+
+def check_quality(quality: str) -> str:
+    """`quality` if it is one of QUALITIES, else ConfigError in one line listing them."""
+    if quality not in QUALITIES:
+        raise ConfigError(
+            f"resample quality {quality!r} is not one of {', '.join(QUALITIES)}; "
+            f"serve's default is {LIVE_QUALITY} (lowest latency), process's {QUALITY}"
+        )
+    return quality
 
 
 @functools.lru_cache(maxsize=None)
 def held_back_frames(in_rate: int, out_rate: int, quality: str = QUALITY) -> float:
-    """The most output frames soxr holds back for this rate pair (measured, plus a safety margin)."""
+    """The most output frames a soxr recipe holds back for this rate pair (measured, plus a safety margin)."""
     probe = soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality=quality)
     frame = np.zeros(1, dtype=np.float32)
     peak = 0.0

@@ -11,6 +11,12 @@ end, so every output is aligned with its input and has its length.
 
 Every file gets a freshly loaded model, so one file's streaming state
 (cached convolutions) never leaks into the next.
+
+`--preset NAME` applies a preset saved by `serve` (control/presets.py)
+before the `--set` and `--latent-*` options, which override it: its model
+attributes, its latent edits (bias, scale, freeze, replace, noise) and its
+input and output gains. Not its method (give `--method`), nor mix and
+bypass: the output is the processed signal.
 """
 
 import logging
@@ -21,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from ravelive.control.model_params import ControlSnapshot, ModelControls
+from ravelive.control.presets import PresetLibrary, default_presets_dir
 from ravelive.dsp.resample import QUALITY
 from ravelive.engine.stream import FixedLatency, StreamEngine
 from ravelive.errors import AudioFileError, ConfigError, one_line
@@ -42,9 +50,11 @@ class ProcessSettings:
     model_path: Path  # the nn~ model file
     method: str | None = None  # None: forward, or the model's first method
     block: int | None = None  # model block in samples; None: the engine's default (stream.BLOCK_FLOOR or more)
-    resample_quality: str = QUALITY  # soxr recipe when the file's rate differs from the model's
+    resample_quality: str = QUALITY  # when the file's rate differs from the model's; HQ: soxr, cleanest to 20 kHz
     attributes: tuple[tuple[str, str], ...] = ()  # (name, value text) set on the model before streaming
     latent: tuple[tuple[str, int, float], ...] = ()  # (field, dimension, value) edits of the latent transform
+    preset: str | None = None  # a serve preset applied first (attributes, latent, gains); None: none
+    presets_dir: Path | None = None  # where `preset` is read; None: control.presets.default_presets_dir()
 
 
 @dataclass(frozen=True)
@@ -111,7 +121,13 @@ def total_frames(jobs: Sequence[ProcessJob]) -> int:
 
 def open_engine(settings: ProcessSettings, sample_rate: int, channels: int) -> StreamEngine:
     """A fresh model with the settings applied, streaming at the file's rate and channel count."""
+    return _open_engine(settings, sample_rate, channels)[0]
+
+
+def _open_engine(settings: ProcessSettings, sample_rate: int, channels: int) -> tuple[StreamEngine, float, float]:
+    """(engine, input gain, output gain): the preset first, then --set and --latent-* over it."""
     model = NNModel.load(settings.model_path)
+    preset = _preset_snapshot(settings, model)
     buffers = model.get_buffer_attributes()
     for name, value in settings.attributes:
         if name in buffers:
@@ -121,12 +137,34 @@ def open_engine(settings: ProcessSettings, sample_rate: int, channels: int) -> S
     engine = StreamEngine(
         model, settings.method, settings.block, sample_rate, channels, resample_quality=settings.resample_quality
     )
+    transform = None
+    if preset is not None and preset.latent is not None and preset.latent.dims == engine.latent_dims:
+        transform = preset.latent
     if settings.latent:
-        transform = engine.neutral_latent()
+        transform = transform or engine.neutral_latent()
         for field, dim, value in settings.latent:
             transform = transform.with_value(field, dim, value)
+    if transform is not None:
         engine.latent = transform
-    return engine
+    if preset is None:
+        return engine, 1.0, 1.0
+    return engine, preset.input_gain, preset.output_gain
+
+
+def _preset_snapshot(settings: ProcessSettings, model: NNModel) -> ControlSnapshot | None:
+    """The controls with `settings.preset` loaded (its changed attributes already set on `model`), or None."""
+    if settings.preset is None:
+        return None
+    controls = ModelControls.from_model(model, method=settings.method)
+    store = controls.store()  # defaults: the model's own attribute values
+    defaults = store.snapshot().attributes
+    for reason in PresetLibrary(settings.presets_dir or default_presets_dir()).load(settings.preset, store).skipped:
+        logger.warning("preset %s: %s", settings.preset, reason)
+    snapshot = store.snapshot()
+    for name, values in snapshot.attributes.items():
+        if values != defaults[name]:
+            model.set_attribute(name, values)
+    return snapshot
 
 
 def process_files(
@@ -142,18 +180,21 @@ def process_file(
 ) -> None:
     """Stream one file through a fresh engine into `job.target`, aligned and of the same length."""
     with _open_source(job.source) as source:
-        engine = open_engine(settings, source.samplerate, source.channels)
+        engine, input_gain, output_gain = _open_engine(settings, source.samplerate, source.channels)
         stream = FixedLatency(engine)
         with _open_target(job.target, source, engine.output_channels) as sink:
             skip = stream.latency
             for chunk in _chunks(job.source, source):
-                skip = _write(sink, stream.process(np.ascontiguousarray(chunk.T)), skip)
+                x = np.ascontiguousarray(chunk.T) if input_gain == 1.0 else input_gain * chunk.T
+                y = stream.process(x)
+                skip = _write(sink, y if output_gain == 1.0 else output_gain * y, skip)
                 if on_progress is not None:
                     on_progress(len(chunk))
             flush = stream.latency
             while flush > 0:
                 frames = min(flush, CHUNK_FRAMES)
-                skip = _write(sink, stream.process(np.zeros((source.channels, frames), dtype=np.float32)), skip)
+                y = stream.process(np.zeros((source.channels, frames), dtype=np.float32))
+                skip = _write(sink, y if output_gain == 1.0 else output_gain * y, skip)
                 flush -= frames
     logger.info("%s -> %s (latency %d samples trimmed)", job.source, job.target, stream.latency)
 

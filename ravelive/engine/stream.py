@@ -4,11 +4,11 @@ Offline processing, benchmarks and the realtime worker all push audio
 through a StreamEngine. Per push, in order:
 
     stream [channels, n] at the stream rate
-      -> soxr to the model's rate (only when the rates differ)
+      -> to the model's rate (only when the rates differ; dsp.resample)
       -> whole model blocks of `block` samples (a partial block waits)
       -> per block: channel/rate adaptation, one model call (or encode ->
          latent transform -> decode), adaptation to the output channels
-      -> soxr back to the stream rate (only when the rates differ)
+      -> back to the stream rate (only when the rates differ)
       -> every output sample that became available, [output_channels, m]
 
 The model only ever sees consecutive, non-overlapping full blocks, so its
@@ -27,8 +27,10 @@ channel per latent dimension, decode reads one per dimension).
 receives, and its output is the engine's output delayed by `latency`
 stream samples. Without resampling it is `block - 1` (a sample that
 completes a block comes straight back; the first sample of a block waits
-for the other block - 1). With resampling both soxr hold-backs are added,
-the input one converted from model-rate to stream-rate samples.
+for the other block - 1). With resampling both resamplers' hold-backs are
+added, the input one converted from model-rate to stream-rate samples
+(every `resample_quality` is time-aligned and linear phase, so this is
+exact for an impulse and for every in-band frequency alike).
 
 The per-block work runs right after the model call has evicted Python's
 working set from the CPU caches, so it is kept to a few calls (see
@@ -215,8 +217,8 @@ class StreamEngine:
             if self.sample_rate is None:
                 logger.info("neither the stream nor the model names a sample rate: no conversion")
             return None, None
-        logger.info("converting %d Hz <-> %d Hz (the model's rate) with soxr %s", self.sample_rate, self.model_rate,
-                    quality)
+        logger.info("converting %d Hz <-> %d Hz (the model's rate), resample quality %s", self.sample_rate,
+                    self.model_rate, quality)
         return (
             ResampleStream(self.sample_rate, self.model_rate, self.channels, quality),
             ResampleStream(self.model_rate, self.sample_rate, self.output_channels, quality),

@@ -72,6 +72,6 @@ def test_serve_resamples_a_rave_export_to_a_48_khz_device(reference_model, jack_
     record_property("late_blocks", late)
     record_property("startup_late_blocks", startup)
     record_property("latency_samples", latency)
-    assert latency > 2048 * 48000 // RAVE_RATE  # the block plus both soxr hold-backs
+    assert latency > 2048 * 48000 // RAVE_RATE  # the block plus both resamplers' hold-backs (quality live)
     after = played[latency:]
     assert len(after) > 48000 and np.isfinite(after).all() and np.abs(after).max() > 1e-3

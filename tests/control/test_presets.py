@@ -1,6 +1,7 @@
 """Presets saved and loaded by name; names never reach outside their directory."""
 
 import json
+import time
 
 import pytest
 
@@ -58,3 +59,20 @@ def test_only_present_files_with_the_suffix_are_found(tmp_path):
     assert files.names() == ["voice"] and files.existing("voice") == tmp_path / "voice.ts"
     with pytest.raises(ConfigError, match=r"no model 'notes' in .*; available: voice"):
         files.existing("notes")
+
+
+def test_autosave_writes_last_after_a_change_and_at_close(library, codec_model):
+    from ravelive.control.presets import Autosave
+
+    store = ModelControls.from_model(codec_model).store()
+    autosave = Autosave(library, store, "codec.ts", delay=0.05).start()
+    store.set("mix", 0.4)
+    deadline = time.monotonic() + 5
+    while "last" not in library.names() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert library.read("last")["mix"] == 0.4
+    slow = Autosave(library, store, "codec.ts", delay=60.0).start()
+    autosave.close()
+    store.set("mix", 0.6)
+    slow.close()  # the change is still pending: close writes it
+    assert library.read("last")["mix"] == 0.6

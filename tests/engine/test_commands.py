@@ -55,13 +55,14 @@ def test_process_encode_writes_one_channel_per_latent_dimension(tmp_path, codec_
     assert soundfile.info(tmp_path / "latent.wav").channels == 4
 
 
-def test_process_resample_quality_is_one_of_soxrs_recipes(tmp_path, sr44100_model_path):
+def test_process_resample_quality_is_live_or_one_of_soxrs_recipes(tmp_path, sr44100_model_path):
     write_noise(tmp_path / "in.wav", 4800)
     arguments = ["process", str(tmp_path / "in.wav"), "--model", str(sr44100_model_path), "--out",
                  str(tmp_path / "out.wav"), "--resample-quality"]
     assert CliRunner().invoke(main, arguments + ["LQ"]).exit_code == 0
+    assert CliRunner().invoke(main, arguments + ["live"]).exit_code == 0
     refused = CliRunner().invoke(main, arguments + ["best"])
-    assert refused.exit_code == 2 and "'best' is not one of 'QQ', 'LQ', 'MQ', 'HQ', 'VHQ'" in refused.output
+    assert refused.exit_code == 2 and "'best' is not one of 'live', 'QQ', 'LQ', 'MQ', 'HQ', 'VHQ'" in refused.output
 
 
 def test_process_fills_a_buffer_attribute_from_an_audio_file(tmp_path, attributes_model_path):
@@ -81,3 +82,28 @@ def test_process_reports_a_buffer_the_model_refuses_in_one_line(tmp_path, attrib
     last_line = result.output.strip().splitlines()[-1]
     assert last_line.startswith("Error: ")
     assert "the model refused [1, 60000] samples at 48000 Hz for buffer 'ir#0'" in last_line
+
+
+def test_serve_resamples_live_by_default_and_process_with_hq():
+    for command, default in (("serve", "live"), ("process", "HQ")):
+        result = CliRunner().invoke(main, [command, "--help"], terminal_width=200)
+        assert "--resample-quality [live|QQ|LQ|MQ|HQ|VHQ]" in result.output
+        assert f"[default: {default}]" in result.output.split("--resample-quality")[1].split("--")[0]
+
+
+def test_process_preset_option_reaches_the_engine(tmp_path, attributes_model_path):
+    from ravelive.control.model_params import ModelControls
+    from ravelive.control.presets import PresetLibrary
+    from ravelive.models.nn_model import NNModel
+
+    store = ModelControls.from_model(NNModel.load(attributes_model_path)).store()
+    store.set("attr/gain", 0.25)
+    PresetLibrary(tmp_path / "presets").save("quarter", store)
+    write_noise(tmp_path / "in.wav", 1000)
+    result = CliRunner().invoke(main, ["process", str(tmp_path / "in.wav"), "--model", str(attributes_model_path),
+                                       "--out", str(tmp_path / "out.wav"), "--preset", "quarter",
+                                       "--presets-dir", str(tmp_path / "presets")])
+    assert result.exit_code == 0, result.output
+    original, _ = soundfile.read(tmp_path / "in.wav", dtype="float32")
+    processed, _ = soundfile.read(tmp_path / "out.wav", dtype="float32")
+    np.testing.assert_allclose(processed, 0.25 * original, atol=1e-7)

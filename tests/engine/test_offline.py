@@ -145,3 +145,44 @@ def test_out_of_range_latent_dimension_is_refused(tmp_path, codec_model_path):
     settings = ProcessSettings(codec_model_path, latent=(("bias", 4, 1.0),))
     with pytest.raises(ParameterError, match=r"latent dimension 4 is out of range \[0, 3\]"):
         process_file(ProcessJob(tmp_path / "in.wav", tmp_path / "out.wav"), settings)
+
+
+def save_preset(directory, model_path, name, values):
+    from ravelive.control.model_params import ModelControls
+    from ravelive.control.presets import PresetLibrary
+
+    store = ModelControls.from_model(NNModel.load(model_path)).store()
+    store.update(values)
+    PresetLibrary(directory).save(name, store)
+
+
+def test_a_preset_applies_its_attributes_and_gains_and_set_overrides_it(tmp_path, attributes_model_path):
+    x = write_noise(tmp_path / "in.wav", 1000)
+    save_preset(tmp_path / "presets", attributes_model_path, "soft", {"attr/gain": 0.5, "gain/out": -6.0})
+    settings = ProcessSettings(attributes_model_path, preset="soft", presets_dir=tmp_path / "presets")
+    process_file(ProcessJob(tmp_path / "in.wav", tmp_path / "soft.wav"), settings)
+    y = soundfile.read(tmp_path / "soft.wav", dtype="float32")[0]
+    np.testing.assert_allclose(y, 0.5 * 10 ** (-6 / 20) * x[:, 0], atol=1e-6)
+    override = ProcessSettings(attributes_model_path, attributes=(parse_attribute_setting("gain=1.0"),), preset="soft",
+                               presets_dir=tmp_path / "presets")
+    process_file(ProcessJob(tmp_path / "in.wav", tmp_path / "loud.wav"), override)
+    y = soundfile.read(tmp_path / "loud.wav", dtype="float32")[0]
+    np.testing.assert_allclose(y, 10 ** (-6 / 20) * x[:, 0], atol=1e-6)
+
+
+def test_a_preset_applies_its_latent_edits(tmp_path, codec_model_path):
+    write_noise(tmp_path / "in.wav", 1000)
+    save_preset(tmp_path / "presets", codec_model_path, "up", {"latent/0/bias": 0.25})
+    process_file(ProcessJob(tmp_path / "in.wav", tmp_path / "biased.wav"),
+                 ProcessSettings(codec_model_path, preset="up", presets_dir=tmp_path / "presets"))
+    process_file(ProcessJob(tmp_path / "in.wav", tmp_path / "plain.wav"), ProcessSettings(codec_model_path))
+    shift = soundfile.read(tmp_path / "biased.wav")[0] - soundfile.read(tmp_path / "plain.wav")[0]
+    np.testing.assert_allclose(shift[64:], 0.25, atol=1e-6)
+
+
+def test_an_unknown_preset_is_refused_naming_the_ones_there(tmp_path, attributes_model_path):
+    write_noise(tmp_path / "in.wav", 100)
+    save_preset(tmp_path / "presets", attributes_model_path, "soft", {})
+    settings = ProcessSettings(attributes_model_path, preset="hard", presets_dir=tmp_path / "presets")
+    with pytest.raises(ConfigError, match=r"no preset 'hard' in .*presets; available: soft"):
+        process_file(ProcessJob(tmp_path / "in.wav", tmp_path / "out.wav"), settings)

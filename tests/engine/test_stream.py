@@ -195,6 +195,28 @@ def test_a_22k05_model_in_a_44k1_stream_delays_an_impulse_by_exactly_the_latency
     np.testing.assert_allclose(out[0, centre - 200 : centre], out[0, centre + 200 : centre : -1], atol=1e-4)
 
 
+@pytest.mark.parametrize("host_block", [1, 63, 256, 8193])
+def test_live_resampling_brings_an_impulse_back_exactly_at_the_latency(sr44100_model_path, host_block):
+    engine = StreamEngine(NNModel.load(sr44100_model_path), block=256, sample_rate=48000, resample_quality="live")
+    assert engine.latency < (256 + 80) * 48000 / 44100  # the block, and under 2 ms for both conversions
+    x = np.zeros((1, 12000), dtype=np.float32)
+    x[0, 3000] = 1.0
+    out = stream(engine, x, host_block)
+    centre = 3000 + engine.latency
+    assert np.argmax(out[0]) == centre
+    # linear phase: symmetric about the peak (to -80 dB: the 44.1 kHz grid in between is not symmetric about it)
+    np.testing.assert_allclose(out[0, centre - 60 : centre], out[0, centre + 60 : centre : -1], atol=1e-4)
+
+
+def test_live_resampling_delays_in_band_audio_by_exactly_the_latency(sr44100_model_path):
+    engine = StreamEngine(NNModel.load(sr44100_model_path), block=256, sample_rate=48000, resample_quality="live")
+    x = chirp(48000, 0.4, top=17000.0)
+    out = stream(engine, x, 97)
+    latency, settled = engine.latency, 48000 // 100
+    np.testing.assert_array_equal(out[:, :latency], 0.0)
+    np.testing.assert_allclose(out[0, latency + settled :], x[0, settled : x.shape[1] - latency], atol=3e-3)
+
+
 def test_resampled_latency_adds_both_hold_backs_to_the_block(sr44100_model_path):
     engine = StreamEngine(NNModel.load(sr44100_model_path), block=2048, sample_rate=48000)
     assert 2048 * 48000 / 44100 < engine.latency < 2048 * 48000 / 44100 + 2100
@@ -235,7 +257,7 @@ def test_rave_like_prior_reads_the_last_sample_of_each_frame_and_holds_its_outpu
 
 
 def test_unknown_resample_quality_is_refused(sr44100_model_path):
-    with pytest.raises(ConfigError, match="resample quality 'best' is not one of QQ, LQ, MQ, HQ, VHQ"):
+    with pytest.raises(ConfigError, match="resample quality 'best' is not one of live, QQ, LQ, MQ, HQ, VHQ"):
         StreamEngine(NNModel.load(sr44100_model_path), sample_rate=48000, resample_quality="best")
 
 
