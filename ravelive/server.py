@@ -381,6 +381,7 @@ def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
             push_latent = control.osc.push_latent  # /ravelive/latent/out, while a client subscribes to it
             control.osc.feedback.on_latent_wanted = lambda wanted: server.set_latent_sink(push_latent if wanted else None)
             server.on_error = control.osc.report_error  # NaN/Inf bursts reach every subscribed client
+            server.audio.on_state = lambda state, device: control.osc.announce("status/audio_state", state, device)
             report(control.describe())
             if midi is not None:
                 control.osc.midi, midi.announce = midi, control.osc.announce
@@ -391,7 +392,7 @@ def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
     finally:
         notify("STOPPING=1")
         if control is not None:
-            server.on_error = None
+            server.on_error = server.audio.on_state = None
             server.set_latent_sink(None)
             control.close()
         if midi is not None:

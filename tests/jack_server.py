@@ -3,8 +3,12 @@
 Clients find it through the environment that `JackServer.env` returns
 (JACK_DEFAULT_SERVER names it; JACK_NO_START_SERVER stops a client from
 starting a server of its own when this one is gone).
+
+It runs realtime (`jackd -R`, SCHED_FIFO) where this process may, as JACK
+runs on a musician's machine; elsewhere (no rtprio) it says --no-realtime.
 """
 
+import functools
 import os
 import shutil
 import subprocess
@@ -29,7 +33,7 @@ class JackServer:
         if jackd is None:
             raise RuntimeError("jackd is not installed (Debian: apt-get install jackd2)")
         self._process = subprocess.Popen(
-            [jackd, "--no-realtime", "-n", self.name, "-d", "dummy", "-r", str(self.sample_rate), "-p", str(self.period),
+            [jackd, "-R" if may_run_realtime() else "--no-realtime", "-n", self.name, "-d", "dummy", "-r", str(self.sample_rate), "-p", str(self.period),
              "-C", str(self.ports), "-P", str(self.ports)],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
@@ -55,3 +59,9 @@ class JackServer:
             self._process.wait(STOP_SECONDS)
         self._process.stderr.close()
         self._process = None
+
+
+@functools.cache
+def may_run_realtime() -> bool:
+    """Whether processes started from here may use SCHED_FIFO (root, or an rtprio limit)."""
+    return shutil.which("chrt") is not None and subprocess.run(["chrt", "-f", "1", "true"]).returncode == 0
