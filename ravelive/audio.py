@@ -275,6 +275,12 @@ class AudioPath:
                                    f"or give serve the server's --samplerate and --period") from error
         self._jack_device = device
         self.description = f"{JACK_API}: in '{device}', out '{device}'"
+        # PortAudio listed the devices through a JACK client of its own, active in every JACK cycle from then
+        # on: an idle client that a busy machine can make late, which JACK reports as an xrun to everyone
+        # (seen: "client = PortAudio was not finished"). Nothing here needs PortAudio once ours runs.
+        sd = _sounddevice()
+        while sd._initialized:
+            sd._terminate()
 
     # -- device loss -----------------------------------------------------------------------
 

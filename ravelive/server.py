@@ -80,6 +80,7 @@ class Server:
         self.safety = SafetyCounters()  # NaN/Inf counts of every stage this server builds, across swaps
         self.on_error: Callable[[str, str], None] | None = None  # (address, message) to clients: run() sets OSC's
         self._reloading = False  # a reload asked for by a NaN burst is under way
+        self._memory_locked = False  # by the first thread entering the worker scope
         self.controls: ParameterStore[ControlSnapshot] = ModelControls.from_model(
             model, method=probe.method, allow_control_output=config.allow_control_output).store()
         settings = EngineSettings(self.sample_rate, self.channels, config.period, config.block, config.resample_quality)
@@ -176,7 +177,8 @@ class Server:
     def _worker_scope(self):
         """The worker thread's whole life: denormals flushed, memory locked, gradients off (all per thread)."""
         torch.set_flush_denormal(True)
-        if self.config.realtime:
+        if self.config.realtime and not self._memory_locked:  # mlockall is per process: once is enough
+            self._memory_locked = True
             lock_memory()
         with torch.inference_mode():
             yield

@@ -12,6 +12,7 @@ import functools
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 
@@ -32,21 +33,35 @@ class JackServer:
         jackd = shutil.which("jackd")
         if jackd is None:
             raise RuntimeError("jackd is not installed (Debian: apt-get install jackd2)")
+        self._log = tempfile.TemporaryFile()  # a file, not a pipe: a full pipe would stall jackd on its next line
         self._process = subprocess.Popen(
-            [jackd, "-R" if may_run_realtime() else "--no-realtime", "-n", self.name, "-d", "dummy", "-r", str(self.sample_rate), "-p", str(self.period),
-             "-C", str(self.ports), "-P", str(self.ports)],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [jackd, "-R" if may_run_realtime() else "--no-realtime", "-n", self.name, "-d", "dummy",
+             "-r", str(self.sample_rate), "-p", str(self.period), "-C", str(self.ports), "-P", str(self.ports)],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=self._log,
         )
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError(f"jackd exited at start: {self._process.stderr.read().decode()[-500:]}")
+                raise RuntimeError(f"jackd exited at start: {self.log()[-500:]}")
             probe = subprocess.run(["jack_lsp"], env=self.env, capture_output=True, text=True, timeout=START_SECONDS)
             if "system:playback_1" in probe.stdout:
                 return self
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"jackd {self.name} did not come up within {START_SECONDS} s")
+
+    def log(self) -> str:
+        """What jackd has printed so far (its xrun reports among it)."""
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
+
+    def driver_xruns(self) -> int:
+        """Cycles the dummy driver itself woke up late for (timer jitter of this machine), whoever the clients."""
+        return self.log().count("JackTimedDriver::Process XRun")
+
+    def late_cycles(self, client: str) -> list[str]:
+        """jackd's lines saying that `client` did not finish its cycle in time."""
+        return [line for line in self.log().splitlines() if f"client = {client} was not finished" in line]
 
     def stop(self) -> None:
         if self._process is None:
@@ -57,7 +72,6 @@ class JackServer:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait(STOP_SECONDS)
-        self._process.stderr.close()
         self._process = None
 
 

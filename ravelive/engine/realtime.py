@@ -31,6 +31,7 @@ late periods, and each model block whose output was missing (some of it) as
 one late block.
 """
 
+import concurrent.futures
 import contextlib
 import ctypes
 import ctypes.util
@@ -188,6 +189,7 @@ class Realtime:
         self._stop = False
         self._closed = False
         self._worker: threading.Thread | None = None
+        self._beside: concurrent.futures.ThreadPoolExecutor | None = None  # the crossfade's second thread
         self._scheduling_reported = False
         self.worker_scope: Callable[[], ContextManager] = contextlib.nullcontext  # the worker runs inside it
         self.follow_audio_priority = False  # True: the worker asks for SCHED_FIFO just below the audio thread
@@ -237,6 +239,9 @@ class Realtime:
         if self._closed:
             raise RuntimeError("this Realtime is closed; make a new one")
         self._stop = False
+        # The crossfade of a hot swap runs both models on every block until the fade ends: the new one runs on
+        # this second thread meanwhile, or a model that needs most of a block's time would make the fade late.
+        self._beside = concurrent.futures.ThreadPoolExecutor(1, "ravelive-crossfade", initializer=self._enter_scope)
         ready = threading.Event()
         self._worker = threading.Thread(target=self._run, args=(ready,), name="ravelive-worker", daemon=True)
         self._worker.start()
@@ -251,6 +256,9 @@ class Realtime:
         if self._worker is not None:
             self._worker.join(timeout=10)
             self._worker = None
+        if self._beside is not None:
+            self._beside.shutdown()
+            self._beside = None
 
     def close(self) -> None:
         """Stop the worker and release the pipe (after the audio stopped); safe to call twice."""
@@ -276,6 +284,12 @@ class Realtime:
     @property
     def swapping(self) -> bool:
         return self._pending is not None or self._fade is not None
+
+    def _enter_scope(self) -> None:
+        """The crossfade thread's set-up: the worker's scope for its whole life, and the worker's priority."""
+        self.worker_scope().__enter__()  # left when the thread ends
+        if self.follow_audio_priority and self.native.audio_thread:
+            follow_audio_priority(self.native.audio_thread)
 
     def _run(self, ready: threading.Event) -> None:
         try:
@@ -372,7 +386,7 @@ class Realtime:
         processor, crossfade, block, latency = self._pending
         # On the output timeline of the old shift, the new stream's output j sits at j + its latency - shift.
         self._fade = _Crossfade(self._processor, processor, position, self._written, crossfade,
-                                latency - self._shift)
+                                latency - self._shift, self._beside)
         self._processor = processor
         self.compute = ComputeTimes(block, self.config.sample_rate)
         self.native.store("block", block)
@@ -389,8 +403,9 @@ class _Crossfade:
     """
 
     def __init__(self, old: Processor, new: Processor, position: int, written: int, length: int,
-                 new_latency: int):
+                 new_latency: int, beside: "_Beside"):
         self.old, self.new = old, new
+        self._beside = beside  # the new processor runs there while the old one runs here
         self.old_tail = np.zeros((0, 0), dtype=np.float32)  # old output from `written` on, not yet mixed
         self.new_tail = np.zeros((0, 0), dtype=np.float32)  # new output from `new_start` on, not yet mixed
         self.new_start = position + new_latency
@@ -400,7 +415,8 @@ class _Crossfade:
 
     def push(self, x: np.ndarray, written: int) -> np.ndarray:
         """Both processors take `x`; returns the mixed output from `written` on, as far as both are known."""
-        old_y, new_y = self.old.push(x), self.new.push(x)
+        new_pending = self._beside.submit(self.new.push, x)
+        old_y, new_y = self.old.push(x), new_pending.result()
         self.old_tail = old_y if not self.old_tail.size else np.concatenate([self.old_tail, old_y], axis=1)
         self.new_tail = new_y if not self.new_tail.size else np.concatenate([self.new_tail, new_y], axis=1)
         old_end, new_end = written + self.old_tail.shape[1], self.new_start + self.new_tail.shape[1]

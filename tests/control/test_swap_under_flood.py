@@ -40,10 +40,13 @@ def test_a_preloaded_33m_model_swaps_in_under_a_flood_with_no_late_block_and_no_
         time.sleep(2.0)  # past the start-up
         client = Client(("127.0.0.1", port))
         client.send("/ravelive/model/load", "second")  # before the flood: the flood guard may drop it otherwise
-        flood = subprocess.Popen([sys.executable, "-c", FLOOD, str(port)], stdout=subprocess.PIPE, text=True)
+        # The flood would come from another machine; here its sender shares the two cores, so it runs at the
+        # lowest CPU priority (it still sends its 20,000 messages per second: the count is checked below).
+        flood = subprocess.Popen(["nice", "-n", "19", sys.executable, "-c", FLOOD, str(port)], stdout=subprocess.PIPE,
+                                 text=True)
         assert client.expect("/ravelive/done", timeout=SWAP_SECONDS) == ["/ravelive/model/load", "second"]
         client.close()
-        flood.wait(60)
+        sent = int(flood.communicate(timeout=60)[0])
         time.sleep(2.0)  # the second model plays on its own
         serve.send_signal(signal.SIGTERM)
         summary = printed.wait_for("summary:", time.monotonic() + 60)
@@ -51,6 +54,10 @@ def test_a_preloaded_33m_model_swaps_in_under_a_flood_with_no_late_block_and_no_
     finally:
         serve.kill()
     late, startup = map(int, re.search(r"late (\d+) \(start-up (\d+)\)", summary).groups())
-    assert late == 0 and " xruns 0 " in summary and "callback errors 0" in summary, summary
+    xruns = int(re.search(r" xruns (\d+) ", summary).group(1))
+    assert sent >= 95000 and late == 0 and "callback errors 0" in summary, (sent, summary)
+    # JACK reports every xrun of the server to every client; the dummy driver's own late wake-ups (timer
+    # jitter of this machine, with or without clients) are not ours: ravelive must cause none.
+    assert jack_server.late_cycles("ravelive") == [] and xruns <= jack_server.driver_xruns(), (summary, jack_server.log())
     played, _ = soundfile.read(tmp_path / "played.wav", dtype="float32")
     assert np.isfinite(played).all() and np.abs(played[-48000:]).max() > 0  # the second model plays at the end
