@@ -403,7 +403,7 @@ class _Crossfade:
     """
 
     def __init__(self, old: Processor, new: Processor, position: int, written: int, length: int,
-                 new_latency: int, beside: "_Beside"):
+                 new_latency: int, beside: concurrent.futures.Executor):
         self.old, self.new = old, new
         self._beside = beside  # the new processor runs there while the old one runs here
         self.old_tail = np.zeros((0, 0), dtype=np.float32)  # old output from `written` on, not yet mixed
