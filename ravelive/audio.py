@@ -65,6 +65,7 @@ class AudioSettings:
     output_device: int | str | None = None
     input_file: Path | None = None  # replaces the captured input, looped
     output_file: Path | None = None  # records what is played
+    record_seconds: float | None = None  # the recording stops growing after this long; None: all of it
     use_device: bool = True  # False: the clock thread paces the files, no sound card needed
     audio_priority: int = 0  # SCHED_FIFO priority for the audio thread where the host API leaves it normal; 0: no
 
@@ -145,13 +146,15 @@ class FileInput:
 class FileRecorder:
     """Records what is played to a file: the C callback copies each period into a Ring, a thread writes it out."""
 
-    def __init__(self, path: Path, sample_rate: int, channels: int, native: CallbackState):
+    def __init__(self, path: Path, sample_rate: int, channels: int, native: CallbackState,
+                 limit_frames: int | None = None):
         try:
             self._file = soundfile.SoundFile(str(path), "w", samplerate=sample_rate, channels=channels, subtype="FLOAT")
         except (soundfile.LibsndfileError, RuntimeError, OSError) as error:
             raise AudioFileError(f"{path}: cannot be written ({one_line(error)}); give a writable .wav or .flac path") from error
         self._ring = Ring(int(_RECORD_SECONDS * sample_rate), channels)
         self._native = native
+        self._left = limit_frames  # frames the file may still take (None: no limit)
         native.set_recorder(self._ring)  # positions: `recorded` (callback), `saved` (this writer)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._drain_loop, name="ravelive-recorder", daemon=True)
@@ -163,9 +166,12 @@ class FileRecorder:
 
     def _drain(self) -> None:
         saved, end = self._native.load("saved"), self._native.load("recorded")
-        for view in self._ring.views(saved, end - saved):
+        count = end - saved if self._left is None else min(end - saved, self._left)
+        for view in self._ring.views(saved, count):
             if len(view):
                 self._file.write(view)
+        if self._left is not None:
+            self._left -= count  # past the limit the frames are consumed unwritten
         self._native.store("saved", end)
 
     def _drain_loop(self) -> None:
@@ -189,7 +195,8 @@ class AudioPath:
         if settings.input_file:
             native.set_file_input(FileInput(settings.input_file, settings.sample_rate, settings.channels).audio)
         self._recorder = (
-            FileRecorder(settings.output_file, settings.sample_rate, settings.channels, native)
+            FileRecorder(settings.output_file, settings.sample_rate, settings.channels, native,
+                         None if settings.record_seconds is None else round(settings.record_seconds * settings.sample_rate))
             if settings.output_file else None
         )
         self._stream = None

@@ -30,6 +30,7 @@ class ServeConfig:
     threads: int | None = None  # torch threads; None: default_threads()
     input_file: Path | None = None  # loop this file as the live input
     output_file: Path | None = None  # record what is played
+    record_seconds: float | None = None  # with output_file: stop recording after this long; None: record it all
     duration: float | None = None  # seconds; None: until SIGINT/SIGTERM
     stats_interval: float | None = None  # seconds between stats lines; None: none
     realtime: bool = True  # request SCHED_FIFO for the worker and mlockall

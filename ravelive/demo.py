@@ -21,6 +21,7 @@ DEMO_RATE = 48000
 DEMO_SECONDS = 4.0  # one loop of the phrase
 DEMO_INPUT = "ravelive-demo-input.wav"  # the phrase, written to the temporary directory (rewritten each run)
 DEMO_RECORDING = "ravelive-demo.wav"  # what plays, written in the working directory (else the temporary one)
+DEMO_RECORD_SECONDS = 60.0  # of the recording: a demo left running for days must not fill the disk
 _NOTES_HZ = (220.0, 261.63, 329.63, 392.0, 329.63, 261.63, 196.0, 246.94)  # an A minor arpeggio, one per half second
 
 
@@ -38,10 +39,11 @@ def with_demo(config: ServeConfig, report: Callable[[str], None]) -> ServeConfig
     soundfile.write(loop, demo_phrase(), DEMO_RATE, subtype="FLOAT")
     recording = _writable_directory() / DEMO_RECORDING
     report(f"no sound card found: serving a built-in demo loop on the clock and recording what plays to "
-           f"{recording} (Ctrl-C stops); for live audio plug in an interface or start JACK "
+           f"{recording} (the first {DEMO_RECORD_SECONDS:g} s; Ctrl-C stops); for live audio plug in an interface "
+           f"or start JACK "
            f"(`ravelive devices` lists what PortAudio sees), or give --input/--output files")
     return dataclasses.replace(config, input_device="none", output_device="none", input_file=loop,
-                               output_file=recording)
+                               output_file=recording, record_seconds=DEMO_RECORD_SECONDS)
 
 
 def demo_phrase() -> np.ndarray:

@@ -169,7 +169,8 @@ class Server:
         return AudioSettings(
             sample_rate=self.sample_rate, channels=self.device_channels, period=c.period,
             input_device=c.input_device, output_device=c.output_device,
-            input_file=c.input_file, output_file=c.output_file, use_device=self._use_device,
+            input_file=c.input_file, output_file=c.output_file, record_seconds=c.record_seconds,
+            use_device=self._use_device,
             audio_priority=AUDIO_PRIORITY if c.realtime else 0,
         )
 

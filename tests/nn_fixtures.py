@@ -176,7 +176,26 @@ class NaNOnLoudWithReset(NaNOnLoud):
         self.cache.zero_()
 
 
-class WithAttributes(_ContractModule):
+class _WithGain(_ContractModule):
+    """Attribute `gain` (one float), whose setter refuses negative gains (returns 1)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gain: Tuple[float] = (1.0,)
+
+    @torch.jit.export
+    def get_gain(self) -> Tuple[float]:
+        return self.gain
+
+    @torch.jit.export
+    def set_gain(self, gain: float) -> int:
+        if gain < 0:
+            return 1
+        self.gain = (gain,)
+        return 0
+
+
+class WithAttributes(_WithGain):
     """forward = gain * x (inverted when `invert`), plus one attribute of every type.
 
     set_gain refuses negative gains (returns 1); set_buffer_attribute refuses
@@ -186,7 +205,6 @@ class WithAttributes(_ContractModule):
     def __init__(self) -> None:
         super().__init__()
         self.register_method("forward", [1, 1, 1, 1])
-        self.gain: Tuple[float] = (1.0,)
         self.invert: Tuple[bool] = (False,)
         self.steps: Tuple[int] = (4,)
         self.mode: Tuple[str] = ("clean",)
@@ -202,17 +220,6 @@ class WithAttributes(_ContractModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = x * self.gain[0]
         return -y if self.invert[0] else y
-
-    @torch.jit.export
-    def get_gain(self) -> Tuple[float]:
-        return self.gain
-
-    @torch.jit.export
-    def set_gain(self, gain: float) -> int:
-        if gain < 0:
-            return 1
-        self.gain = (gain,)
-        return 0
 
     @torch.jit.export
     def get_invert(self) -> List[bool]:
@@ -282,7 +289,7 @@ class WithAttributes(_ContractModule):
         return 0
 
 
-class Switchable(_ContractModule):
+class Switchable(_WithGain):
     """Audio methods forward = gain * x, negate = -gain * x, and `broken` (raises); attribute gain (>= 0)."""
 
     def __init__(self) -> None:
@@ -290,7 +297,6 @@ class Switchable(_ContractModule):
         self.register_method("forward", [1, 1, 1, 1])
         self.register_method("negate", [1, 1, 1, 1])
         self.register_method("broken", [1, 1, 1, 1])
-        self.gain: Tuple[float] = (1.0,)
         self.register_attribute("gain", [2])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -303,17 +309,6 @@ class Switchable(_ContractModule):
     @torch.jit.export
     def broken(self, x: torch.Tensor) -> torch.Tensor:
         raise ValueError("broken always fails")
-
-    @torch.jit.export
-    def get_gain(self) -> Tuple[float]:
-        return self.gain
-
-    @torch.jit.export
-    def set_gain(self, gain: float) -> int:
-        if gain < 0:
-            return 1
-        self.gain = (gain,)
-        return 0
 
 
 class Raising(_ContractModule):

@@ -23,3 +23,13 @@ def band_limited_noise(channels: int, frames: int, cutoff: int, rms: float, rate
     spectrum[:, int(cutoff * frames / rate) :] = 0
     x = np.fft.irfft(spectrum, frames, axis=-1)
     return (rms * x / x.std()).astype(np.float32)
+
+
+def in_chunks(processor, x: np.ndarray, sizes) -> np.ndarray:
+    """`processor.process` over `x` [ch, n] in chunks of `sizes` (cycled), joined: to compare with one call."""
+    out, start, index = [], 0, 0
+    while start < x.shape[1]:
+        size = sizes[index % len(sizes)]
+        out.append(processor.process(x[:, start : start + size]))
+        start, index = start + size, index + 1
+    return np.concatenate(out, axis=1)

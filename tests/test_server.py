@@ -258,6 +258,13 @@ def test_with_no_sound_card_and_no_file_serve_plays_the_demo_and_records_it(tmp_
     assert len(played) >= 2 * rate and np.abs(played).max() > 1e-3  # the model played the demo
 
 
+def test_record_seconds_stops_the_recording_growing_while_the_server_plays_on(identity_model_path, noise_file, tmp_path):
+    status = run(file_config(identity_model_path, noise_file, tmp_path / "out.wav", block=BLOCK, duration=1.5,
+                             latency_margin_ms=20, record_seconds=0.5), lambda line: None)
+    played, _ = soundfile.read(tmp_path / "out.wav", dtype="float32")
+    assert len(played) == RATE // 2 and status["uptime"] >= 1.4
+
+
 def test_a_server_with_no_sound_card_and_no_file_says_what_to_do():
     with pytest.raises(AudioDeviceError, match="no sound card found.*--input FILE"):
         Server(ServeConfig())

@@ -4,17 +4,9 @@ import numpy as np
 import pytest
 
 from ravelive.dsp.dc_blocker import DCBlocker
+from signals import in_chunks
 
 RATE = 48000
-
-
-def in_chunks(processor, x, sizes):
-    out, start, index = [], 0, 0
-    while start < x.shape[1]:
-        size = sizes[index % len(sizes)]
-        out.append(processor.process(x[:, start : start + size]))
-        start, index = start + size, index + 1
-    return np.concatenate(out, axis=1)
 
 
 def test_a_dc_offset_decays():

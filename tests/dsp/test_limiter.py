@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ravelive.dsp.limiter import CEILING_DBTP, TruePeakLimiter
-from signals import band_limited_noise, true_peak
+from signals import band_limited_noise, in_chunks, true_peak
 
 RATE = 48000
 CEILING = 10 ** (CEILING_DBTP / 20)
@@ -15,15 +15,6 @@ def sine(frequency: float, gain: float, seconds: float = 1.0, channels: int = 1)
     t = np.arange(int(seconds * RATE))
     wave = gain * np.sin(2 * np.pi * frequency * t / RATE + 0.3)
     return np.tile(wave, (channels, 1)).astype(np.float32)
-
-
-def in_chunks(processor, x: np.ndarray, sizes) -> np.ndarray:
-    out, start, index = [], 0, 0
-    while start < x.shape[1]:
-        size = sizes[index % len(sizes)]
-        out.append(processor.process(x[:, start : start + size]))
-        start, index = start + size, index + 1
-    return np.concatenate(out, axis=1)
 
 
 @pytest.mark.parametrize("frequency", [50, 1000, 9000, 15000, 20000])
