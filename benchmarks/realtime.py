@@ -177,6 +177,7 @@ def scenario(model_path: Path, rate: int, args) -> None:
             idle = noop_stream(jack, min(args.seconds, 20.0), args.period)
             start_line, out, serve_cpu = serve(jack, model_path, noise, recorded, args.seconds, args.threads,
                                                args.period, args.latency_margin)
+            driver_xruns, ours_late = jack.driver_xruns(), len(jack.late_cycles("ravelive"))
         finally:
             jack.stop()
         print(start_line.strip())
@@ -189,7 +190,8 @@ def scenario(model_path: Path, rate: int, args) -> None:
     paced = bare_loop(model_path, args.threads, block, model_rate, paced=True)
     late = re.search(r"late (\d+)", summary).group(1)
     nn_tilde = 2 * block - 64  # at the model's rate: nn~ never resamples (it plays the model pitched instead)
-    print(f"late blocks: {late} in {args.seconds:.0f} s")
+    print(f"late blocks: {late} in {args.seconds:.0f} s; jackd: the dummy driver itself woke late {driver_xruns} "
+          f"times (every client hears those as xruns), ravelive's client was late {ours_late} times")
     print(f"latency: reported {latency} samples = {1000 * latency / rate:.1f} ms (alignment {alignment} + margin "
           f"{margin} of compute budget); measured {measured}")
     print(f"  nn~ 2*B - 64 = {nn_tilde} samples = {1000 * nn_tilde / model_rate:.1f} ms; "

@@ -67,8 +67,10 @@ def test_serve_plays_a_rave_export_at_its_own_rate(reference_model, jack_44100, 
     assert np.abs(after).max() > 1e-3  # the model sounds (an untrained RAVE decoder still makes noise)
 
 
-def test_serve_resamples_a_rave_export_to_a_48_khz_device(reference_model, jack_server, tmp_path, record_property):
-    latency, late, startup, played = serve(jack_server, reference_model("raspberry"), tmp_path, "--samplerate", 48000)
+@pytest.mark.parametrize("name", ["raspberry", "v2_small"])
+def test_serve_resamples_a_rave_export_to_a_48_khz_jack_server_by_default(reference_model, jack_server, tmp_path,
+                                                                          record_property, name):
+    latency, late, startup, played = serve(jack_server, reference_model(name), tmp_path)  # no --samplerate
     record_property("late_blocks", late)
     record_property("startup_late_blocks", startup)
     record_property("latency_samples", latency)
