@@ -117,7 +117,7 @@ class ModelSwapper:
         def engine() -> StreamEngine:
             return StreamEngine(model, probe.method, s.block, s.sample_rate, s.channels, s.channels, s.resample_quality)
 
-        paced = self.playing is not None  # beside a playing stream: never take more than half a core
+        paced = self.playing is not None  # beside a playing stream: at most a quarter of a core (warmup.SWAP_REST)
         warm = engine()
         times = warm_up(warm, s.period, paced)
         if warm.latent_dims:  # OSC's latent feed and latent edits run encode -> decode: warm those methods too
