@@ -139,7 +139,8 @@ def _device(text: str | None) -> int | str | None:
 @click.option("--device", "-d", help="Audio device for input and output (index or name; 'none': no sound card).")
 @click.option("--input-device", help="Capture device (index or name); overrides --device.")
 @click.option("--output-device", help="Playback device (index or name); overrides --device.")
-@click.option("--samplerate", type=int, help="Stream rate in Hz; default: the device's own (JACK's, else its default rate), resampled to the model's; without a device the model's.")
+@click.option("--samplerate", type=int, help="Stream rate in Hz; default: the device's own (JACK's, else its default "
+              "rate), resampled to the model's; without a device the model's.")
 @click.option("--channels", type=int, help="Audio channels; default: the method's channel count.")
 @click.option("--period", type=int, default=256, show_default=True, help="Frames per audio callback.")
 @click.option("--block", type=int, help="Model block in samples, any multiple of the model's ratios; default: the "

@@ -55,7 +55,8 @@ def demo_phrase() -> np.ndarray:
     for index, frequency in enumerate(_NOTES_HZ):
         harmonics = sum(np.sin(2 * np.pi * k * frequency * t) / k**1.5 for k in range(1, 8))
         phrase[index * note_frames : (index + 1) * note_frames] += 0.25 * harmonics * np.exp(-4.0 * t)
-    pulse = np.random.default_rng(0).standard_normal(frames) * np.exp(-30.0 * (np.arange(frames) % (DEMO_RATE // 4)) / DEMO_RATE)
+    since_beat = (np.arange(frames) % (DEMO_RATE // 4)) / DEMO_RATE  # a soft noise burst on every quarter second
+    pulse = np.random.default_rng(0).standard_normal(frames) * np.exp(-30.0 * since_beat)
     return (phrase + 0.03 * pulse).astype(np.float32)
 
 

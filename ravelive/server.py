@@ -274,10 +274,12 @@ class Server:
     def describe_start(self) -> str:
         s = self.status()
         stage = self._stage()
-        resampled = f" (resampled from the model's {s['model_sample_rate']} Hz)" if s["model_sample_rate"] != s["sample_rate"] else ""
+        resampled = "" if s["model_sample_rate"] == s["sample_rate"] else \
+            f" (resampled from the model's {s['model_sample_rate']} Hz)"
         jacks = f" + CV jacks {', '.join(map(str, sorted(self.config.cv.channels)))}" if self.config.cv else ""
         return (
-            f"serving {s['model']} ({s['method']}) at {s['sample_rate']} Hz{resampled} x {s['channels']}{jacks} on {s['audio']}; "
+            f"serving {s['model']} ({s['method']}) at {s['sample_rate']} Hz{resampled} x {s['channels']}{jacks} "
+            f"on {s['audio']}; "
             f"block {s['block']}, period {s['period']}; latency {s['latency']} samples = {s['latency_ms']:.1f} ms "
             f"(alignment {s['alignment']} + margin {s['margin']}); "
             + (f"output: DC blocker, limiter {CEILING_DBTP:g} dBTP (its {stage.limiter.delay}-sample lookahead is "
@@ -336,7 +338,11 @@ def _learn_hook(midi: MidiService | None):
     """What a `learn:PARAM` gate calls: arm MIDI learn (None without MIDI: such gates are refused at start)."""
     if midi is None:
         return None
-    return lambda name: midi.learn(name, lambda error: log.warning("MIDI learn for %s: %s", name, error) if error else None)
+
+    def learn(name: str) -> None:
+        midi.learn(name, lambda error: log.warning("MIDI learn for %s: %s", name, error) if error else None)
+
+    return learn
 
 
 def _check_audio_output(model: NNModel, method: str, allowed: bool, how: str) -> None:
