@@ -15,7 +15,10 @@ holds inference mode for its whole life):
   the latent transform read, the output copy into a new array.
 A third line, "bare + copies", is the bare loop plus the input copy and the
 output copy that any host (nn~ included) has to make: the engine's own
-logic is the gap between it and the engine.
+logic is the gap between it and the engine. A fourth, "output stage", is
+what `serve` runs per block: the engine inside engine/output.py's
+OutputStage (controls snapshot, gains, wet/dry, NaN guard, DC blocker and
+true-peak limiter).
 
 Why a tiny model shows a large ratio: the model call evicts the Python
 interpreter's code and data from the CPU caches, so each Python or numpy
@@ -39,6 +42,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ravelive.control.model_params import ModelControls
+from ravelive.engine.output import OutputStage, SafetyCounters
 from ravelive.engine.stream import StreamEngine
 from ravelive.models.default import DEFAULT_MODEL_PATH
 from ravelive.models.nn_model import NNModel
@@ -60,7 +65,7 @@ def rave_v2_sized() -> Path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from realtime import build_model  # the one definition of that shape
 
-    return build_model()
+    return build_model(48000)
 
 
 def bare_loop(call, blocks: torch.Tensor) -> None:
@@ -121,13 +126,17 @@ def main() -> None:
     blocks = torch.from_numpy(audio).reshape(engine.channels, -1, block).permute(1, 0, 2).contiguous()[:, None]
     inputs = [torch.zeros(1, engine.channels, block) for _ in range(2)]
     call = getattr(model.module, engine.method)
+    controls = ModelControls.from_model(model)
+    stage = OutputStage(StreamEngine(model), controls.store(), controls, safety=True, fallback="dry",
+                        counters=SafetyCounters(), on_nonfinite=lambda burst: None)
 
     warmup = int(WARMUP_SECONDS * rate) // block
     bare_loop(call, blocks[:warmup])
     engine_loop(engine, audio[:, : warmup * block], host_block)
+    engine_loop(stage, audio[:, : warmup * block], host_block)
 
     per_segment = max(1, int(SEGMENT_SECONDS * rate) // block)
-    rows = []  # (bare, engine, bare + copies) x (CPU, wall) seconds of one segment
+    rows = []  # (bare, engine, bare + copies, output stage) x (CPU, wall) seconds of one segment
     for repeat in range(args.repeats):
         for segment, first in enumerate(range(0, len(blocks), per_segment)):
             last = min(first + per_segment, len(blocks))
@@ -136,20 +145,21 @@ def main() -> None:
                 lambda: bare_loop(call, blocks[first:last]),
                 lambda: engine_loop(engine, piece, host_block),
                 lambda: bare_with_copies(call, blocks[first:last], piece, inputs),
+                lambda: engine_loop(stage, piece, host_block),
             ]
-            order = np.roll(np.arange(3), repeat + segment)  # each side goes first, second and third in turn
-            row = [None] * 3
+            order = np.roll(np.arange(len(sides)), repeat + segment)  # each side takes every place in turn
+            row = [None] * len(sides)
             for side in order:
                 row[side] = timed(sides[side])
             rows.append(row)
 
     times = np.array(rows)  # [segments, side, clock]
-    ratios = times[:, 1:] / times[:, :1]  # [segments, engine | copies, clock]
+    ratios = times[:, 1:] / times[:, :1]  # [segments, engine | copies | stage, clock]
     totals = times.sum(axis=0) / args.repeats  # [side, clock] per pass over the signal
     print(f"model {path} method {engine.method}, block {block}, host block {host_block}, {args.threads} thread(s)")
     print(f"{frames / rate:.1f} s of audio x {args.repeats} repetitions per side, alternating every {SEGMENT_SECONDS} s")
     blocks_per_pass = frames / block
-    for name, side in (("bare loop", 0), ("bare + copies", 2), ("engine", 1)):
+    for name, side in (("bare loop", 0), ("bare + copies", 2), ("engine", 1), ("output stage", 3)):
         print(f"{name:14} {totals[side, 0]:.3f} s CPU per pass (realtime factor {totals[side, 0] * rate / frames:.4f}, "
               f"{1e6 * totals[side, 0] / blocks_per_pass:.1f} us per block)")
     print(f"ratio of totals: CPU {totals[1, 0] / totals[0, 0]:.4f}, wall {totals[1, 1] / totals[0, 1]:.4f}")
@@ -158,6 +168,8 @@ def main() -> None:
     print(f"bare + copies / bare: {np.median(ratios[:, 1, 0]):.4f} (median CPU): the copies any host makes")
     print(f"overhead ratio {np.median(ratios[:, 0, 0]):.4f} (median over {len(ratios)} segment pairs, CPU time; "
           f"target <= 1.03)")
+    print(f"output stage / bare: {np.median(ratios[:, 2, 0]):.4f} (median CPU): what serve's worker runs per block, "
+          f"limiter and DC blocker included")
 
 
 def _show(values: list[float]) -> str:
