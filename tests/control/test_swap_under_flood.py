@@ -32,7 +32,8 @@ def test_a_preloaded_33m_model_swaps_in_under_a_flood_with_no_late_block_and_no_
     serve = subprocess.Popen(
         [sys.executable, "-m", "ravelive", "serve", "--device", "system", "--model", rave_v2_sized_models / "first.ts",
          "--models-dir", rave_v2_sized_models, "--preload", "--osc-port", str(port), "--no-discovery",
-         "--threads", "1", "--input", noise_file, "--output", tmp_path / "played.wav"],
+         "--threads", "1", "--input", noise_file, "--output", tmp_path / "played.wav",
+         "--latency-margin", "80"],  # auto gives ~53 ms; the crossfade and the flood share the 2 cores with it
         env=jack_server.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         printed = PrintedLines(serve.stdout, "ravelive serve")
