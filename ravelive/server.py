@@ -109,7 +109,6 @@ class Server:
             self.swapper.preload([models.existing(name) for name in models.names()])
         self.audio = AudioPath(self._audio_settings(), self.realtime.native)
         self._started = 0.0
-        self.warmup_p99 = first.p99
         self.midi_status: Callable[[], dict[str, Any]] | None = None  # MidiService.status while MIDI runs
 
     def _make_processor(self, engine: StreamEngine, controls: ModelControls) -> Processor:

@@ -28,6 +28,7 @@ from ravelive.control.midi.learn import Learner, learnable, write_bindings
 from ravelive.control.midi.mapping import ControlMapping, MidiMap, load_map
 from ravelive.control.midi.ports import MidiPorts, resolve_api
 from ravelive.control.params import ParameterStore
+from ravelive.control.presets import PresetLibrary
 from ravelive.errors import ConfigError, ParameterError, RaveliveError
 
 logger = logging.getLogger(__name__)
@@ -298,15 +299,9 @@ class MidiService:
 
 
 def preset_recall(directory: Path | None, store: ParameterStore) -> Callable[[int], object] | None:
-    """Program change N -> preset N of `directory` (PresetLibrary.recall_index); None without a directory.
-
-    The hook is this one callable, so MIDI depends on nothing in presets but `recall_index(n, store,
-    source=)`, which the presets work adds to PresetLibrary.
-    """
+    """Program change N -> preset N of `directory` (PresetLibrary.recall_index); None without a directory."""
     if directory is None:
         return None
-    from ravelive.control.presets import PresetLibrary
-
     library = PresetLibrary(directory)
     return lambda number: library.recall_index(number, store, source=PROGRAM_SOURCE)
 
