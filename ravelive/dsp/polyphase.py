@@ -138,6 +138,16 @@ class PolyphaseResampler:
         self._next = end
         return work.reshape(self.channels, periods * up)[:, start:stop].copy()
 
+    def inputs_for(self, outputs: int) -> int:
+        """Input frames still to feed before `outputs` more output frames are out (at least 1).
+
+        The inverse of `_available`: the smallest m with ceil((m * L - R) / M) >= target is
+        ceil(((target - 1) * M + R + 1) / L).
+        """
+        target = self._next + outputs
+        needed = -(-((target - 1) * self._down + self._half + 1) // self._up)
+        return max(1, needed - self._received)
+
     # ---- bookkeeping ----
 
     def _available(self, received: int) -> int:

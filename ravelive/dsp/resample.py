@@ -60,6 +60,11 @@ class ResampleStream:
         frames_major = np.ascontiguousarray(x.T)
         return self._resampler.resample_chunk(frames_major).T
 
+    def inputs_for(self, outputs: int) -> int:
+        """Input frames after which `outputs` more output frames may be out: exact for the live converter;
+        1 for soxr, whose FFT blocks release output at points it does not expose."""
+        return self._live.inputs_for(outputs) if self._live is not None else 1
+
     def reset(self) -> None:
         """Forget all input: the next chunk starts a new stream."""
         if self._live is not None:

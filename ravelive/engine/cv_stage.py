@@ -154,6 +154,9 @@ class CvStage:
         self._level = 0.0
         self._release = LEVEL_RELEASE_SECONDS * sample_rate
 
+    def frames_wanted(self) -> int:
+        return self.inner.frames_wanted()
+
     def push(self, x: np.ndarray) -> np.ndarray:
         self._signals.analyse(x)
         if self._tap is not None:

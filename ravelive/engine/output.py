@@ -103,6 +103,9 @@ class OutputStage:
         self._last_wet = np.zeros((channels, 1), dtype=np.float32)  # the last model sample played
         self._replacing = False  # inside a burst of non-finite output
 
+    def frames_wanted(self) -> int:
+        return self.engine.frames_wanted()
+
     @property
     def limiter_gain(self) -> float:
         """The limiter's current gain (1.0: not limiting, or no limiter)."""

@@ -67,12 +67,17 @@ class Processor(Protocol):
     must be out once the push holding input j + latency - (step - 1) is made (a block processor's
     latency includes the wait for its block: B - 1). `step`: pushes are worth making in multiples of
     this many frames (the model block; 1: any amount is useful, and output j follows input j + latency).
+    `frames_wanted()`: input frames before a push can return anything new (the worker sleeps until
+    then: a resampled model block spans a fractional number of periods, and waking every period to
+    push what a block does not yet complete costs the worker a few per cent of a core for nothing).
     """
 
     latency: int
     step: int
 
     def push(self, x: np.ndarray) -> np.ndarray: ...
+
+    def frames_wanted(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -305,9 +310,10 @@ class Realtime:
         native = self.native
         while not self._stop:
             step = self._processor.step
-            native.store("wake_at", self._consumed + step)  # before `played` is read: no wake-up is missed
+            wanted = self._frames_wanted()
+            native.store("wake_at", self._consumed + wanted)  # before `played` is read: no wake-up is missed
             behind = native.load("played") - self._consumed
-            if behind < step:
+            if behind < wanted:
                 readable, _, _ = select.select([self._wake_read], [], [], 0.1)
                 if readable:
                     os.read(self._wake_read, 4096)
@@ -317,7 +323,7 @@ class Realtime:
             if behind > self.config.ring_frames // 2:
                 self._skip(behind)
                 continue
-            frames = step if step > 1 else behind  # one block at a time: each one's output goes out at once
+            frames = wanted if step > 1 else behind  # one block at a time: each one's output goes out at once
             compute = self.compute
             started = time.perf_counter()
             self._process(frames)
@@ -329,6 +335,11 @@ class Realtime:
             if block_left <= 0:  # this push completed a model block: its time is that block's
                 compute.add(block_time)
                 block_time, block_left = 0.0, block_left % compute.block_frames or compute.block_frames
+
+    def _frames_wanted(self) -> int:
+        """Input frames before the next push yields output; in a crossfade, whichever side needs one first."""
+        wanted = self._processor.frames_wanted()
+        return wanted if self._fade is None else min(wanted, self._fade.old.frames_wanted())
 
     def _report_scheduling(self) -> None:
         result, priority = self.native.scheduling

@@ -160,6 +160,12 @@ class StreamEngine:
                 y = self._run_blocks(x)
         return y if self._from_model is None else self._from_model.process(y)
 
+    def frames_wanted(self) -> int:
+        """Stream frames to push before the next model block runs: a push of fewer returns no output
+        (at least 1; with a soxr converter, whose release points are not known, always 1)."""
+        missing = self.block - self._filled
+        return missing if self._to_model is None else self._to_model.inputs_for(missing)
+
     def _run_blocks(self, x: np.ndarray) -> np.ndarray:
         """Model-rate audio in -> the output of every block it completes, [output_channels, blocks * block]."""
         block, filled, frames = self.block, self._filled, x.shape[1]

@@ -118,3 +118,15 @@ def test_live_refuses_a_rate_pair_with_a_huge_ratio():
     with pytest.raises(ConfigError, match=r"resample quality 'live' cannot convert 44100 Hz -> 48001 Hz: .* use "
                                           r"--resample-quality HQ for this pair"):
         ResampleStream(44100, 48001, channels=1, quality="live")
+
+
+@pytest.mark.parametrize(("in_rate", "out_rate"), [(48000, 44100), (44100, 48000), (48000, 16000)])
+def test_live_inputs_for_is_the_exact_number_of_frames_that_releases_the_outputs(in_rate, out_rate):
+    resampler = PolyphaseResampler(in_rate, out_rate, channels=1)
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        wanted = int(rng.integers(1, 3000))
+        frames = resampler.inputs_for(wanted)
+        short = resampler.process(np.zeros((1, frames - 1), dtype=np.float32)).shape[1]
+        assert short < wanted  # one frame fewer does not release them ...
+        assert short + resampler.process(np.zeros((1, 1), dtype=np.float32)).shape[1] >= wanted  # ... that one does

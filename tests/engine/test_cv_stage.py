@@ -22,6 +22,9 @@ class EngineProcessor:
         self.latency = engine.latency
         self.step = engine.block
 
+    def frames_wanted(self) -> int:
+        return self.engine.frames_wanted()
+
     def push(self, x: np.ndarray) -> np.ndarray:
         return self.engine.push(x)
 

@@ -355,3 +355,24 @@ def test_a_freeze_after_sink_only_blocks_holds_its_own_first_frame(codec_model_p
     z = whole(codec_model_path, "encode", x)
     got = np.concatenate(received, axis=1)
     np.testing.assert_allclose(got[0], [z[0, 0], z[0, 1], z[0, 1]], atol=1e-6)
+
+
+@pytest.mark.parametrize("quality", ["live", "HQ"])
+def test_frames_wanted_is_the_push_that_runs_the_next_block(sr44100_model_path, quality):
+    engine = StreamEngine(NNModel.load(sr44100_model_path), block=2048, sample_rate=48000, resample_quality=quality)
+    silence = np.zeros((1, 1), dtype=np.float32)
+    outputs = 0
+    for _ in range(6):  # a resampled block spans a fractional number of stream frames: each one is different
+        wanted = engine.frames_wanted()
+        if quality == "live":
+            assert engine.push(np.zeros((1, wanted - 1), dtype=np.float32)).shape[1] == 0
+            assert engine.push(silence).shape[1] > 0
+        else:
+            assert wanted == 1  # soxr's release points are not known: every frame may be the one
+            while not engine.push(silence).shape[1]:
+                pass
+        outputs += 1
+    assert outputs == 6
+    plain = StreamEngine(NNModel.load(sr44100_model_path), block=2048)
+    plain.push(np.zeros((1, 100), dtype=np.float32))
+    assert plain.frames_wanted() == 2048 - 100
