@@ -274,6 +274,14 @@ class AudioPath:
         """Our own JACK client (native/rtjack.c), connected to JACK client `device`: PortAudio's could not be
         reopened after the server stops (see rtjack.c)."""
         s = self.settings
+        # PortAudio listed the devices through a JACK client of its own, active in every JACK cycle from then
+        # on: an idle client that a busy machine can make late, which JACK reports as an xrun to everyone
+        # (seen: "client = PortAudio was not finished"). Nothing here needs PortAudio once ours runs. It goes
+        # first: closing a client reorders JACK's graph, and with ours already playing that stalled the worker's
+        # first block by ~30 ms (a late block at every other start on a 2-core machine).
+        sd = _sounddevice()
+        while sd._initialized:
+            sd._terminate()
         try:
             self._jack = self._native.open_jack("ravelive", device, s.period, s.sample_rate)
         except OSError as error:
@@ -282,12 +290,6 @@ class AudioPath:
                                    f"or give serve the server's --samplerate and --period") from error
         self._jack_device = device
         self.description = f"{JACK_API}: in '{device}', out '{device}'"
-        # PortAudio listed the devices through a JACK client of its own, active in every JACK cycle from then
-        # on: an idle client that a busy machine can make late, which JACK reports as an xrun to everyone
-        # (seen: "client = PortAudio was not finished"). Nothing here needs PortAudio once ours runs.
-        sd = _sounddevice()
-        while sd._initialized:
-            sd._terminate()
 
     # -- device loss -----------------------------------------------------------------------
 

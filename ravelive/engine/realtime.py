@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 FALLBACKS = ("dry", "silence")
 WORKER_PRIORITY = 5  # SCHED_FIFO priority of the worker: above every normal thread, below JACK's audio threads
 AUDIO_PRIORITY = 70  # SCHED_FIFO priority the C callback asks for where the host API leaves it normal (ALSA, clock)
-_MCL_CURRENT, _MCL_FUTURE = 1, 2  # <sys/mman.h> on Linux
+_MCL_CURRENT, _MCL_FUTURE, _MCL_ONFAULT = 1, 2, 4  # <sys/mman.h> on Linux (MCL_ONFAULT: 4.4 and later)
 _STATS_BLOCKS = 2048  # compute times kept for the median / p99
 
 
@@ -477,12 +477,21 @@ def follow_audio_priority(audio_thread: int) -> None:
 
 
 def lock_memory() -> None:
-    """mlockall: keep the model and the buffers in RAM; log what was granted."""
+    """mlockall: keep the model and the buffers in RAM; log what was granted.
+
+    Pages are locked as they are touched (MCL_ONFAULT), not filled in when mapped: without it every
+    thread started later (a watcher, OSC's, JACK's, a swap's) has its whole 8 MiB stack filled under the
+    process's memory-map lock, and a worker allocating meanwhile waits for it (seen: a new thread at
+    start-up held the worker's first block 30-40 ms, a late block at every other start). Kernels before
+    4.4 refuse the flag (EINVAL): then everything is filled in as before.
+    """
     libc_name = ctypes.util.find_library("c")
     if libc_name is None:
         return
     libc = ctypes.CDLL(libc_name, use_errno=True)
-    if libc.mlockall(_MCL_CURRENT | _MCL_FUTURE) == 0:
+    flags = _MCL_CURRENT | _MCL_FUTURE
+    locked = libc.mlockall(flags | _MCL_ONFAULT) == 0 or (ctypes.get_errno() == errno.EINVAL and libc.mlockall(flags) == 0)
+    if locked:
         log.info("memory locked (mlockall): the model cannot be paged out")
     else:
         code = ctypes.get_errno()
