@@ -146,6 +146,7 @@ class CallbackState:
         s = self._state = self.ffi.new("struct rl_state *")
         s.channels, s.ring_frames, s.max_frames = self.channels, input_ring.frames, max_frames
         s.fade, s.startup, s.fallback, s.wake_fd = len(fade_in), startup, FALLBACK_CODES[fallback], wake_fd
+        s.last_late_block = -1  # no block counted late yet: block 0 (the stream's first) can be
         s.input, s.output = self._pointer(input_ring.data), self._pointer(output_ring.data)
         s.fade_in, s.last, s.clock_output = self._pointer(fade_in), self._pointer(self._last), self._pointer(
             self._clock_output)
