@@ -81,7 +81,7 @@ def filter_bank(bands: int, attenuation_db: float = DEFAULT_ATTENUATION_DB) -> t
 
 def _check_bands(bands: int) -> None:
     if not isinstance(bands, int) or bands < 2:
-        raise ConfigError(f"PQMF bands = {bands!r}: expected an integer >= 2 (RAVE uses 16); use 1 band to skip the PQMF")
+        raise ConfigError(f"PQMF bands = {bands!r}: expected an integer >= 2 (RAVE uses 16)")
 
 
 class PQMFAnalysis(nn.Module):

@@ -25,7 +25,7 @@ class RaveConfig:
     bands: int = 16  # PQMF sub-bands: the networks run at sample_rate / bands
     pqmf_attenuation_db: float = 100.0  # stopband of the PQMF prototype (longer filter, more delay, when higher)
     capacity: int = 96  # width of the first encoder / last decoder stage; each stage doubles it
-    ratios: tuple[int, ...] = (4, 4, 4, 2)  # downsampling per encoder stage, at the band rate (the decoder mirrors them)
+    ratios: tuple[int, ...] = (4, 4, 4, 2)  # downsampling per encoder stage at the band rate; the decoder mirrors it
     dilations: tuple[tuple[int, ...], ...] = ((1, 3, 9), (1, 3, 9), (1, 3, 9), (1, 3))  # residual units per stage
     kernel_size: int = 3  # kernel of the dilated convs; the in/out convs use 2 * kernel_size + 1
     upsample_kernel: int = 2  # decoder upsampling kernel, in low-rate frames (2: RAVE's transposed conv of 2 * ratio)
@@ -41,7 +41,8 @@ class RaveConfig:
         for name in ("ratios", "noise_ratios"):  # TOML / JSON give lists
             set_(name, tuple(getattr(self, name)))
         set_("dilations", tuple(tuple(stage) for stage in self.dilations))
-        for name in ("sample_rate", "bands", "capacity", "kernel_size", "upsample_kernel", "latent_dims", "noise_hidden"):
+        counts = ("sample_rate", "bands", "capacity", "kernel_size", "upsample_kernel", "latent_dims", "noise_hidden")
+        for name in counts:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"RAVE config {name} = {value!r}: expected a positive integer")
@@ -50,7 +51,9 @@ class RaveConfig:
         for name in ("ratios", "noise_ratios"):
             value = getattr(self, name)
             if not value or any(not isinstance(r, int) or r < 1 for r in value):
-                raise ConfigError(f"RAVE config {name} = {value!r}: expected a non-empty tuple of positive integers like (4, 2)")
+                raise ConfigError(
+                    f"RAVE config {name} = {value!r}: expected a non-empty tuple of positive integers like (4, 2)"
+                )
         if len(self.dilations) != len(self.ratios) or any(
             not stage or any(not isinstance(d, int) or d < 1 for d in stage) for stage in self.dilations
         ):
@@ -59,7 +62,9 @@ class RaveConfig:
                 f"ratio ({len(self.ratios)} for ratios {self.ratios})"
             )
         if self.regularizer not in REGULARIZERS:
-            raise ConfigError(f"RAVE config regularizer = {self.regularizer!r}: expected one of {', '.join(REGULARIZERS)}")
+            raise ConfigError(
+                f"RAVE config regularizer = {self.regularizer!r}: expected one of {', '.join(REGULARIZERS)}"
+            )
         if self.use_noise and math.prod(self.ratios) % self.noise_frame:
             raise ConfigError(
                 f"RAVE config noise_ratios = {self.noise_ratios}: a noise frame of {self.noise_frame} band frames must "
@@ -119,6 +124,8 @@ def resolve_config(presets: Sequence[str] = ("v2",), overrides: Mapping[str, Any
         changes.update(PRESETS[name])
     for key in overrides or {}:
         if key not in keys:
-            raise ConfigError(f"unknown RAVE config key {key!r}: expected one of {', '.join(sorted(keys))}; check the spelling")
+            raise ConfigError(
+                f"unknown RAVE config key {key!r}: expected one of {', '.join(sorted(keys))}; check the spelling"
+            )
     changes.update(overrides or {})
     return replace(RaveConfig(), **changes)

@@ -52,7 +52,8 @@ class Decoder(nn.Module):
         hidden_delay = self.body.delay  # band frames
 
         self.wave = CachedConv1d(
-            widths[0], 2 * config.bands, 2 * config.kernel_size + 1, pre_activation=True, input_delay=hidden_delay, **common
+            widths[0], 2 * config.bands, 2 * config.kernel_size + 1, pre_activation=True, input_delay=hidden_delay,
+            **common,
         )
         noise = []
         if config.use_noise:

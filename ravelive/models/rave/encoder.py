@@ -43,7 +43,9 @@ class Encoder(nn.Module):
             )
         ]
         for index, (ratio, dilations) in enumerate(zip(config.ratios, config.dilations)):
-            layers += residual_units(widths[index], config.kernel_size, dilations, input_delay=output_delay(layers), **common)
+            layers += residual_units(
+                widths[index], config.kernel_size, dilations, input_delay=output_delay(layers), **common
+            )
             layers.append(
                 CachedConv1d(
                     widths[index], widths[index + 1], 2 * ratio, stride=ratio, pre_activation=True,

@@ -59,7 +59,8 @@ class RaveModel(ContractModule):
         self.ratio = config.ratio
         self.latent_dims = config.latent_dims
         self.latent = LATENTS[config.regularizer]()
-        self.encoder = Encoder(config, self.latent.outputs(config.latent_dims), streaming=streaming, max_batch=max_batch)
+        raw_channels = self.latent.outputs(config.latent_dims)
+        self.encoder = Encoder(config, raw_channels, streaming=streaming, max_batch=max_batch)
         self.decoder = Decoder(config, streaming=streaming, max_batch=max_batch)
         # latent frames of a fresh stream that precede the signal; forward keeps them from the decoder
         self.register_buffer("latent_skip", torch.tensor(self.encoder.delay), persistent=False)

@@ -68,7 +68,9 @@ class NoiseGenerator(nn.Module):
         # a stream d noise frames late, each frame spread over `frame` band frames, is d * frame band frames late
         own_delay = self.amplitude_net.delay * self.frame
         self.delay = max(own_delay, delay_at_least)
-        self.align = CachedDelay(bands, self.delay - own_delay, streaming=streaming, input_delay=own_delay, max_batch=max_batch)
+        self.align = CachedDelay(
+            bands, self.delay - own_delay, streaming=streaming, input_delay=own_delay, max_batch=max_batch
+        )
         self.up, self.down, self.block_multiple = 1, 1, self.frame
 
     @torch.jit.export
