@@ -27,7 +27,8 @@ def test_tiny_reads_back_as_a_rave_export(tiny_export):
     assert model.supports_batch()
     described = model.metadata["methods"]
     assert {name: entry["delay"] for name, entry in described.items()} == RaveModel(TINY, streaming=True).delays
-    assert described["encode"]["deterministic"] and not described["decode"]["deterministic"]  # noise is random
+    # the noise is a hash of stream position, so export verified every method against the offline model
+    assert all(entry["deterministic"] for entry in described.values())
     assert model.metadata["architecture"] == "RaveModel"
     assert model.metadata["config"]["ratios"] == [4, 2]
 
@@ -57,10 +58,9 @@ def test_exported_forward_plays_blocks_through_the_loader(tiny_export):
 
 def test_export_takes_trained_weights(tmp_path):
     torch.manual_seed(11)
-    trained = RaveModel(resolve_config(["tiny", "causal"], {"use_noise": False}))
+    trained = RaveModel(resolve_config(["tiny", "causal"]))
     path = export_rave(trained.config, tmp_path / "causal.ts", state_dict=trained.state_dict())
     model = NNModel.load(path)
-    assert all(entry["deterministic"] for entry in model.metadata["methods"].values())  # verified against offline
     x = 0.5 * torch.randn(1, 1, 32 * 20, generator=torch.Generator().manual_seed(9))
     delay = model.metadata["methods"]["forward"]["delay"]
     model.module.reset()

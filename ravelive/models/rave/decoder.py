@@ -74,7 +74,7 @@ class Decoder(nn.Module):
             input_delay=band_delay, max_batch=max_batch,
         )
         self.bands = config.bands
-        self.noise_enabled = config.use_noise  # training may keep it off at first; tests turn it off to compare
+        self.noise_enabled = config.use_noise  # a training schedule may keep it off at first
         self.band_delay = band_delay  # band frames
         self.delay = self.synthesis.delay  # samples
 

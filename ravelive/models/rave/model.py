@@ -67,15 +67,12 @@ class RaveModel(ContractModule):
 
         audio, latents = ["(signal) audio"], [f"(signal) latent {i}" for i in range(self.latent_dims)]
         encode_delay = self.encoder.delay * self.ratio
-        noisy = config.use_noise  # random noise: streaming cannot be compared with offline
         self.register_method("encode", [1, 1, self.latent_dims, self.ratio], audio, latents, delay=encode_delay)
         self.register_method(
-            "decode", [self.latent_dims, self.ratio, 1, 1], latents, audio, delay=self.decoder.delay,
-            deterministic=not noisy,
+            "decode", [self.latent_dims, self.ratio, 1, 1], latents, audio, delay=self.decoder.delay
         )
         self.register_method(
-            "forward", [1, 1, 1, 1], audio, audio, delay=encode_delay + self.decoder.delay, block_multiple=self.ratio,
-            deterministic=not noisy,
+            "forward", [1, 1, 1, 1], audio, audio, delay=encode_delay + self.decoder.delay, block_multiple=self.ratio
         )
 
     @property
