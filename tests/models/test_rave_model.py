@@ -65,6 +65,7 @@ def test_delays_are_pqmf_plus_encoder_plus_decoder(presets):
     assert model.encoder.net[0].input_delay == analysis.delay
     look_ahead = PQMFSynthesis(config.bands).delay
     assert delays["decode"] == model.decoder.band_delay * config.bands + look_ahead
+    assert model.encoder.block_multiple == config.ratio  # the block rule, computed layer by layer
     assert all(method.block_multiple == config.ratio for method in model.exported_methods.values())
 
 
