@@ -14,6 +14,7 @@ from ravelive import __version__
 from ravelive.control import DEFAULT_OSC_PORT
 from ravelive.dsp.qualities import LIVE_QUALITY, QUALITIES, QUALITY
 from ravelive.errors import RaveliveError
+from ravelive.training import EXAMPLE_LENGTH, SAMPLE_RATE
 
 
 def reports_errors(command):
@@ -112,11 +113,11 @@ def process(inputs, model, out, method, block, resample_quality, settings, laten
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False),
               help="Dataset folder (dataset.json + audio.int16); a rerun adds only new or changed files.")
-@click.option("--samplerate", type=click.IntRange(min=1), default=44100, show_default=True,
+@click.option("--samplerate", type=click.IntRange(min=1), default=SAMPLE_RATE, show_default=True,
               help="Rate every file is resampled to (soxr HQ); the model's config must ask for the same.")
 @click.option("--channels", type=click.IntRange(min=1), default=1, show_default=True,
               help="Channels every file is mixed down (mean) or spread (L R L R ...) to.")
-@click.option("--example-length", type=click.IntRange(min=1), default=131072, show_default=True,
+@click.option("--example-length", type=click.IntRange(min=1), default=EXAMPLE_LENGTH, show_default=True,
               help="Samples per training example (RAVE's n_signal); shorter files are skipped.")
 @click.option("--lazy", is_flag=True, help="Only index the files; decode them at training time (no copy, slower).")
 @reports_errors
@@ -129,12 +130,13 @@ def preprocess(inputs, out, samplerate, channels, example_length, lazy) -> None:
 
     settings = prep.PreprocessSettings(samplerate, channels, example_length, lazy)
     plan = prep.plan([Path(path) for path in inputs], Path(out), settings)
+    def report_skip(skip: prep.Skipped) -> None:
+        click.echo(f"skipped {skip.path}: {skip.reason}", err=True)
+
     for skip in plan.skipped:
-        click.echo(f"skipped {skip.path}: {skip.reason}", err=True)
+        report_skip(skip)
     with click.progressbar(length=plan.total_frames, label=f"{len(plan.todo)} file(s)", file=sys.stderr) as bar:
-        report = prep.run(plan, on_progress=bar.update)
-    for skip in report.skipped[len(plan.skipped):]:  # found corrupt or short while decoding
-        click.echo(f"skipped {skip.path}: {skip.reason}", err=True)
+        report = prep.run(plan, on_progress=bar.update, on_skip=report_skip)  # corrupt or short only once decoded
     click.echo(f"{out}: {report.examples} examples of {example_length} samples at {samplerate} Hz "
                f"({len(report.added)} file(s) added, {len(report.done)} already done, {len(report.skipped)} skipped)")
 

@@ -23,19 +23,18 @@ from pathlib import Path
 
 from ravelive.engine.offline import AUDIO_EXTENSIONS
 from ravelive.errors import AudioFileError, ConfigError
+from ravelive.training import EXAMPLE_LENGTH, SAMPLE_RATE
 from ravelive.training.dataset import (
     DATA_NAME, DTYPE, META_NAME, DatasetMeta, Source, quantise, read_meta, with_sources, write_meta,
 )
 from ravelive.training.decode import SourceInfo, decode_chunks, probe, target_frames
-
-EXAMPLE_LENGTH = 131072  # frames per example: RAVE's n_signal (about 3 s at 44.1 kHz)
 
 
 @dataclass(frozen=True)
 class PreprocessSettings:
     """What the dataset is made of; a rerun into the same folder must give the same values."""
 
-    sample_rate: int = 44100  # Hz; every file is resampled to it (soxr HQ)
+    sample_rate: int = SAMPLE_RATE  # Hz; every file is resampled to it (soxr HQ)
     channels: int = 1  # every file is mixed down or spread to this many (dsp.channels' rule)
     example_length: int = EXAMPLE_LENGTH  # frames per training example; shorter files are skipped
     lazy: bool = False  # index only; decode at training time (no copy of the audio, slower reads)
@@ -125,14 +124,20 @@ def plan(inputs: Sequence[Path], out: Path, settings: PreprocessSettings = Prepr
     return result
 
 
-def run(plan: Plan, on_progress: Callable[[int], None] | None = None) -> Report:
-    """Decode the files `plan` found to do into its dataset; `on_progress(n)` after each n source frames."""
+def run(plan: Plan, on_progress: Callable[[int], None] | None = None,
+        on_skip: Callable[[Skipped], None] | None = None) -> Report:
+    """Decode the files `plan` found to do into its dataset.
+
+    `on_progress(n)` after each n source frames; `on_skip(skipped)` for each
+    file found corrupt or short only while decoding (before an empty result
+    is refused, so a caller can list them first).
+    """
     plan.out.mkdir(parents=True, exist_ok=True)
     progress = on_progress or (lambda frames: None)
     if plan.settings.lazy:
         added, skipped, meta = _index(plan, progress)
     else:
-        added, skipped, meta = _store(plan, progress)
+        added, skipped, meta = _store(plan, progress, on_skip or (lambda skipped: None))
     if _examples(meta) == 0:
         if not meta.sources:
             (plan.out / DATA_NAME).unlink(missing_ok=True)
@@ -142,11 +147,12 @@ def run(plan: Plan, on_progress: Callable[[int], None] | None = None) -> Report:
 
 def preprocess(inputs: Sequence[Path], out: Path, settings: PreprocessSettings = PreprocessSettings(),
                on_progress: Callable[[int], None] | None = None) -> Report:
-    """`plan` then `run`: the whole of `ravelive preprocess`."""
+    """`plan` then `run`: the whole of `ravelive preprocess` (the report lists every skipped file)."""
     return run(plan(inputs, out, settings), on_progress)
 
 
-def _store(plan: Plan, progress: Callable[[int], None]) -> tuple[list[Path], tuple[Skipped, ...], DatasetMeta]:
+def _store(plan: Plan, progress: Callable[[int], None],
+           on_skip: Callable[[Skipped], None]) -> tuple[list[Path], tuple[Skipped, ...], DatasetMeta]:
     """Append every file to do to the data file; commit the index after each."""
     settings, meta = plan.settings, plan.meta
     added, skipped = [], list(plan.skipped)
@@ -166,10 +172,12 @@ def _store(plan: Plan, progress: Callable[[int], None]) -> tuple[list[Path], tup
             except AudioFileError as error:
                 data.truncate(meta.frames * frame_bytes)
                 skipped.append(Skipped(info.path, str(error).removeprefix(f"{info.path}: ")))
+                on_skip(skipped[-1])
                 continue
             if written < settings.example_length:  # the header promised more than the data holds
                 data.truncate(meta.frames * frame_bytes)
                 skipped.append(Skipped(info.path, _too_short(written, settings), too_short=True))
+                on_skip(skipped[-1])
                 continue
             data.flush()
             meta = with_sources(meta, [_source(info, meta.frames, written)], meta.frames + written)

@@ -9,7 +9,7 @@ from conftest import LENGTH, sine, write
 
 from ravelive.errors import AudioFileError, ConfigError
 from ravelive.training.dataset import DATA_NAME, SCALE, AudioDataset
-from ravelive.training.preprocess import PreprocessSettings, plan, preprocess
+from ravelive.training.preprocess import PreprocessSettings, plan, preprocess, run
 
 SETTINGS = PreprocessSettings(example_length=LENGTH)
 STEP = 0.5 / SCALE + 1e-7  # int16 rounding, plus float rounding of the decoded audio
@@ -153,3 +153,30 @@ def test_a_mix_of_failures_counts_each(corpus, tmp_path):
 def test_nonpositive_settings_are_refused(corpus, tmp_path):
     with pytest.raises(ConfigError, match=r"--channels 0 must be a positive whole number"):
         plan([corpus], tmp_path / "ds", PreprocessSettings(channels=0))
+
+
+def truncated_flac(path, frames: int):
+    """A FLAC file whose header promises `frames` frames but whose data stops a quarter of the way in."""
+    write(path, np.random.default_rng(0).uniform(-0.5, 0.5, frames).astype(np.float32), 44100, subtype="PCM_16")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 4])
+    return path
+
+
+def test_data_corrupt_midway_is_skipped_and_its_frames_cut_off(corpus, tmp_path):
+    broken = truncated_flac(corpus / "broken.flac", 16 * LENGTH)
+    found = []
+    job = plan([corpus / "sine.wav", broken], tmp_path / "ds", SETTINGS)
+    assert broken in [info.path for info in job.todo]  # the header alone looks fine
+    report = run(job, on_skip=found.append)
+    assert [skip.path for skip in found] == [broken] and "cannot read audio" in found[0].reason
+    dataset = AudioDataset(tmp_path / "ds")
+    assert len(dataset) == report.examples == 3
+    assert (tmp_path / "ds" / DATA_NAME).stat().st_size == dataset.meta.frames * 2 == LENGTH * 7 // 2 * 2  # sine.wav alone
+
+
+def test_only_a_file_corrupt_midway_leaves_no_dataset(tmp_path):
+    broken = truncated_flac(tmp_path / "broken.flac", 16 * LENGTH)
+    with pytest.raises(AudioFileError, match=r"^the only file could not be read \(.*broken\.flac: cannot read audio"):
+        preprocess([broken], tmp_path / "ds", SETTINGS)
+    assert not (tmp_path / "ds" / DATA_NAME).exists() and not (tmp_path / "ds" / "dataset.json").exists()
