@@ -18,7 +18,7 @@ An empty result is an error that says why, before anything is written.
 """
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from ravelive.engine.offline import AUDIO_EXTENSIONS
@@ -246,7 +246,8 @@ def _empty_reason(files: int, skipped: Sequence[Skipped], settings: PreprocessSe
         return f"{every} shorter than one example of {length} samples: lower --example-length"
     if unreadable == files:
         first = skipped[0]
-        return (f"{'the only file could not' if files == 1 else f'none of the {files} files could'} be read ({first.path}: "
+        none = "the only file could not" if files == 1 else f"none of the {files} files could"
+        return (f"{none} be read ({first.path}: "
                 f"{first.reason}); give files soundfile reads (wav, flac, aiff, ogg, mp3)")
     return (f"no examples from {files} files: {unreadable} unreadable, {short} shorter than one example of "
             f"{length} samples (each listed above); lower --example-length or give other files")

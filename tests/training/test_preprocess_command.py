@@ -54,7 +54,8 @@ def test_only_short_files_say_to_lower_the_example_length(corpus, tmp_path):
 def test_corrupt_audio_is_one_line_and_status_1(corpus, tmp_path):
     result = preprocess(corpus / "corrupt.wav", "--out", tmp_path / "ds")
     assert result.exit_code == 1
-    assert "Error: the only file could not be read (" in result.stderr and "corrupt.wav: cannot read audio" in result.stderr
+    assert "Error: the only file could not be read (" in result.stderr
+    assert "corrupt.wav: cannot read audio" in result.stderr
 
 
 def test_adding_at_another_rate_is_one_line(corpus, tmp_path):
