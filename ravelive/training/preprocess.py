@@ -12,13 +12,16 @@ all written; the next run cuts them off).
 A file whose data turns out corrupt midway, or shorter than its header
 said, is skipped like the others and its partial frames are cut off again.
 A file that changed since it was stored is stored anew; its old frames stay
-in the data file unused (delete the dataset folder to reclaim them).
+in the data file unused (delete the dataset folder to reclaim them). A file
+moved since (same name, size and mtime elsewhere) counts as done, so moving
+the corpus does not store it twice. A lazy index drops, on each run, the
+files that vanished or changed since (it could not read them any more).
 
 An empty result is an error that says why, before anything is written.
 """
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ravelive.engine.offline import AUDIO_EXTENSIONS
@@ -101,11 +104,12 @@ def plan(inputs: Sequence[Path], out: Path, settings: PreprocessSettings = Prepr
     out = Path(out)
     meta = _existing(out, settings)
     stored = {source.path: source for source in meta.sources}
+    moved = {(Path(source.path).name, source.size, source.mtime_ns): source for source in meta.sources}
     files = find_audio(inputs)
     todo, done, skipped = [], [], []
     for path in files:
         entry = stored.get(str(path.resolve()))
-        if entry is not None and entry.same_file(path):
+        if (entry is not None and entry.same_file(path)) or (not settings.lazy and _moved(path, moved)):
             done.append(path)
             continue
         try:
@@ -190,10 +194,21 @@ def _index(plan: Plan, progress: Callable[[int], None]) -> tuple[list[Path], tup
     """Lazy mode: record the files to do, with the frame counts their headers give."""
     rate = plan.settings.sample_rate
     sources = [_source(info, 0, target_frames(info.frames, info.sample_rate, rate)) for info in plan.todo]
-    meta = with_sources(plan.meta, sources, 0)
+    present = tuple(source for source in plan.meta.sources if source.same_file(Path(source.path)))
+    meta = with_sources(replace(plan.meta, sources=present), sources, 0)  # a vanished file cannot be read
     write_meta(plan.out, meta)
     progress(plan.total_frames)
     return [info.path for info in plan.todo], plan.skipped, meta
+
+
+def _moved(path: Path, moved: dict[tuple[str, int, int], Source]) -> bool:
+    """Whether `path` is a stored file that was moved (same name, size and mtime): storing it again would
+    count its examples twice."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    return (path.name, stat.st_size, stat.st_mtime_ns) in moved
 
 
 def _source(info: SourceInfo, offset: int, frames: int) -> Source:

@@ -181,3 +181,23 @@ def test_only_a_file_corrupt_midway_leaves_no_dataset(tmp_path):
     with pytest.raises(AudioFileError, match=r"^the only file could not be read \(.*broken\.flac: cannot read audio"):
         preprocess([broken], tmp_path / "ds", SETTINGS)
     assert not (tmp_path / "ds" / DATA_NAME).exists() and not (tmp_path / "ds" / "dataset.json").exists()
+
+
+def test_a_moved_corpus_is_not_stored_twice(corpus, tmp_path):
+    out = tmp_path / "ds"
+    first = preprocess([corpus], out, SETTINGS)
+    moved = corpus.rename(tmp_path / "moved")
+    again = plan([moved], out, SETTINGS)
+    assert not again.todo and len(again.done) == 3
+    assert len(AudioDataset(out)) == first.examples
+
+
+def test_a_lazy_rerun_drops_vanished_files_so_the_dataset_opens_again(corpus, tmp_path):
+    out = tmp_path / "ds"
+    lazy = PreprocessSettings(example_length=LENGTH, lazy=True)
+    preprocess([corpus], out, lazy)
+    (corpus / "sine.wav").unlink()
+    with pytest.raises(ConfigError, match="sine.wav changed or vanished"):
+        AudioDataset(out)
+    report = preprocess([corpus], out, lazy)
+    assert report.examples == 9 - 3 == len(AudioDataset(out))
