@@ -14,6 +14,7 @@ from ravelive import __version__
 from ravelive.control import DEFAULT_OSC_PORT
 from ravelive.dsp.qualities import LIVE_QUALITY, QUALITIES, QUALITY
 from ravelive.errors import RaveliveError
+from ravelive.training import EXAMPLE_LENGTH, SAMPLE_RATE
 
 
 def reports_errors(command):
@@ -106,6 +107,38 @@ def process(inputs, model, out, method, block, resample_quality, settings, laten
     with click.progressbar(length=offline.total_frames(jobs), label=f"{len(jobs)} file(s)", file=sys.stderr) as bar:
         offline.process_files(jobs, options, on_progress=bar.update)
     click.echo(f"wrote {len(jobs)} file(s) to {out}")
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False),
+              help="Dataset folder (dataset.json + audio.int16); a rerun adds only new or changed files.")
+@click.option("--samplerate", type=click.IntRange(min=1), default=SAMPLE_RATE, show_default=True,
+              help="Rate every file is resampled to (soxr HQ); the model's config must ask for the same.")
+@click.option("--channels", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Channels every file is mixed down (mean) or spread (L R L R ...) to.")
+@click.option("--example-length", type=click.IntRange(min=1), default=EXAMPLE_LENGTH, show_default=True,
+              help="Samples per training example (RAVE's n_signal); shorter files are skipped.")
+@click.option("--lazy", is_flag=True, help="Only index the files; decode them at training time (no copy, slower).")
+@reports_errors
+def preprocess(inputs, out, samplerate, channels, example_length, lazy) -> None:
+    """Decode audio files or folders (recursively) into a training dataset of fixed-length examples."""
+    import sys
+    from pathlib import Path
+
+    from ravelive.training import preprocess as prep
+
+    settings = prep.PreprocessSettings(samplerate, channels, example_length, lazy)
+    plan = prep.plan([Path(path) for path in inputs], Path(out), settings)
+    def report_skip(skip: prep.Skipped) -> None:
+        click.echo(f"skipped {skip.path}: {skip.reason}", err=True)
+
+    for skip in plan.skipped:
+        report_skip(skip)
+    with click.progressbar(length=plan.total_frames, label=f"{len(plan.todo)} file(s)", file=sys.stderr) as bar:
+        report = prep.run(plan, on_progress=bar.update, on_skip=report_skip)  # corrupt or short only once decoded
+    click.echo(f"{out}: {report.examples} examples of {example_length} samples at {samplerate} Hz "
+               f"({len(report.added)} file(s) added, {len(report.done)} already done, {len(report.skipped)} skipped)")
 
 
 @main.command()
