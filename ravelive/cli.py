@@ -210,6 +210,8 @@ def _device(text: str | None) -> int | str | None:
               "else ~/.local/share/ravelive/presets.")
 @click.option("--preset", metavar="NAME", help="Apply preset NAME before the audio starts; 'last' resumes the state "
               "the previous `--preset last` run left (saved 2 s after each change and at exit).")
+@click.option("--morph", nargs=2, metavar="A B", help="Let the preset/morph parameter (0..1: a MIDI knob, a CV, OSC) "
+              "move every parameter between presets A and B from the start, with or without OSC.")
 @click.option("--preload", is_flag=True,
               help="Load every model of --models-dir before the audio starts, so /ravelive/model/load swaps to one "
                    "without loading it (a load holds Python's lock for 0.1-0.3 s: late blocks on a tight margin).")
@@ -239,7 +241,7 @@ def _device(text: str | None) -> int | str | None:
 @reports_errors
 def serve(model, method, device, input_device, output_device, samplerate, channels, period, block, resample_quality,
           latency_margin, threads, input_file, output_file, duration, stats, fallback, no_realtime, no_limiter,
-          allow_control_output, osc_port, osc_host, allow, models_dir, presets_dir, preset, preload, no_osc,
+          allow_control_output, osc_port, osc_host, allow, models_dir, presets_dir, preset, morph, preload, no_osc,
           no_discovery, midi_in, midi_virtual, midi_out, midi_api, midi_map, learn, cv_in, gate_in, cv_out,
           cv_calibration) -> None:
     """Run a model live on an audio device (or files), until Ctrl-C or SIGTERM."""
@@ -271,7 +273,7 @@ def serve(model, method, device, input_device, output_device, samplerate, channe
                         map_file=Path(midi_map) if midi_map else None, learn=learn)
         if midi_in or midi_virtual or midi_out or midi_map or learn else None,
         cv=cv_config(cv_in, gate_in, cv_out, cv_calibration or (midi_map if cv_in or gate_in or cv_out else None)),
-        preset=preset, presets_dir=presets,
+        preset=preset, presets_dir=presets, morph=tuple(morph) if morph else None,
     )
     run(config, report=click.echo)
 

@@ -38,6 +38,7 @@ class ServeConfig:
     resample_quality: str = LIVE_QUALITY  # when the stream rate differs from the model's; live: ~1.3 ms round trip
     preset: str | None = None  # applied before the audio starts; "last": resume (and keep autosaving) the state
     presets_dir: Path | None = None  # where --preset is read from; None: control.presets.default_presets_dir()
+    morph: tuple[str, str] | None = None  # presets the `preset/morph` parameter moves between from the start
     osc: OscConfig | None = None  # OSC control (ravelive.control); None: no network control
     discovery: bool = True  # with osc: OSCQuery over HTTP and mDNS announcements
     limiter: bool = True  # DC blocker + true-peak limiter (-1 dBTP) at the output; False: --no-limiter, neither

@@ -36,6 +36,7 @@ from ravelive.control.midi.service import MidiService, preset_recall
 from ravelive.control.model_params import ALLOW_CONTROL_OUTPUT, ControlSnapshot, ModelControls
 from ravelive.control.named_files import NamedFiles
 from ravelive.control.params import ParameterStore
+from ravelive.control.morph import PresetMorph
 from ravelive.control.presets import AUTOSAVE_NAME, Autosave, PresetLibrary, default_presets_dir
 from ravelive.control.service import ControlService
 from ravelive.demo import with_demo
@@ -367,25 +368,28 @@ def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
     stop = StopRequest()
     previous = {}
     control = midi = cv = autosave = None
+    presets_dir = config.presets_dir or default_presets_dir()  # program changes, gates, morph, autosave: with or without OSC
+    # The morph is the daemon's, not OSC's: a MIDI knob or a CV mapped to preset/morph moves it with --no-osc too.
+    morph = PresetMorph(PresetLibrary(presets_dir), server.controls).start()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda number, frame: stop.request())
     try:
+        if config.morph is not None:  # before the audio: a preset that cannot be read refuses to start
+            for reason in morph.choose(*config.morph):
+                log.warning("--morph %s %s: %s", *config.morph, reason)
         if config.midi is not None:  # before the audio: a bad mapping file refuses to start
-            presets = config.osc.presets_dir if config.osc is not None else None
-            midi = MidiService.start(server.controls, config.midi, preset_recall(presets, server.controls), report)
+            midi = MidiService.start(server.controls, config.midi, preset_recall(presets_dir, server.controls), report)
             server.midi_status = midi.status
         if config.cv is not None:  # checked before the audio starts
-            presets_dir = config.osc.presets_dir if config.osc is not None else None
             cv = CvControl(server.cv_signals, server.controls, config.cv, presets_dir,
                            learn=_learn_hook(midi)).start()
         server.start()
         if config.preset == AUTOSAVE_NAME:  # an installation resumes where it was left, after a power cut too
-            library = PresetLibrary(config.presets_dir or default_presets_dir())
-            autosave = Autosave(library, server.controls, str(server.model_path)).start()
+            autosave = Autosave(PresetLibrary(presets_dir), server.controls, str(server.model_path)).start()
         report(server.describe_start())
         if config.osc is not None:
-            control = ControlService.start(server, config.osc, config.discovery)
+            control = ControlService.start(server, config.osc, config.discovery, morph)
             push_latent = control.osc.push_latent  # /ravelive/latent/out, while a client subscribes to it
             control.osc.feedback.on_latent_wanted = lambda wanted: server.set_latent_sink(push_latent if wanted else None)
             server.on_error = control.osc.report_error  # NaN/Inf bursts reach every subscribed client
@@ -408,6 +412,7 @@ def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
         if cv is not None:
             cv.close()
         server.stop()
+        morph.close()
         if autosave is not None:
             autosave.close()
         for sig, handler in previous.items():

@@ -119,7 +119,10 @@ class AllowList:
 class OscServer:
     """OSC over UDP for one ParameterStore and one ControlledServer."""
 
-    def __init__(self, store: ParameterStore, server: ControlledServer, config: OscConfig = OscConfig()) -> None:
+    def __init__(self, store: ParameterStore, server: ControlledServer, config: OscConfig = OscConfig(),
+                 morph: PresetMorph | None = None) -> None:
+        """`morph`: the daemon's own preset morph (it starts and closes it); None: OSC runs one of its own on
+        config.presets_dir."""
         self.store = store
         self.server = server
         self.config = config
@@ -128,7 +131,8 @@ class OscServer:
         self._allow = AllowList(config.host, config.allow)
         self._models = NamedFiles(config.models_dir, ".ts", "model") if config.models_dir else None
         self._presets = PresetLibrary(config.presets_dir) if config.presets_dir else None
-        self._morph = PresetMorph(self._presets, store) if self._presets else None
+        self._owns_morph = morph is None
+        self._morph = morph if morph is not None else PresetMorph(self._presets, store) if self._presets else None
         self._socket = _bind(config.host, config.port)
         self.feedback = Feedback(self._send_bytes, self.faults, config.feedback_rate, config.max_subscribers)
         self._tokens = self._capacity = max(1.0, config.max_messages_per_second / 10)  # bursts up to 0.1 s worth
@@ -172,7 +176,7 @@ class OscServer:
     def start(self) -> "OscServer":
         """Start receiving and pushing; returns self."""
         self.store.add_listener(self.feedback.on_change)
-        if self._morph is not None:
+        if self._morph is not None and self._owns_morph:
             self._morph.start()
         self._receiver.start()
         self.feedback.start()
@@ -187,7 +191,7 @@ class OscServer:
         if self._receiver.is_alive():
             self._receiver.join(timeout=2.0)
         self.feedback.close()
-        if self._morph is not None:
+        if self._morph is not None and self._owns_morph:
             self._morph.close()
         try:
             self.store.remove_listener(self.feedback.on_change)

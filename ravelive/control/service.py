@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
+from ravelive.control.morph import PresetMorph
 from ravelive.control.osc import ControlledServer, OscConfig, OscServer
 from ravelive.control.oscquery import OscQueryService
 from ravelive.control.params import ParameterStore
@@ -31,9 +32,12 @@ class ControlService:
     discovery: OscQueryService | None
 
     @classmethod
-    def start(cls, server: ServedServer, config: OscConfig, discovery: bool = True) -> "ControlService":
-        """Open and start every surface; ConfigError when a port or an --allow entry cannot be used."""
-        osc = OscServer(server.controls, server, config)
+    def start(cls, server: ServedServer, config: OscConfig, discovery: bool = True,
+              morph: PresetMorph | None = None) -> "ControlService":
+        """Open and start every surface; ConfigError when a port or an --allow entry cannot be used.
+
+        `morph`: the daemon's preset morph, which `/ravelive/preset/morph A B` then drives."""
+        osc = OscServer(server.controls, server, config, morph)
         query = None
         try:
             if discovery:

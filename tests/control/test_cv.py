@@ -295,3 +295,17 @@ def test_serve_refuses_a_gate_it_cannot_run_before_the_audio_starts_in_one_line(
         "Error: --gate-in 2=learn:mix: MIDI learn is not available in this server; use another action or start it "
         "with MIDI"]
     assert "serving" not in result.stdout
+
+
+def test_preset_gates_run_without_osc(codec_model_path, noise_file, tmp_path):
+    """The presets directory is the daemon's (--presets-dir, or the default), not OSC's: --no-osc keeps preset gates."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "ravelive", "serve", "--model", str(codec_model_path), "--device", "none",
+         "--input", str(noise_file), "--duration", "1", "--gate-in", "2=preset-next", "--no-osc", "--no-realtime",
+         "--presets-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("serving")

@@ -87,3 +87,47 @@ def test_recall_index_counts_presets_in_sorted_order(store, library):
     assert store.get("mix") == 0.1
     with pytest.raises(ConfigError, match=r"preset number 3 is not in 0\.\.2 \(0 10 c, 1 A, 2 b in .*\)"):
         library.recall_index(3, store)
+
+
+@pytest.mark.parametrize(("volts", "gain"), [(-5.0, 1.0), (5.0, 0.25)])
+def test_serve_without_osc_morphs_from_a_cv_between_its_start_up_presets(tmp_path, attributes_model_path, volts, gain):
+    """--morph A B with --no-osc: a CV mapped to preset/morph moves the model's attribute (the morph is the daemon's)."""
+    import numpy as np
+    import soundfile
+
+    from ravelive.config import ServeConfig
+    from ravelive.control.cv import cv_config
+    from ravelive.control.model_params import ModelControls
+    from ravelive.models.nn_model import NNModel
+    from ravelive.server import run
+
+    store = ModelControls.from_model(NNModel.load(attributes_model_path)).store()
+    library = PresetLibrary(tmp_path / "presets")
+    save(store, library, "loud", attr__gain=1.0)
+    save(store, library, "quiet", attr__gain=0.25)
+    rate = 48000
+    audio = np.random.default_rng(0).uniform(-0.1, 0.1, rate).astype(np.float32)
+    cv = np.full(rate, volts / 10.0, dtype=np.float32)  # the default calibration: a sample of 1.0 is 10 V
+    soundfile.write(tmp_path / "in.wav", np.stack([audio, cv], axis=1), rate)
+    config = ServeConfig(model=attributes_model_path, input_device="none", output_device="none",
+                         input_file=tmp_path / "in.wav", output_file=tmp_path / "out.wav", duration=2.0,
+                         realtime=False, limiter=False, latency_margin_ms=40, presets_dir=tmp_path / "presets",
+                         morph=("loud", "quiet"), cv=cv_config(("2=preset/morph:0:1",)))  # -5 V: A, +5 V: B
+    run(config, report=lambda line: None)
+    played, _ = soundfile.read(tmp_path / "out.wav", dtype="float32")
+    settled = played[rate // 2 :, 0]  # after the CV smoothing and the latency
+    assert np.sqrt(np.mean(settled**2)) == pytest.approx(gain * np.sqrt(np.mean(audio**2)), rel=0.05)
+
+
+def test_serve_refuses_a_morph_preset_that_does_not_exist_in_one_line(tmp_path, attributes_model_path, noise_file):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "ravelive", "serve", "--model", str(attributes_model_path), "--device", "none",
+         "--input", str(noise_file), "--duration", "5", "--no-osc", "--no-realtime", "--presets-dir", str(tmp_path),
+         "--morph", "a", "b"],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("Error: ") and "'a'" in result.stderr
+    assert "serving" not in result.stdout
