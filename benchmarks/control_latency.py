@@ -54,7 +54,14 @@ target = "gain/out"
 cc = 7
 min = -60
 max = 0
+
+[[map]]
+target = "gain/out"
+cc = 8
+min = 0
+max = 24
 """
+CHANGES = {"cut": -60.0, "boost": 24.0}  # from 0 dB: a mute (the C callback's per-period cut), a boost (the worker's)
 
 
 @contextlib.contextmanager
@@ -85,18 +92,18 @@ def midi_path(server, directory, jack_period):
     while "in: none" in midi.describe() and time.monotonic() < deadline:
         time.sleep(0.05)
     try:
-        yield lambda db: controller.send_message([0xB0, 7, 127 if db == 0 else 0])
+        yield lambda db: controller.send_message([0xB0, 8, 127] if db > 0 else [0xB0, 7, 127 if db == 0 else 0])
     finally:
         midi.close()
         controller.delete()
         jack.stop()
 
 
-def measure(path: str, repeats: int, margin_ms: float, jack_period: int) -> None:
+def measure(path: str, kind: str, repeats: int, margin_ms: float, jack_period: int) -> None:
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as directory:
         source, recorded = Path(directory) / "noise.wav", Path(directory) / "out.wav"
-        noise = np.random.default_rng(0).uniform(-0.5, 0.5, RATE).astype(np.float32)
+        noise = np.random.default_rng(0).uniform(-0.05, 0.05, RATE).astype(np.float32)  # room for a 24 dB boost
         soundfile.write(source, noise, RATE)
         config = ServeConfig(input_device="none", output_device="none", input_file=source, output_file=recorded,
                              latency_margin_ms=margin_ms, realtime=False,
@@ -114,8 +121,8 @@ def measure(path: str, repeats: int, margin_ms: float, jack_period: int) -> None
                 time.sleep(SETTLE_SECONDS)
                 sent_at.append(server.realtime.counters.periods * period)  # the next sample to be played
                 started = time.perf_counter()
-                send(-60.0)
-                while server.controls.get("gain/out") != -60.0 and time.perf_counter() - started < 1.0:
+                send(CHANGES[kind])
+                while server.controls.get("gain/out") != CHANGES[kind] and time.perf_counter() - started < 1.0:
                     time.sleep(0.0001)  # poll: the store holds the value as soon as the control thread handled it
                 stored.append(time.perf_counter() - started)
                 time.sleep(SETTLE_SECONDS)
@@ -125,19 +132,25 @@ def measure(path: str, repeats: int, margin_ms: float, jack_period: int) -> None
     totals = []
     for position in sent_at:
         segment = played[position : position + int(SETTLE_SECONDS * RATE * 0.9)]
-        nonzero = np.flatnonzero(segment)
-        silent_from = nonzero[-1] + 1 if len(nonzero) else 0  # the ramp's last sample is the first exact zero
-        totals.append(silent_from - ramp)
+        if kind == "cut":
+            nonzero = np.flatnonzero(segment)
+            silent_from = nonzero[-1] + 1 if len(nonzero) else 0  # the ramp's last sample is the first exact zero
+            totals.append(silent_from - ramp)
+        else:  # the first sample above 3x the loudest of the settled quarter second before: early in the ramp
+            before = np.abs(played[position - int(SETTLE_SECONDS * RATE * 0.5) : position]).max()
+            totals.append(int(np.argmax(np.abs(segment) > 3 * before)))
     totals = np.array(totals)
-    controls = totals - margin
+    # A cut acts as the period plays (no audio path between); a boost acts on the worker's output, `margin` early
+    controls = totals if kind == "cut" else totals - margin
+    path = f"{path} {kind} to {CHANGES[kind]:+g} dB"
     print(f"[{path}] control delays, samples: {sorted(controls.tolist())}")
-    label = "OSC message" if path == "osc" else f"MIDI CC (JACK, period {jack_period})"
+    label = "OSC message" if path.startswith("osc") else f"MIDI CC (JACK, period {jack_period})"
     print(f"[{path}] default model, block {block} samples ({1000 * block / RATE:.1f} ms), period {period}, "
           f"audio latency {latency} samples ({1000 * latency / RATE:.1f} ms) of which output shift {margin}, "
           f"{repeats} messages")
     print(f"[{path}] {label} -> audible change (total): median {np.median(totals):.0f} samples "
           f"({1000 * np.median(totals) / RATE:.1f} ms), max {totals.max()} ({1000 * totals.max() / RATE:.1f} ms)")
-    print(f"[{path}] control delay (total - shift): median {np.median(controls):.0f} samples "
+    print(f"[{path}] control delay ({'total' if kind == 'cut' else 'total - shift'}): median {np.median(controls):.0f} samples "
           f"({1000 * np.median(controls) / RATE:.1f} ms), max {controls.max()} ({1000 * controls.max() / RATE:.1f} ms)")
     print(f"[{path}] {label} -> value in the store: median {1e3 * np.median(stored):.2f} ms, "
           f"max {1e3 * max(stored):.2f} ms")
@@ -152,6 +165,9 @@ if __name__ == "__main__":
     parser.add_argument("--margin-ms", type=float, default=40.0, help="serve's --latency-margin")
     parser.add_argument("--path", choices=["osc", "midi", "both"], default="osc", help="which control surface")
     parser.add_argument("--jack-period", type=int, default=256, help="JACK's period for the MIDI path (frames)")
+    parser.add_argument("--change", choices=[*CHANGES, "both"], default="both",
+                        help="a cut (gain/out to -60 dB, per period in C) or a boost (+24 dB, per block in the worker)")
     arguments = parser.parse_args()
     for path in ("osc", "midi") if arguments.path == "both" else (arguments.path,):
-        measure(path, arguments.repeats, arguments.margin_ms, arguments.jack_period)
+        for kind in CHANGES if arguments.change == "both" else (arguments.change,):
+            measure(path, kind, arguments.repeats, arguments.margin_ms, arguments.jack_period)

@@ -33,9 +33,9 @@ from ravelive.audio import AudioPath, AudioSettings, device_sample_rate, has_out
 from ravelive.config import ServeConfig, default_threads
 from ravelive.control.cv_control import CvControl
 from ravelive.control.midi.service import MidiService, preset_recall
-from ravelive.control.model_params import ALLOW_CONTROL_OUTPUT, ControlSnapshot, ModelControls
+from ravelive.control.model_params import ALLOW_CONTROL_OUTPUT, OUTPUT_GAIN, ControlSnapshot, ModelControls
 from ravelive.control.named_files import NamedFiles
-from ravelive.control.params import ParameterStore
+from ravelive.control.params import Change, ParameterStore
 from ravelive.control.morph import PresetMorph
 from ravelive.control.presets import AUTOSAVE_NAME, Autosave, PresetLibrary, default_presets_dir
 from ravelive.control.service import ControlService
@@ -43,7 +43,8 @@ from ravelive.demo import with_demo
 from ravelive.dsp.limiter import CEILING_DBTP
 from ravelive.engine.cv_stage import CvSignals, CvStage, LatentTap
 from ravelive.engine.latent_fanout import LatentFanout
-from ravelive.engine.output import NonFiniteBurst, OutputStage, SafetyCounters
+from ravelive.dsp.smoothing import db_to_gain
+from ravelive.engine.output import RAMP_SECONDS, NonFiniteBurst, OutputStage, SafetyCounters
 from ravelive.engine.realtime import AUDIO_PRIORITY, Processor, Realtime, RealtimeConfig, lock_memory
 from ravelive.engine.stream import LatentSink, StreamEngine
 from ravelive.engine.swap import Done, EngineSettings, ModelSwapper
@@ -100,8 +101,12 @@ class Server:
                 block=first.engine.block * self.sample_rate // first.engine.model_rate,
                 margin=margin, ring_frames=_ring_frames(first.processor.latency + margin, self.sample_rate),
                 fallback=config.fallback, startup=round(STARTUP_SECONDS * self.sample_rate),
+                cut_ramp=max(1, int(RAMP_SECONDS * self.sample_rate)),
             ),
         )
+        # gain/out below 0 dB is applied by the C callback as each period plays (engine/output.py)
+        self.realtime.native.set_cut(db_to_gain(self.controls.get(OUTPUT_GAIN)))
+        self.controls.add_listener(self._follow_output_cut)
         self.realtime.worker_scope = self._worker_scope
         self.realtime.follow_audio_priority = config.realtime
         self.swapper.attach(self.realtime, first)
@@ -111,6 +116,10 @@ class Server:
         self.audio = AudioPath(self._audio_settings(), self.realtime.native)
         self._started = 0.0
         self.midi_status: Callable[[], dict[str, Any]] | None = None  # MidiService.status while MIDI runs
+
+    def _follow_output_cut(self, change: Change) -> None:
+        if change.name == OUTPUT_GAIN:
+            self.realtime.native.set_cut(db_to_gain(change.value))
 
     def _make_processor(self, engine: StreamEngine, controls: ModelControls) -> Processor:
         """What every model (the first and each swapped-in one) plays through: its OutputStage, inside the CV jacks."""

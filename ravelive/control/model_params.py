@@ -32,6 +32,7 @@ from ravelive.models.nn_model import NNModel
 logger = logging.getLogger(__name__)
 
 ALLOW_CONTROL_OUTPUT = "allow_control_output"  # the flag that lets a non-audio method play (serve --allow-control-output)
+OUTPUT_GAIN = "gain/out"  # dB; above 0 the worker applies it before the limiter, below 0 the C callback per period
 LATENT_RANGE = 5.0  # latents of RAVE-style models are roughly unit normal: +-5 covers any useful bias or value
 _ATTRIBUTE_PARAMETER_TYPES = {
     AttributeType.BOOL: ParameterType.BOOL,
@@ -132,7 +133,7 @@ class ModelControls:
             attributes=MappingProxyType({name: tuple(values[p] for p in names) for name, names in self.attribute_names.items()}),
             latent=latent,
             input_gain=db_to_gain(values["gain/in"]),
-            output_gain=db_to_gain(values["gain/out"]),
+            output_gain=db_to_gain(values[OUTPUT_GAIN]),
             wet=0.0 if bypass else values["mix"],
             bypass=bypass,
         )
@@ -261,7 +262,7 @@ def _mix_specs() -> list[ParameterSpec]:
     return [
         ParameterSpec("gain/in", ParameterType.FLOAT, 0.0, f"input gain before the model ({SILENCE_DB:g} dB mutes)",
                       SILENCE_DB, 24.0, unit="dB"),
-        ParameterSpec("gain/out", ParameterType.FLOAT, 0.0, f"gain of the processed signal ({SILENCE_DB:g} dB mutes)",
+        ParameterSpec(OUTPUT_GAIN, ParameterType.FLOAT, 0.0, f"gain of the processed signal ({SILENCE_DB:g} dB mutes)",
                       SILENCE_DB, 24.0, unit="dB"),
         ParameterSpec("mix", ParameterType.FLOAT, 1.0, "dry/wet: 0 = input only, 1 = processed only", 0.0, 1.0),
         ParameterSpec("bypass", ParameterType.BOOL, False, "play the input (latency-aligned) instead of the model; the model keeps running"),

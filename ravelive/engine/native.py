@@ -126,6 +126,7 @@ def load() -> tuple[cffi.FFI, object]:
 FALLBACK_CODES = {"dry": 0, "silence": 1}
 RT_OUTCOMES = {0: "no period yet", 1: "raised to SCHED_FIFO", 2: "realtime already", 3: "not asked"}
 XRUN_STATUS = 0x4  # paOutputUnderflow: what the test hook passes for `xrun`
+_CUT_ONE = 1 << 30  # rl_state.cut of exactly 1.0 (CUT_ONE in rtcallback.c)
 
 
 class CallbackState:
@@ -137,7 +138,7 @@ class CallbackState:
     """
 
     def __init__(self, input_ring, output_ring, fade_in, fallback: str, startup: int, wake_fd: int,
-                 max_frames: int):
+                 max_frames: int, cut_ramp: int = 1):
         self.ffi, self.lib = load()
         self.channels = input_ring.channels
         self._keep = [input_ring.data, output_ring.data, fade_in]  # the C pointers refer to these
@@ -147,11 +148,12 @@ class CallbackState:
         s.channels, s.ring_frames, s.max_frames = self.channels, input_ring.frames, max_frames
         s.fade, s.startup, s.fallback, s.wake_fd = len(fade_in), startup, FALLBACK_CODES[fallback], wake_fd
         s.last_late_block = -1  # no block counted late yet: block 0 (the stream's first) can be
+        s.cut, s.cut_now, s.cut_ramp = _CUT_ONE, 1.0, cut_ramp
         s.input, s.output = self._pointer(input_ring.data), self._pointer(output_ring.data)
         s.fade_in, s.last, s.clock_output = self._pointer(fade_in), self._pointer(self._last), self._pointer(
             self._clock_output)
         self._positions = {name: self.ffi.addressof(s, name) for name in
-                           ("latency", "block", "played", "wake_at", "ready", "recorded", "saved")}
+                           ("latency", "block", "played", "wake_at", "ready", "recorded", "saved", "cut")}
 
     def _array(self, n: int):
         import numpy as np
@@ -172,6 +174,10 @@ class CallbackState:
 
     def store(self, name: str, value: int) -> None:
         self.lib.rl_store(self._positions[name], value)
+
+    def set_cut(self, gain: float) -> None:
+        """The output gain's attenuation, from the next period played (ramped): `gain` clipped to [0, 1]."""
+        self.store("cut", round(min(1.0, max(0.0, gain)) * _CUT_ONE))
 
     def counter(self, name: str) -> int:
         return getattr(self._state, name)

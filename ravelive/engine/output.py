@@ -11,8 +11,12 @@ push, on the worker thread:
     engine output     the NaN/Inf guard: a chunk with any non-finite sample is replaced by the fallback
                       (the latency-aligned dry input, or silence), faded in and out, counted, and the
                       model's streaming state is reset (its own reset(), or `on_nonfinite` reloads it)
-      -> wet/dry mix against the dry -> output gain
+      -> wet/dry mix against the dry -> output gain above 0 dB (a boost goes through the limiter)
       -> DC blocker -> true-peak limiter   (`safety=True`, the default; `serve --no-limiter` turns both off)
+
+The output gain's attenuation (below 0 dB) is not applied here: the C callback applies it as each period
+plays (`CallbackState.set_cut`, set by the server as gain/out changes), so a fader going down is heard in
+the next period rather than after the model's next block, and it silences a late block's fallback too.
 
 Output sample j of the stage is the response to input sample j, and it is
 out once input j + `latency` has been pushed: `latency` is the engine's plus
@@ -90,7 +94,7 @@ class OutputStage:
         ramp = max(1, int(RAMP_SECONDS * engine.sample_rate))
         snapshot = store.snapshot()
         self._input_gain = GainRamp(ramp, snapshot.input_gain)
-        self._output_gain = GainRamp(ramp, snapshot.output_gain)
+        self._output_gain = GainRamp(ramp, max(1.0, snapshot.output_gain))  # boosts only: see the module
         self._mix = WetDryMix(ramp, snapshot.wet)
         self._dry = AudioFifo(engine.channels, 2 * engine.latency + 4096)  # inputs whose output is not out yet
         channels, rate = engine.output_channels, engine.sample_rate
@@ -128,7 +132,7 @@ class OutputStage:
             return wet
         dry = self._dry.read(wet.shape[1])
         wet = self._guard(wet, dry)
-        y = self._output_gain.apply(self._mix.apply(wet, dry, snapshot.wet), snapshot.output_gain)
+        y = self._output_gain.apply(self._mix.apply(wet, dry, snapshot.wet), max(1.0, snapshot.output_gain))
         return self._make_safe(y)
 
     # -- the NaN/Inf guard ---------------------------------------------------------------------

@@ -410,3 +410,23 @@ def test_a_thread_started_after_memory_locking_does_not_lock_its_whole_stack():
     if locked == 0:
         pytest.skip("mlockall is not allowed here (RLIMIT_MEMLOCK)")
     assert grown < 4096  # KiB resident: the pages the thread touched, not its 8 MiB stack
+
+
+def test_the_output_cut_is_heard_in_the_next_period_on_the_model_output_and_on_the_fallback():
+    realtime = make(BlockDelay())  # cut_ramp 1: a change is complete at the first sample it reaches
+    realtime.start()
+    signal = ramp(40 * PERIOD) + 1
+    played = drive(realtime, signal[: 20 * PERIOD], wait_for_worker=True)
+    realtime.native.set_cut(0.25)  # as the server does when gain/out goes to -12 dB
+    after = drive(realtime, signal[20 * PERIOD :], wait_for_worker=True)
+    realtime.close()
+    latency = realtime.latency
+    np.testing.assert_array_equal(played[latency:], signal[: 20 * PERIOD - latency])
+    np.testing.assert_allclose(after, 0.25 * signal[20 * PERIOD - latency : 40 * PERIOD - latency], rtol=1e-6)
+    # no worker at all (never started): past the latency the dry fallback plays, and the cut applies to it too
+    for cut, expected in ((1.0, 1.0), (0.0, 0.0)):
+        idle = make(BlockDelay())
+        idle.native.set_cut(cut)
+        tail = drive(idle, np.ones((4 * BLOCK, 1), dtype=np.float32), wait_for_worker=False)[-PERIOD:]
+        idle.close()
+        np.testing.assert_array_equal(tail, expected)

@@ -93,6 +93,24 @@ static void fallback(struct rl_state *s, int64_t position, float *target, int64_
     }
 }
 
+#define CUT_ONE ((double)(1 << 30)) /* `cut` of exactly 1.0: nothing to do */
+
+/* The output gain's attenuation, as the period plays: a fader going down is heard in this period, not after
+ * the model's next block. Ramps linearly (cut_ramp frames for a full swing), so a cut never clicks. */
+static void apply_cut(struct rl_state *s, float *out, int64_t frames) {
+    double target = (double)atomic_load_explicit(&s->cut, memory_order_relaxed) / CUT_ONE;
+    double now = s->cut_now;
+    if (now == 1.0 && target == 1.0) return;
+    double step = 1.0 / (double)(s->cut_ramp > 0 ? s->cut_ramp : 1);
+    int64_t channels = s->channels;
+    for (int64_t i = 0; i < frames; i++) {
+        if (now < target) now = now + step < target ? now + step : target;
+        else if (now > target) now = now - step > target ? now - step : target;
+        for (int64_t c = 0; c < channels; c++) out[i * channels + c] *= (float)now;
+    }
+    s->cut_now = now;
+}
+
 static void count_late(struct rl_state *s, int64_t start, int64_t ready, int64_t frames) {
     int64_t latency = atomic_load_explicit(&s->latency, memory_order_relaxed);
     int64_t block = atomic_load_explicit(&s->block, memory_order_relaxed);
@@ -203,7 +221,8 @@ int rl_callback(const void *input, void *output, unsigned long frame_count, cons
         } else {
             enter_fallback(s, start, ready > 0 ? ready : 0, out, frames);
         }
-        memcpy(s->last, out + (frames - 1) * s->channels, (size_t)s->channels * sizeof(float));
+        memcpy(s->last, out + (frames - 1) * s->channels, (size_t)s->channels * sizeof(float)); /* before the cut */
+        apply_cut(s, out, frames); /* the fallback too: a fader down silences a late block's dry input */
         if (s->record != NULL) record(s, out, frames);
     }
     if (status & XRUN_FLAGS) atomic_fetch_add_explicit(&s->xruns, 1, memory_order_relaxed);

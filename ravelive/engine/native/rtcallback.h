@@ -39,6 +39,7 @@ struct rl_state {
     uint64_t clock_thread; /* pthread_t of the clock thread */
     int64_t clock_period;  /* frames per clock period */
     int64_t clock_rate;    /* clock frames per second */
+    int64_t cut_ramp;      /* frames over which a change of `cut` ramps (the output gain's ramp) */
 
     /* Positions on the device timeline (frames), each written by one side only. */
     _Atomic int64_t latency;   /* Python: input frame t plays at t + latency (the dry fallback's delay) */
@@ -49,6 +50,8 @@ struct rl_state {
     _Atomic int64_t recorded;  /* callback: frames copied into `record` */
     _Atomic int64_t saved;     /* recorder: frames taken out of `record` */
     _Atomic int64_t clock_run; /* Python: 1 while the clock thread should run */
+    _Atomic int64_t cut;       /* control thread: the output gain's attenuation (<= 1) in units of 2^-30, applied
+                                  to each period as it plays (boosts go through the limiter, in the worker) */
 
     /* Counters, written by the callback only. */
     _Atomic int64_t periods;              /* periods run */
@@ -67,6 +70,7 @@ struct rl_state {
     /* Callback-private. */
     int64_t in_fallback;
     int64_t last_late_block;
+    double cut_now;            /* the attenuation on the last sample played, ramping towards `cut` */
 };
 
 int rl_callback(const void *input, void *output, unsigned long frames, const rl_time_info *time_info,
