@@ -101,7 +101,7 @@ class Server:
                 block=first.engine.block * self.sample_rate // first.engine.model_rate,
                 margin=margin, ring_frames=_ring_frames(first.processor.latency + margin, self.sample_rate),
                 fallback=config.fallback, startup=round(STARTUP_SECONDS * self.sample_rate),
-                cut_ramp=max(1, int(RAMP_SECONDS * self.sample_rate)),
+                cut_ramp=max(1, int(RAMP_SECONDS * self.sample_rate)), audio_channels=self.channels,
             ),
         )
         # gain/out below 0 dB is applied by the C callback as each period plays (engine/output.py)

@@ -138,7 +138,7 @@ class CallbackState:
     """
 
     def __init__(self, input_ring, output_ring, fade_in, fallback: str, startup: int, wake_fd: int,
-                 max_frames: int, cut_ramp: int = 1):
+                 max_frames: int, cut_ramp: int = 1, cut_channels: int | None = None):
         self.ffi, self.lib = load()
         self.channels = input_ring.channels
         self._keep = [input_ring.data, output_ring.data, fade_in]  # the C pointers refer to these
@@ -149,6 +149,7 @@ class CallbackState:
         s.fade, s.startup, s.fallback, s.wake_fd = len(fade_in), startup, FALLBACK_CODES[fallback], wake_fd
         s.last_late_block = -1  # no block counted late yet: block 0 (the stream's first) can be
         s.cut, s.cut_now, s.cut_ramp = _CUT_ONE, 1.0, cut_ramp
+        s.cut_channels = self.channels if cut_channels is None else cut_channels  # not the CV jacks above them
         s.input, s.output = self._pointer(input_ring.data), self._pointer(output_ring.data)
         s.fade_in, s.last, s.clock_output = self._pointer(fade_in), self._pointer(self._last), self._pointer(
             self._clock_output)
@@ -158,7 +159,8 @@ class CallbackState:
     def _array(self, n: int):
         import numpy as np
 
-        array = np.zeros(n, dtype=np.float32)
+        array = np.empty(n, dtype=np.float32)
+        array.fill(0.0)  # written, so resident before the callback first touches it (see Ring)
         self._keep.append(array)
         return array
 

@@ -91,7 +91,8 @@ class RealtimeConfig:
     fallback: str = "dry"  # what a late period plays: "dry" (delayed input) or "silence"
     fade: int = 64  # samples of the fades into and out of the fallback
     startup: int = 0  # frames after the stream starts whose late periods count as start-up, not as late ones
-    cut_ramp: int = 1  # frames a change of the output cut (set_output_cut) ramps over
+    cut_ramp: int = 1  # frames a change of the output cut (CallbackState.set_cut) ramps over
+    audio_channels: int | None = None  # the channels the cut applies to, the first ones (CV jacks follow); None: all
 
 
 def whole_periods(margin: int, period: int) -> int:
@@ -184,7 +185,8 @@ class Realtime:
         os.set_blocking(self._wake_write, False)
         fade = np.linspace(0.0, 1.0, config.fade + 2, dtype=np.float32)[1:-1].copy()
         self.native = CallbackState(self._input, self._output, fade, config.fallback, config.startup,
-                                    self._wake_write, max_frames=config.ring_frames // 4, cut_ramp=config.cut_ramp)
+                                    self._wake_write, max_frames=config.ring_frames // 4, cut_ramp=config.cut_ramp,
+                                    cut_channels=config.audio_channels)
         self.native.store("latency", latency)
         self.native.store("block", config.block)
         # Positions on the device timeline: `played` (callback) lives in C, the worker's own ones here.

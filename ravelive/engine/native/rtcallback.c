@@ -102,11 +102,11 @@ static void apply_cut(struct rl_state *s, float *out, int64_t frames) {
     double now = s->cut_now;
     if (now == 1.0 && target == 1.0) return;
     double step = 1.0 / (double)(s->cut_ramp > 0 ? s->cut_ramp : 1);
-    int64_t channels = s->channels;
+    int64_t channels = s->channels, audio = s->cut_channels < channels ? s->cut_channels : channels;
     for (int64_t i = 0; i < frames; i++) {
         if (now < target) now = now + step < target ? now + step : target;
         else if (now > target) now = now - step > target ? now - step : target;
-        for (int64_t c = 0; c < channels; c++) out[i * channels + c] *= (float)now;
+        for (int64_t c = 0; c < audio; c++) out[i * channels + c] *= (float)now;
     }
     s->cut_now = now;
 }

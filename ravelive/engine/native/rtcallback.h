@@ -40,6 +40,7 @@ struct rl_state {
     int64_t clock_period;  /* frames per clock period */
     int64_t clock_rate;    /* clock frames per second */
     int64_t cut_ramp;      /* frames over which a change of `cut` ramps (the output gain's ramp) */
+    int64_t cut_channels;  /* the first channels, the audio ones, take the cut (CV jacks above them do not) */
 
     /* Positions on the device timeline (frames), each written by one side only. */
     _Atomic int64_t latency;   /* Python: input frame t plays at t + latency (the dry fallback's delay) */

@@ -14,7 +14,7 @@ int main(void) {
     memset(&s, 0, sizeof s);
     s.channels = 1, s.ring_frames = 64, s.max_frames = 16, s.fade = 2, s.fallback = 0, s.wake_fd = -1;
     s.input = input, s.output = output, s.fade_in = fade_in, s.last = last;
-    s.cut_ramp = 2, s.cut_now = 1.0, s.last_late_block = -1; /* as ravelive/engine/native.py sets them */
+    s.cut_ramp = 2, s.cut_channels = 1, s.cut_now = 1.0, s.last_late_block = -1; /* as engine/native.py sets them */
     rl_store((int64_t *)&s.cut, 1 << 30);
     rl_store((int64_t *)&s.latency, 8);
     rl_store((int64_t *)&s.block, 4);
