@@ -75,6 +75,7 @@ def count_ours(preset: str) -> dict:
         return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
     noise = trainable(model.decoder.noise)
+    generator = model.decoder.noise[0] if config.use_noise else None
     return {
         "params": count_parameters(config),
         "encoder": trainable(model.encoder),
@@ -83,9 +84,9 @@ def count_ours(preset: str) -> dict:
         "pqmf": sum(p.numel() for p in model.parameters() if not p.requires_grad),
         "ratio": config.ratio,
         "latent": config.latent_dims,
-        "decoder_in": config.latent_dims,
-        "noise_bands": model.decoder.noise[0].bins if config.use_noise else 0,
-        "noise_kernel": 3 if config.use_noise else 0,
+        "decoder_in": model.decoder.body[0].conv.in_channels,
+        "noise_bands": generator.bins if generator else 0,
+        "noise_kernel": generator.amplitude_net[0].conv.kernel_size[0] if generator else 0,
         "biases": sum(p.numel() for name, p in model.named_parameters() if name.endswith(".bias")),
     }
 
@@ -100,7 +101,7 @@ def notes(theirs: dict, ours: dict) -> str:
     elif theirs["noise"] and ours["noise"]:
         said.append(
             f"noise {theirs['noise']:,} vs {ours['noise']:,}: RAVE {theirs['noise_bands']} bands per sub-band, "
-            f"kernel 2r={theirs['noise_kernel']}; ours {ours['noise_bands']} bins, kernel {ours['noise_kernel']}"
+            f"kernel {theirs['noise_kernel']}; ours {ours['noise_bands']} bins, kernel {ours['noise_kernel']}"
         )
     if theirs["decoder_in"] != theirs["latent"]:
         said.append(
