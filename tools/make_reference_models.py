@@ -102,12 +102,22 @@ def __getattr__(name):
 # ---- outer part: standard library only ------------------------------------------------------
 
 
+def _venv_wanted() -> str:
+    return "\n".join((TORCH, *VENV_PACKAGES_NO_DEPS, *VENV_PACKAGES))
+
+
+def venv_ready(venv: Path) -> bool:
+    """Whether `venv` is a reference venv built by ensure_venv with today's package list."""
+    stamp = venv / VENV_STAMP
+    return (venv / "bin" / "python").exists() and stamp.exists() and stamp.read_text() == _venv_wanted()
+
+
 def ensure_venv(venv: Path) -> float:
     """Create the reference venv unless its stamp matches; returns the seconds it took."""
-    stamp = venv / VENV_STAMP
-    wanted = "\n".join((TORCH, *VENV_PACKAGES_NO_DEPS, *VENV_PACKAGES))
-    if stamp.exists() and stamp.read_text() == wanted:
+    if venv_ready(venv):
         return 0.0
+    stamp = venv / VENV_STAMP
+    wanted = _venv_wanted()
     start = time.monotonic()
     python = venv / "bin" / "python"
     if not python.exists():
@@ -122,7 +132,16 @@ def ensure_venv(venv: Path) -> float:
     return time.monotonic() - start
 
 
-def _run(command: list[str], env: dict[str, str], log: Path) -> None:
+def shim_env(work: Path) -> dict[str, str]:
+    """Environment for the venv's python: the torchaudio stub (written under `work`) on PYTHONPATH."""
+    (work / "shim" / "torchaudio").mkdir(parents=True, exist_ok=True)
+    (work / "shim" / "torchaudio" / "__init__.py").write_text(TORCHAUDIO_STUB)
+    threads = os.environ.get("OMP_NUM_THREADS", "2")
+    return {**os.environ, "PYTHONPATH": str(work / "shim"), "OMP_NUM_THREADS": threads}
+
+
+def run_logged(command: list[str], env: dict[str, str], log: Path) -> None:
+    """Run `command` with its output appended to `log`; on failure raise with the log's last lines."""
     with log.open("a") as out:
         result = subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     if result.returncode != 0:
@@ -134,9 +153,10 @@ def make_rave_model(venv: Path, env: dict[str, str], name: str, configs: tuple[s
     """Untrained run from RAVE's configs, then RAVE's own `rave export --streaming`."""
     run_dir = work / name
     log = work / f"{name}.log"
-    _run([str(venv / "bin" / "python"), __file__, "--inside", "checkpoint", str(run_dir), *configs], env, log)
-    _run([str(venv / "bin" / "rave"), "export", "--run", str(run_dir), "--streaming",
-          "--output", str(out_dir), "--name", name], env, log)
+    python = str(venv / "bin" / "python")
+    run_logged([python, __file__, "--inside", "checkpoint", str(run_dir), *configs], env, log)
+    run_logged([str(venv / "bin" / "rave"), "export", "--run", str(run_dir), "--streaming",
+                "--output", str(out_dir), "--name", name], env, log)
     shutil.rmtree(run_dir)
     return out_dir / f"{name}_streaming.ts"
 
@@ -163,15 +183,14 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="ravelive-reference-") as tmp:
         work = Path(tmp)
-        (work / "shim" / "torchaudio").mkdir(parents=True)
-        (work / "shim" / "torchaudio" / "__init__.py").write_text(TORCHAUDIO_STUB)
-        env = {**os.environ, "PYTHONPATH": str(work / "shim"), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+        env = shim_env(work)
         manifest: dict[str, dict] = {}
         for name in only:
             start = time.monotonic()
             if name == "nn_tilde":
                 log = work / "nn_tilde.log"
-                _run([str(args.venv / "bin" / "python"), __file__, "--inside", "nn-tilde", str(args.out_dir)], env, log)
+                command = [str(args.venv / "bin" / "python"), __file__, "--inside", "nn-tilde", str(args.out_dir)]
+                run_logged(command, env, log)
                 made = {model: args.out_dir / f"{model}.ts" for model in NN_TILDE_MODELS}
                 source = "nn_tilde 1.6.0 nn_tilde.Module.export_to_ts"
             else:
