@@ -262,20 +262,25 @@ def train(dataset, run, names, settings, resume) -> None:
     One command for the CPU, one GPU (used when present) or several processes:
     torchrun --nproc_per_node N -m ravelive train ...
     """
+    import contextlib
     import os
     import sys
 
     from ravelive.training.loop import train_run
 
-    leader = int(os.environ.get("RANK", "0")) == 0
-    with click.progressbar(length=1, label="training", file=sys.stderr if leader else open(os.devnull, "w"),
-                           item_show_func=lambda text: text) as bar:
-        def show(report) -> None:
-            bar.length = report.steps
-            shown = " ".join(f"{name} {value:.3g}" for name, value in report.losses.items())
-            bar.update(report.step - bar.pos, current_item=shown)
+    leader = int(os.environ.get("RANK", "0")) == 0  # under torchrun, one bar
+    with contextlib.ExitStack() as stack:
+        bars = []  # opened at the first step, so a refused config prints its one line alone
 
-        result = train_run(dataset, run, tuple(names), tuple(settings), resume=resume, on_step=show)
+        def show(report) -> None:
+            if not bars:
+                bars.append(stack.enter_context(click.progressbar(
+                    length=report.steps, label="training", file=sys.stderr, item_show_func=lambda text: text)))
+                bars[0].update(report.step - 1)
+            shown = " ".join(f"{name} {value:.3g}" for name, value in report.losses.items())
+            bars[0].update(report.step - bars[0].pos, current_item=shown)
+
+        result = train_run(dataset, run, tuple(names), tuple(settings), resume=resume, on_step=show if leader else None)
     if leader:
         click.echo(f"trained {run} to step {result.step}; export it: ravelive export {run} --out MODEL.ts")
 
