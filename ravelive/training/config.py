@@ -57,7 +57,9 @@ class TrainConfig:
     device: str = "auto"  # "auto": cuda if available, else cpu; or any torch device name ("cpu", "cuda:1")
 
     def __post_init__(self) -> None:
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen dataclass)
+        def set_(name: str, value: Any) -> None:  # a frozen dataclass normalising its own fields
+            object.__setattr__(self, name, value)
+
         for name in ("adam_betas", "stft_scales", "periods"):  # TOML gives lists
             set_(name, tuple(getattr(self, name)))
         for field in fields(self):

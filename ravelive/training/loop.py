@@ -35,12 +35,22 @@ from torch import nn
 
 from ravelive.errors import ConfigError
 from ravelive.models.rave.model import RaveModel
-from ravelive.training.checkpoint import checkpoint_path, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from ravelive.training.checkpoint import (
+    checkpoint_path,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from ravelive.training.config import RunConfig
 from ravelive.training.data import EpochBatches
 from ravelive.training.discriminators import CombinedDiscriminator, split_scores
 from ravelive.training.losses import (
-    SpectralDistance, feature_matching, hinge_discriminator_loss, hinge_generator_loss, kl_beta,
+    SpectralDistance,
+    feature_matching,
+    hinge_discriminator_loss,
+    hinge_generator_loss,
+    kl_beta,
 )
 from ravelive.training.tensorboard_log import RunLog
 
@@ -151,7 +161,7 @@ def _train(dataset, run, config, checkpoint, procs, on_step) -> TrainResult:
     discriminator = CombinedDiscriminator(
         tc.periods, tc.discriminator_scales, tc.discriminator_capacity, tc.discriminator_layers
     ).to(device).train()
-    adam = dict(lr=tc.lr, betas=tc.adam_betas)
+    adam = {"lr": tc.lr, "betas": tc.adam_betas}
     model_optimizer = torch.optim.Adam(model.parameters(), **adam)
     discriminator_optimizer = torch.optim.Adam(discriminator.parameters(), **adam)
     distance = SpectralDistance(tc.stft_scales).to(device)

@@ -16,8 +16,8 @@ SETTINGS = QUICK + ("phase_1_steps=8", "kl_warmup_steps=4", "checkpoint_interval
 
 def assert_same_state(left: dict, right: dict) -> None:
     assert left.keys() == right.keys()
-    for name in left:
-        assert torch.equal(left[name], right[name]), name
+    for name, value in left.items():
+        assert torch.equal(value, right[name]), name
 
 
 def test_resumed_run_equals_the_straight_run(sines, tmp_path):
