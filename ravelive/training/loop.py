@@ -254,7 +254,7 @@ def _train(dataset, run, config, checkpoint, procs, on_step) -> TrainResult:
             losses_seen.append(values)
             if leader:
                 if step % tc.log_interval == 0 or step == tc.steps:
-                    log.scalars(values | {"beta": beta, "phase": 2.0 if adversarial else 1.0}, step)
+                    log.scalars(values | {"beta": beta, "lr": tc.lr, "phase": 2.0 if adversarial else 1.0}, step)
                 if step % tc.audio_interval == 0 or step == tc.steps:
                     log.example(x[0, 0], audio[0, 0], model_config.sample_rate, step)
                 if on_step is not None:
