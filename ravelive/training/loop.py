@@ -110,6 +110,8 @@ def start_processes(device: str) -> Processes:
     except RuntimeError as error:
         raise ConfigError(f"device {device!r}: {error}; use auto, cpu or cuda") from error
     if chosen.type == "cuda":
+        if chosen.index is None:  # "cuda": under torchrun, each process its own GPU
+            chosen = torch.device("cuda", local_rank)
         if not torch.cuda.is_available():
             raise ConfigError(f"device {device!r}: torch sees no CUDA device here; use --set device=cpu")
         torch.cuda.set_device(chosen)
@@ -143,6 +145,11 @@ def train(
     if not resume and checkpoint_path(run).exists():
         raise ConfigError(f"{run} already holds a checkpoint: pass --resume to continue it, or choose another --out")
     checkpoint = load_checkpoint(run) if resume else None
+    if checkpoint is not None and tc.steps <= checkpoint["step"]:
+        raise ConfigError(
+            f"{run} is at step {checkpoint['step']} already, steps = {tc.steps}: resume with "
+            f"--set steps=... above {checkpoint['step']} to train on"
+        )
     procs = start_processes(tc.device)
     try:
         return _train(dataset, run, config, checkpoint, procs, on_step)

@@ -57,6 +57,11 @@ def test_an_agreeing_setting_is_accepted_on_resume(sines, short_run):
     assert train_run(sines, short_run, ("tiny",), ("lr=1e-3", "steps=3"), resume=True).step == 3
 
 
+def test_resuming_without_more_steps_is_refused(sines, short_run):
+    with pytest.raises(ConfigError, match=r"is at step \d already, steps = 1: resume with --set steps=\.\.\. above"):
+        train_run(sines, short_run, (), ("steps=1",), resume=True)
+
+
 def test_a_new_run_into_a_trained_folder_is_refused(sines, short_run):
     with pytest.raises(ConfigError, match="already holds a checkpoint: pass --resume"):
         train_run(sines, short_run, ("tiny",), QUICK)
