@@ -1,8 +1,6 @@
-"""Training configs from --config / --set, the sampler's shares, the spectrogram picture, the train command."""
+"""Training configs from --config / --set, and the train command that reads them."""
 
-import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 from conftest import QUICK
 
@@ -10,8 +8,6 @@ from ravelive.cli import main
 from ravelive.errors import ConfigError
 from ravelive.training.checkpoint import load_checkpoint
 from ravelive.training.config import MODEL_KEYS, TRAIN_KEYS, build_config, parse_setting
-from ravelive.training.data import EpochBatches
-from ravelive.training.tensorboard_log import spectrogram_image
 
 
 def test_model_and_training_keys_are_disjoint():
@@ -51,30 +47,3 @@ def test_a_run_config_toml_reproduces_the_run(sines, tmp_path):
     assert f"trained {tmp_path / 'run'} to step 3" in result.output
     again = build_config([str(tmp_path / "run" / "config.toml")])
     assert again == load_checkpoint(tmp_path / "run")["config"]
-
-
-@pytest.mark.parametrize("world_size", [1, 2, 3])
-def test_ranks_share_each_epoch_out_and_resume_anywhere(world_size):
-    samplers = [EpochBatches(10, 3, seed=1, rank=rank, world_size=world_size) for rank in range(world_size)]
-    per_epoch = samplers[0].batches_per_epoch
-    first_epoch = [index for sampler in samplers for step in range(per_epoch) for index in sampler.batch(step)]
-    assert len(first_epoch) == len(set(first_epoch)) == world_size * per_epoch * 3  # no example twice
-    late = EpochBatches(10, 3, seed=1, rank=0, world_size=world_size, start=5)
-    assert next(iter(late)) == samplers[0].batch(5)
-    assert samplers[0].batch(0) != samplers[0].batch(per_epoch)  # a new order each epoch
-
-
-def test_too_small_a_dataset_is_refused():
-    with pytest.raises(ConfigError, match="fewer than one batch of 8 per process"):
-        EpochBatches(5, 8, seed=0)
-
-
-def test_spectrogram_image_puts_input_left_and_low_frequencies_low():
-    t = torch.arange(8192) / 44100
-    low, high = torch.sin(2 * torch.pi * 200 * t), torch.sin(2 * torch.pi * 15000 * t)
-    image = spectrogram_image(low, high)
-    assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
-    width = (image.shape[1] - 2) // 2
-    left, right = image[:, :width, 0].astype(float), image[:, -width:, 0].astype(float)
-    rows = np.arange(image.shape[0])[:, None]
-    assert (left * rows).sum() / left.sum() > (right * rows).sum() / right.sum()  # 200 Hz sits lower

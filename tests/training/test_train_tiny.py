@@ -4,12 +4,14 @@ import time
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from conftest import QUICK
 
 from ravelive.cli import main
 from ravelive.models.nn_model import NNModel
 from ravelive.training.loop import train_run
+from ravelive.training.tensorboard_log import spectrogram_image
 
 STEPS = 250
 
@@ -57,3 +59,14 @@ def test_export_writes_a_model_the_loader_plays(trained, tmp_path):
     model = NNModel.load(out)
     assert set(model.methods) == {"encode", "decode", "forward"}
     assert model.metadata["config"]["latent_dims"] == 8
+
+
+def test_spectrogram_image_puts_input_left_and_low_frequencies_low():
+    t = torch.arange(8192) / 44100
+    low, high = torch.sin(2 * torch.pi * 200 * t), torch.sin(2 * torch.pi * 15000 * t)
+    image = spectrogram_image(low, high)
+    assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+    width = (image.shape[1] - 2) // 2
+    left, right = image[:, :width, 0].astype(float), image[:, -width:, 0].astype(float)
+    rows = np.arange(image.shape[0])[:, None]
+    assert (left * rows).sum() / left.sum() > (right * rows).sum() / right.sum()  # 200 Hz sits lower
