@@ -278,6 +278,64 @@ def serve(model, method, device, input_device, output_device, samplerate, channe
     run(config, report=click.echo)
 
 
+@main.command()
+@click.argument("dataset", type=click.Path())
+@click.option("--out", "-o", "run", required=True, type=click.Path(file_okay=False),
+              help="Run folder: checkpoint.pt, config.toml and TensorBoard logs/ go there.")
+@click.option("--config", "-c", "names", multiple=True, metavar="NAME",
+              help="Model preset (v2, v2_small, raspberry, causal, wasserstein, tiny) or a TOML file with [model] "
+              "and [train] tables (e.g. an earlier RUN/config.toml); repeatable, later ones win. Default: v2.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Set one model or training key (VALUE read as TOML), after --config: e.g. lr=1e-3, "
+              "capacity=32, ratios=[4,2]. Repeatable.")
+@click.option("--resume", is_flag=True, help="Continue RUN from its last checkpoint, bit for bit; --set may only "
+              "change steps, intervals, workers and device.")
+@reports_errors
+def train(dataset, run, names, settings, resume) -> None:
+    """Train a RAVE-family model on DATASET (for now: a folder of .wav files) into the folder RUN.
+
+    One command for the CPU, one GPU (used when present) or several processes:
+    torchrun --nproc_per_node N -m ravelive train ...
+    """
+    import contextlib
+    import os
+    import sys
+
+    from ravelive.training.loop import train_run
+
+    leader = int(os.environ.get("RANK", "0")) == 0  # under torchrun, one bar
+    with contextlib.ExitStack() as stack:
+        bars = []  # opened at the first step, so a refused config prints its one line alone
+
+        def show(report) -> None:
+            if not bars:
+                bars.append(stack.enter_context(click.progressbar(
+                    length=report.steps, label="training", file=sys.stderr, item_show_func=lambda text: text)))
+                bars[0].update(report.step - 1)
+            shown = " ".join(f"{name} {value:.3g}" for name, value in report.losses.items())
+            bars[0].update(report.step - bars[0].pos, current_item=shown)
+
+        result = train_run(dataset, run, tuple(names), tuple(settings), resume=resume, on_step=show if leader else None)
+    if leader:
+        click.echo(f"trained {run} to step {result.step}; export it: ravelive export {run} --out MODEL.ts")
+
+
+@main.command("export")
+@click.argument("run", type=click.Path(file_okay=False))
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="Model file to write (.ts).")
+@reports_errors
+def export(run, out) -> None:
+    """Export the last checkpoint of the training run RUN as a verified nn~ streaming model."""
+    from ravelive.training.export import export_run
+
+    report = export_run(run, out)
+    click.echo(f"wrote {report.path} (step {report.step}), verified: streams as offline")
+    for method in report.latencies:
+        click.echo(f"  {method.name:<8} latency {method.samples:>6} samples ({method.milliseconds:.1f} ms)")
+    click.echo(f"  forward realtime factor {report.realtime_factor:.3f} at block {report.block} on this machine "
+               f"({'keeps up' if report.realtime_factor < 1 else 'too slow for live use here'})")
+
+
 @main.group()
 def midi() -> None:
     """MIDI mapping files and ports."""

@@ -1,6 +1,11 @@
-"""Training: the dataset (`ravelive preprocess`) and what the training loop reads from it.
+"""Training RAVE-family models: the dataset (`ravelive preprocess`), the loop (`ravelive train`), and export.
 
-The defaults live here, apart from the modules, so that the CLI can show them without importing torch.
+Modules: `preprocess` / `decode` / `dataset` (the memory-mapped dataset),
+`augment`, `config` (TrainConfig, RunConfig, --config / --set), `data`
+(open_dataset, the loop's one seam to the data; EpochBatches), `losses`,
+`discriminators`, `checkpoint`, `tensorboard_log`, `loop` (train,
+train_run), `export` (export_run). The defaults live here, apart from the
+modules, so the CLI can show them without importing torch.
 """
 
 SAMPLE_RATE = 44100  # Hz, the dataset's default rate

@@ -92,11 +92,13 @@ class RaveConfig:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # RAVE 2.x configs/v2.gin: capacity 96, latent 128, ratios 4.4.4.2 x 16 bands = 2048 compression, noise on
+    # RAVE 2.x configs/v2.gin + noise.gin (v2.gin alone has no noise generator): capacity 96, latent 128,
+    # ratios 4.4.4.2 x 16 bands = 2048 compression (docs/training.md compares the counts)
     "v2": {},
     # configs/v2_small.gin: capacity 48, ratios 4.2.2.2 x 16 bands = 512 compression, noise hidden 64
     "v2_small": {"capacity": 48, "ratios": (4, 2, 2, 2), "noise_hidden": 64},
-    # configs/raspberry.gin: capacity 16 (its onnx.gin base drops the noise), 2048 compression
+    # configs/raspberry.gin's size: capacity 16, no noise, 2048 compression; RAVE's is a v1 network (raspberry.gin
+    # -> onnx.gin -> v1.gin), this is the v2 design at that width
     "raspberry": {"capacity": 16, "use_noise": False},
     # configs/causal.gin: every conv causal (cached_conv's get_padding mode 'causal')
     "causal": {"causal": True},

@@ -1,0 +1,97 @@
+"""Checkpoints of a training run: everything a resume needs to continue bit for bit, and nothing live.
+
+A run folder holds
+
+- `checkpoint.pt`: the last checkpoint (replaced atomically: a crash while
+  saving leaves the previous one), a dict of
+  format / format_version, ravelive_version, step, config (RunConfig as
+  plain data), model and discriminator state_dicts, both optimisers' states,
+  the random states of every rank (torch CPU and CUDA, numpy, python) and the
+  world size and dataset length the sampler position was computed with;
+- `config.toml`: the same configs, readable, reusable with `--config`;
+- `logs/`: TensorBoard event files.
+
+The model's state_dict is the offline model's; `export_rave` loads it into the
+streaming one (stream state lives outside state_dict, by design).
+"""
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ravelive import __version__
+from ravelive.errors import ConfigError
+from ravelive.training.config import RunConfig, to_toml
+
+CHECKPOINT = "checkpoint.pt"
+CONFIG = "config.toml"
+FORMAT = "ravelive-training-checkpoint"
+FORMAT_VERSION = 1
+
+
+def checkpoint_path(run: str | Path) -> Path:
+    return Path(run) / CHECKPOINT
+
+
+def rng_state() -> dict[str, Any]:
+    """Every random state the loop draws from in this process."""
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": _plain_numpy_state(),
+        "python": random.getstate(),
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    name, keys, position, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
+    random.setstate(state["python"])
+
+
+def save_checkpoint(run: str | Path, config: RunConfig, **state: Any) -> Path:
+    """Write `checkpoint.pt` (config, version, format and `state`) and `config.toml` into `run`."""
+    run = Path(run)
+    run.mkdir(parents=True, exist_ok=True)
+    path = checkpoint_path(run)
+    partial = path.with_name(f".{CHECKPOINT}.partial")
+    payload = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "ravelive_version": __version__,
+        "config": config.to_dict(), **state,
+    }
+    torch.save(payload, partial)
+    os.replace(partial, path)
+    (run / CONFIG).write_text(to_toml(config))
+    return path
+
+
+def load_checkpoint(run: str | Path) -> dict[str, Any]:
+    """The last checkpoint of `run` (tensors on the CPU), with `config` as a RunConfig."""
+    path = checkpoint_path(run)
+    if not path.is_file():
+        raise ConfigError(
+            f"{run}: no {CHECKPOINT} in it (not a training run, or stopped before its first checkpoint); "
+            f"train first: ravelive train DATASET --out {run}"
+        )
+    # weights_only: the payload is tensors, numbers and strings, nothing a stranger's file could execute
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    if checkpoint.get("format") != FORMAT or checkpoint.get("format_version") != FORMAT_VERSION:
+        raise ConfigError(
+            f"{path}: not a ravelive training checkpoint of format version {FORMAT_VERSION} "
+            f"(found {checkpoint.get('format')!r} {checkpoint.get('format_version')!r}); start a new run"
+        )
+    checkpoint["config"] = RunConfig.from_dict(checkpoint["config"])
+    return checkpoint
+
+
+def _plain_numpy_state() -> tuple:
+    """numpy's global RNG state with its key array as a tensor: loadable with weights_only."""
+    name, keys, position, has_gauss, gauss = np.random.get_state()
+    return name, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(gauss)

@@ -1,0 +1,49 @@
+"""Training configs from --config / --set, and the train command that reads them."""
+
+import pytest
+from click.testing import CliRunner
+from conftest import QUICK
+
+from ravelive.cli import main
+from ravelive.errors import ConfigError
+from ravelive.training.checkpoint import load_checkpoint
+from ravelive.training.config import MODEL_KEYS, TRAIN_KEYS, build_config, parse_setting
+
+
+def test_model_and_training_keys_are_disjoint():
+    assert not MODEL_KEYS & TRAIN_KEYS  # a --set key says by itself which config it changes
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("lr=1e-3", ("lr", 1e-3)), ("ratios=[4, 2]", ("ratios", [4, 2])), ("causal=true", ("causal", True)),
+     ("regularizer=wasserstein", ("regularizer", "wasserstein")), ("device = cpu", ("device", "cpu"))],
+)
+def test_settings_are_read_as_toml_values(text, expected):
+    assert parse_setting(text) == expected
+
+
+def test_presets_then_settings_fill_both_configs():
+    config = build_config(["tiny", "causal"], ["lr=1", "capacity=4", "stft_scales=[256, 64]"])
+    assert (config.model.bands, config.model.causal, config.model.capacity) == (4, True, 4)
+    assert config.train.lr == 1.0 and isinstance(config.train.lr, float)
+    assert config.train.stft_scales == (256, 64)
+
+
+def test_a_bad_value_names_the_key():
+    with pytest.raises(ConfigError, match=r"^training config batch_size = 0: expected a positive integer$"):
+        build_config([], ["batch_size=0"])
+
+
+def test_an_unknown_preset_names_the_choices():
+    with pytest.raises(ConfigError, match=r"^--config 'tinyy': neither a model preset \(causal, raspberry, tiny"):
+        build_config(["tinyy"])
+
+
+def test_a_run_config_toml_reproduces_the_run(sines, tmp_path):
+    result = CliRunner().invoke(main, ["train", str(sines), "--out", str(tmp_path / "run"), "-c", "tiny",
+                                       *[f"--set={text}" for text in QUICK + ("steps=3", "seed=5")]])
+    assert result.exit_code == 0, result.output
+    assert f"trained {tmp_path / 'run'} to step 3" in result.output
+    again = build_config([str(tmp_path / "run" / "config.toml")])
+    assert again == load_checkpoint(tmp_path / "run")["config"]
