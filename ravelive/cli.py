@@ -288,11 +288,14 @@ def serve(model, method, device, input_device, output_device, samplerate, channe
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Set one model or training key (VALUE read as TOML), after --config: e.g. lr=1e-3, "
               "capacity=32, ratios=[4,2]. Repeatable.")
+@click.option("--augment", "augment", multiple=True, metavar="NAME",
+              help="Augment every batch: mute, gain, compress (ravelive/training/augment.py), in the order given; "
+              "repeatable. The same as --set augment=[...].")
 @click.option("--resume", is_flag=True, help="Continue RUN from its last checkpoint, bit for bit; --set may only "
               "change steps, intervals, workers and device.")
 @reports_errors
-def train(dataset, run, names, settings, resume) -> None:
-    """Train a RAVE-family model on DATASET (for now: a folder of .wav files) into the folder RUN.
+def train(dataset, run, names, settings, augment, resume) -> None:
+    """Train a RAVE-family model on DATASET (a `ravelive preprocess` output, or a folder of .wav files) into RUN.
 
     One command for the CPU, one GPU (used when present) or several processes:
     torchrun --nproc_per_node N -m ravelive train ...
@@ -315,6 +318,8 @@ def train(dataset, run, names, settings, resume) -> None:
             shown = " ".join(f"{name} {value:.3g}" for name, value in report.losses.items())
             bars[0].update(report.step - bars[0].pos, current_item=shown)
 
+        if augment:
+            settings = (*settings, "augment=[" + ", ".join(f'"{name}"' for name in augment) + "]")
         result = train_run(dataset, run, tuple(names), tuple(settings), resume=resume, on_step=show if leader else None)
     if leader:
         click.echo(f"trained {run} to step {result.step}; export it: ravelive export {run} --out MODEL.ts")

@@ -49,6 +49,7 @@ class TrainConfig:
     discriminator_scales: int = 3  # multi-scale discriminator: audio at 1, 1/2, 1/4 ... of the rate
     discriminator_capacity: int = 16  # channels of each discriminator's first conv; each layer multiplies it by 4
     discriminator_layers: int = 4  # strided convs per discriminator
+    augment: tuple[str, ...] = ()  # training/augment.py, applied in this order to every batch: mute, gain, compress
     seed: int = 0  # model initialisation, sampling order, crops, noise: the same seed trains the same model
     log_interval: int = 10  # steps between TensorBoard scalars
     audio_interval: int = 1000  # steps between TensorBoard audio examples and spectrograms
@@ -60,7 +61,7 @@ class TrainConfig:
         def set_(name: str, value: Any) -> None:  # a frozen dataclass normalising its own fields
             object.__setattr__(self, name, value)
 
-        for name in ("adam_betas", "stft_scales", "periods"):  # TOML gives lists
+        for name in ("adam_betas", "stft_scales", "periods", "augment"):  # TOML gives lists
             set_(name, tuple(getattr(self, name)))
         for field in fields(self):
             value = getattr(self, field.name)
@@ -72,6 +73,9 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"training config {name} = {value!r}: expected a positive integer")
+        from ravelive.training.augment import build_augmentations
+
+        build_augmentations(self.augment, 44100)  # an unknown name is refused here, before any data is read
         for name in ("phase_1_steps", "kl_warmup_steps", "workers", "seed"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:

@@ -42,6 +42,7 @@ from ravelive.training.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from ravelive.training.augment import build_augmentations
 from ravelive.training.config import RunConfig
 from ravelive.training.data import EpochBatches
 from ravelive.training.discriminators import CombinedDiscriminator, split_scores
@@ -197,6 +198,9 @@ def _train(dataset, run, config, checkpoint, procs, on_step) -> TrainResult:
         generator=torch.Generator().manual_seed(tc.seed + step),
     )
     batches = iter(loader)
+    # torch's global RNG draws the augmentations' chances (no seed of their own): checkpoints save it, so a
+    # resumed run augments its batches as the uninterrupted one would
+    augment = build_augmentations(tc.augment, model_config.sample_rate)
 
     def wrap(module: nn.Module) -> nn.Module:
         if not procs.distributed:
@@ -221,7 +225,7 @@ def _train(dataset, run, config, checkpoint, procs, on_step) -> TrainResult:
                 autoencoder = wrap(TrainingPass(model))  # DDP syncs only what requires grad when wrapped
                 encoder_frozen = True
 
-            x = next(batches).to(device, non_blocking=True)
+            x = augment(next(batches).to(device, non_blocking=True))
 
             # ---- forward: reconstruction losses ----
             audio, bands, input_bands, regularization = autoencoder(x)

@@ -81,3 +81,20 @@ def test_an_unknown_key_is_one_line_naming_it(sines, tmp_path):
     assert result.exit_code == 1
     assert result.output.count("\n") == 1
     assert "unknown key 'lrr'" in result.output and "did you mean 'lr'?" in result.output
+
+
+def test_an_augmented_run_resumes_bit_for_bit_and_changes_what_it_trains_on(sines, tmp_path):
+    augmented = SETTINGS + ('augment=["mute", "gain", "compress"]',)
+    straight = train_run(sines, tmp_path / "straight", ("tiny",), augmented + ("steps=6",))
+    train_run(sines, tmp_path / "resumed", ("tiny",), augmented + ("steps=3",))
+    resumed = train_run(sines, tmp_path / "resumed", (), ("steps=6",), resume=True)
+    assert_same_state(straight.model.state_dict(), resumed.model.state_dict())  # the chances come from saved RNG
+    plain = train_run(sines, tmp_path / "plain", ("tiny",), SETTINGS + ("steps=6",))
+    assert [step["total"] for step in plain.losses] != [step["total"] for step in straight.losses]
+    assert load_checkpoint(tmp_path / "resumed")["config"].train.augment == ("mute", "gain", "compress")
+
+
+def test_an_unknown_augmentation_is_one_line(sines, tmp_path):
+    result = CliRunner().invoke(main, ["train", str(sines), "--out", str(tmp_path / "run"), "--augment", "reverb"])
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and "unknown augmentation 'reverb'" in result.output
