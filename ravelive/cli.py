@@ -325,6 +325,39 @@ def train(dataset, run, names, settings, augment, resume) -> None:
         click.echo(f"trained {run} to step {result.step}; export it: ravelive export {run} --out MODEL.ts")
 
 
+@main.command()
+@click.argument("model", type=click.Path(exists=True))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False),
+              help="Folder for the results; it mirrors the inputs (files and folders, recursively).")
+@click.option("--method", help="Model method to run; default: forward.")
+@reports_errors
+def generate(model, inputs, out, method) -> None:
+    """Transform audio through MODEL (a .ts file, or a training RUN folder: its last checkpoint) into folder OUT.
+
+    The engine of `process`: streamed in model blocks, constant memory, aligned with the input.
+    """
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from ravelive.engine import offline
+
+    with tempfile.TemporaryDirectory(prefix="ravelive-generate-") as scratch:
+        model_path = Path(model)
+        if model_path.is_dir():  # a run: its checkpoint exported (and verified) as export would
+            from ravelive.training.export import export_checkpoint
+
+            model_path, step = export_checkpoint(model_path, Path(scratch) / f"{model_path.name}.ts")
+            click.echo(f"{model}: step {step}, exported for this run", err=True)
+        Path(out).mkdir(parents=True, exist_ok=True)  # always a folder, even for one input file
+        jobs = offline.plan_jobs([Path(path) for path in inputs], Path(out))
+        settings = offline.ProcessSettings(model_path=model_path, method=method)
+        with click.progressbar(length=offline.total_frames(jobs), label=f"{len(jobs)} file(s)", file=sys.stderr) as bar:
+            offline.process_files(jobs, settings, on_progress=bar.update)
+    click.echo(f"wrote {len(jobs)} file(s) to {out}")
+
+
 @main.command("export")
 @click.argument("run", type=click.Path(file_okay=False))
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="Model file to write (.ts).")

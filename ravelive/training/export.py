@@ -36,15 +36,20 @@ class ExportReport:
     realtime_factor: float  # compute time / audio time of forward; below 1 keeps up
 
 
+def export_checkpoint(run: str | Path, out: str | Path) -> tuple[Path, int]:
+    """The last checkpoint of `run` as a verified streaming model file `out`; returns (path, its step)."""
+    from ravelive.models.rave.model import export_rave
+
+    checkpoint = load_checkpoint(run)
+    return export_rave(checkpoint["config"].model, out, state_dict=checkpoint["model"]), checkpoint["step"]
+
+
 def export_run(run: str | Path, out: str | Path, *, bench_seconds: float = BENCH_SECONDS) -> ExportReport:
     """Export the last checkpoint of `run` to `out` (.ts), verified, and measure it."""
     from ravelive.engine.bench import benchmark
     from ravelive.models.nn_model import NNModel
-    from ravelive.models.rave.model import export_rave
 
-    checkpoint = load_checkpoint(run)
-    config = checkpoint["config"].model
-    path = export_rave(config, out, state_dict=checkpoint["model"])
+    path, step = export_checkpoint(run, out)
     model = NNModel.load(path)
     latencies = tuple(
         MethodLatency(name, entry["delay"], 1000 * entry["delay"] / model.sample_rate)
@@ -52,4 +57,4 @@ def export_run(run: str | Path, out: str | Path, *, bench_seconds: float = BENCH
     )
     block = model.minimum_block()
     (result,) = benchmark(model, "forward", [block], bench_seconds)
-    return ExportReport(path, checkpoint["step"], latencies, block, result.realtime_factor)
+    return ExportReport(path, step, latencies, block, result.realtime_factor)

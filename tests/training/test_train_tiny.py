@@ -70,3 +70,37 @@ def test_spectrogram_image_puts_input_left_and_low_frequencies_low():
     left, right = image[:, :width, 0].astype(float), image[:, -width:, 0].astype(float)
     rows = np.arange(image.shape[0])[:, None]
     assert (left * rows).sum() / left.sum() > (right * rows).sum() / right.sum()  # 200 Hz sits lower
+
+
+def test_the_trained_model_plays_in_info_process_generate_and_serve(trained, sines, tmp_path):
+    import subprocess
+    import sys
+
+    import soundfile
+
+    run, _ = trained
+    model = tmp_path / "tiny.ts"
+    assert CliRunner().invoke(main, ["export", str(run), "--out", str(model)]).exit_code == 0
+    info = CliRunner().invoke(main, ["info", str(model)])
+    assert info.exit_code == 0 and "forward" in info.output and "44100 Hz" in info.output
+    source = sorted(sines.glob("*.wav"))[0]
+    processed = CliRunner().invoke(main, ["process", str(source), "--model", str(model), "--out", str(tmp_path / "p.wav")])
+    assert processed.exit_code == 0, processed.output
+    from_run = CliRunner().invoke(main, ["generate", str(run), str(sines), "--out", str(tmp_path / "from_run")])
+    from_file = CliRunner().invoke(main, ["generate", str(model), str(source), "--out", str(tmp_path / "from_file")])
+    assert from_run.exit_code == 0 and from_file.exit_code == 0, from_run.output + from_file.output
+    assert len(list((tmp_path / "from_run").glob("*.wav"))) == len(list(sines.glob("*.wav")))
+    original, _ = soundfile.read(source, dtype="float32")
+    through_run, _ = soundfile.read(tmp_path / "from_run" / source.name, dtype="float32")
+    through_file, _ = soundfile.read(tmp_path / "from_file" / source.name, dtype="float32")
+    through_process, _ = soundfile.read(tmp_path / "p.wav", dtype="float32")
+    assert len(through_run) == len(original) and np.isfinite(through_run).all() and np.abs(through_run).max() > 1e-3
+    np.testing.assert_array_equal(through_run, through_file)  # a run folder plays as its export does
+    np.testing.assert_array_equal(through_file, through_process)  # the engine of process
+    served = subprocess.run(
+        [sys.executable, "-m", "ravelive", "serve", "--model", str(model), "--device", "none", "--input", str(source),
+         "--output", str(tmp_path / "served.wav"), "--duration", "2", "--no-osc", "--no-realtime"],
+        capture_output=True, text=True, timeout=120)
+    assert served.returncode == 0, served.stderr
+    played, _ = soundfile.read(tmp_path / "served.wav", dtype="float32")
+    assert np.isfinite(played).all() and np.abs(played).max() > 1e-3
