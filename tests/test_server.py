@@ -96,12 +96,14 @@ def test_on_jack_an_impulse_comes_back_exactly_at_the_reported_latency(jack_serv
 def test_file_mode_without_a_sound_card_plays_the_input_at_the_reported_latency(identity_model_path, noise_file, tmp_path):
     lines = []
     status = run(file_config(identity_model_path, noise_file, tmp_path / "out.wav", block=BLOCK, duration=2.0,
-                             latency_margin_ms=20), lines.append)
+                             latency_margin_ms=40), lines.append)  # room for a loaded CI machine: 20 ms was seen
+    # late in start-up there, which plays the fallback (counted apart from late blocks) and moves samples
     assert lines[0].startswith("serving") and "clock (no sound card)" in lines[0]
     assert lines[-1].startswith("summary:")
-    assert status["late_blocks"] == 0 and status["callback_errors"] == 0 and status["model_errors"] == 0
+    assert status["late_blocks"] == 0 and status["startup_late_blocks"] == 0
+    assert status["callback_errors"] == 0 and status["model_errors"] == 0
     lookahead = TruePeakLimiter(1, RATE).delay
-    assert status["margin"] == 4 * 256  # 20 ms = 960 samples, rounded up to whole periods
+    assert status["margin"] == 8 * 256  # 40 ms = 1920 samples, rounded up to whole periods
     assert status["latency"] == status["margin"] + lookahead  # block = period: only the limiter's lookahead waits
     assert status["limiter"] and status["nonfinite_blocks"] == 0
     played, _ = soundfile.read(tmp_path / "out.wav", dtype="float32")
@@ -115,8 +117,9 @@ def test_file_mode_without_a_sound_card_plays_the_input_at_the_reported_latency(
 def test_no_limiter_plays_the_input_bit_exact_and_drops_the_lookahead_from_the_latency(identity_model_path, noise_file,
                                                                                        tmp_path):
     status = run(file_config(identity_model_path, noise_file, tmp_path / "out.wav", block=BLOCK, duration=1.0,
-                             latency_margin_ms=20, limiter=False), lambda line: None)
-    assert status["latency"] == status["margin"] == 4 * 256 and not status["limiter"]  # no lookahead to wait for
+                             latency_margin_ms=40, limiter=False), lambda line: None)  # 40: as above
+    assert status["latency"] == status["margin"] == 8 * 256 and not status["limiter"]  # no lookahead to wait for
+    assert status["late_blocks"] == 0 and status["startup_late_blocks"] == 0
     played, _ = soundfile.read(tmp_path / "out.wav", dtype="float32")
     latency = status["latency"]
     np.testing.assert_array_equal(played[latency:], looped(noise_file, len(played))[: len(played) - latency])
