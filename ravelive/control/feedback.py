@@ -4,7 +4,8 @@ A client subscribes with `/ravelive/notify 1 [port]` (parameter changes) or
 `/ravelive/latent/notify 1 [port]` (the latent trajectory). Parameter changes
 are coalesced: one thread wakes `rate` times a second and sends the latest
 value of each address that changed, so no address is pushed more often than
-that, and the last value always arrives. A change is not echoed to the
+that, and the last value always arrives; with nothing to send it sleeps (no
+idle wake-ups to cost CPU beside the model). A change is not echoed to the
 client that made it unless the stored value differs from what it sent.
 Latent frames come from the audio worker through a bounded deque (append
 never blocks; the oldest block is dropped and counted when full). Errors the
@@ -13,9 +14,7 @@ as `/ravelive/error <address> <message>`, through another bounded deque.
 """
 
 import collections
-import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,9 +24,8 @@ import numpy as np
 from ravelive.control import namespace
 from ravelive.control.osc_wire import build_message
 from ravelive.control.params import Change
+from ravelive.control.push_thread import PushThread
 from ravelive.errors import ParameterError
-
-logger = logging.getLogger(__name__)
 
 ERROR_QUEUE = 16  # server errors waiting to be pushed; older ones are dropped (they are logged too)
 LATENT_QUEUE_BLOCKS = 64  # latent blocks waiting to be sent before the oldest is dropped (counted)
@@ -48,7 +46,6 @@ class Feedback:
                  rate: float, max_subscribers: int) -> None:
         self._send = send
         self._faults = faults
-        self._period = 1.0 / rate
         self._max_subscribers = max_subscribers
         self._subscribers: dict[Address, Subscriber] = {}  # replaced whole on change; read without a lock
         self._pending: dict[str, Change] = {}
@@ -59,16 +56,13 @@ class Feedback:
         # called with True when the first client subscribes to latents, False when the last one leaves: the
         # server runs the latent path (encode -> decode in place of forward) only while someone listens
         self.on_latent_wanted: Callable[[bool], None] | None = None
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="ravelive-osc-feedback", daemon=True)
+        self._thread = PushThread("ravelive-osc-feedback", self._push, faults, rate)
 
     def start(self) -> None:
         self._thread.start()
 
     def close(self) -> None:
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=2.0)
+        self._thread.close()
 
     def target(self, sender: Address) -> Address:
         """Where replies to `sender` go: its subscribed port, else where it sent from."""
@@ -105,6 +99,7 @@ class Feedback:
         """Store listener: remember the latest change of each parameter until the next push."""
         with self._pending_lock:
             self._pending[change.name] = change
+        self._thread.wake()
 
     def announce(self, message: bytes) -> None:
         """Send `message` to every client subscribed to parameter changes (a MIDI learn, say), now."""
@@ -119,22 +114,17 @@ class Feedback:
         if len(self._latent) == self._latent.maxlen:
             self._faults["latent_dropped"] += 1
         self._latent.append(np.array(frames, dtype=np.float32, copy=True))
+        self._thread.wake()
 
     def push_error(self, address: str, message: str) -> None:
         """Queue `/ravelive/error address message` for every subscriber; never blocks (any thread)."""
         self._errors.append(build_message(f"{namespace.ROOT}/error", [address, message]))
+        self._thread.wake()
 
-    def _loop(self) -> None:
-        deadline = time.monotonic()
-        while not self._stopping.wait(max(0.0, deadline - time.monotonic())):
-            deadline = max(deadline + self._period, time.monotonic())
-            try:
-                self._push_changes()
-                self._push_errors()
-                self._push_latent()
-            except Exception:  # the boundary: a bad value must not end feedback for every client
-                self._faults["internal"] += 1
-                logger.exception("OSC feedback failed")
+    def _push(self) -> None:
+        self._push_changes()
+        self._push_errors()
+        self._push_latent()
 
     def _push_changes(self) -> None:
         with self._pending_lock:

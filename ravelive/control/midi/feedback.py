@@ -11,14 +11,12 @@ value, and their LED ring shows only what it is told.
 """
 
 import collections
-import logging
 import threading
 from collections.abc import Callable, Sequence
 
 from ravelive.control.midi.binding import Binding
 from ravelive.control.params import Change
-
-logger = logging.getLogger(__name__)
+from ravelive.control.push_thread import PushThread
 
 
 class MidiFeedback:
@@ -27,23 +25,17 @@ class MidiFeedback:
     def __init__(self, send: Callable[[list[int]], int], faults: collections.Counter, rate: float) -> None:
         self._send = send
         self._faults = faults
-        self._period = 1.0 / rate
         self._bindings: dict[str, tuple[Binding, ...]] = {}  # by target; replaced whole, read without a lock
         self._pending: dict[str, Change] = {}
         self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
         self.sent = 0
-        self._thread = threading.Thread(target=self._loop, name="ravelive-midi-feedback", daemon=True)
+        self._thread = PushThread("ravelive-midi-feedback", self._push, faults, rate)
 
     def start(self) -> None:
         self._thread.start()
 
     def close(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=2.0)
+        self._thread.close()
 
     def use(self, bindings: Sequence[Binding]) -> None:
         """Send feedback for these bindings from now on."""
@@ -63,25 +55,15 @@ class MidiFeedback:
         if change.name in self._bindings:
             with self._lock:
                 self._pending[change.name] = change
-            self._wake.set()
+            self._thread.wake()
 
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.wait()
-            self._wake.clear()
-            if self._stopping.is_set():
-                break
-            with self._lock:
-                pending, self._pending = self._pending, {}
-            try:
-                for change in pending.values():
-                    for binding in self._bindings.get(change.name, ()):
-                        if binding.source != change.source or change.adjusted or binding.mapping.relative:
-                            self._emit(binding, change.value)
-            except Exception:  # the boundary: a bad value must not end feedback
-                self._faults["internal"] += 1
-                logger.exception("MIDI feedback failed")
-            self._stopping.wait(self._period)  # at most `rate` rounds a second; later changes coalesce
+    def _push(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for change in pending.values():
+            for binding in self._bindings.get(change.name, ()):
+                if binding.source != change.source or change.adjusted or binding.mapping.relative:
+                    self._emit(binding, change.value)
 
     def _emit(self, binding: Binding, value: object) -> None:
         for message in binding.feedback(value):
