@@ -14,6 +14,7 @@ from ravelive import __version__
 from ravelive.control import DEFAULT_OSC_PORT
 from ravelive.dsp.qualities import LIVE_QUALITY, QUALITIES, QUALITY
 from ravelive.errors import RaveliveError
+from ravelive.generation import DEFAULT_LENGTH, MAX_LENGTH
 from ravelive.training import EXAMPLE_LENGTH, SAMPLE_RATE
 
 
@@ -344,18 +345,58 @@ def generate(model, inputs, out, method) -> None:
     from ravelive.engine import offline
 
     with tempfile.TemporaryDirectory(prefix="ravelive-generate-") as scratch:
-        model_path = Path(model)
-        if model_path.is_dir():  # a run: its checkpoint exported (and verified) as export would
-            from ravelive.training.export import export_checkpoint
-
-            model_path, step = export_checkpoint(model_path, Path(scratch) / f"{model_path.name}.ts")
-            click.echo(f"{model}: step {step}, exported for this run", err=True)
+        model_path = _model_file(model, Path(scratch))
         Path(out).mkdir(parents=True, exist_ok=True)  # always a folder, even for one input file
         jobs = offline.plan_jobs([Path(path) for path in inputs], Path(out))
         settings = offline.ProcessSettings(model_path=model_path, method=method)
         with click.progressbar(length=offline.total_frames(jobs), label=f"{len(jobs)} file(s)", file=sys.stderr) as bar:
             offline.process_files(jobs, settings, on_progress=bar.update)
     click.echo(f"wrote {len(jobs)} file(s) to {out}")
+
+
+def _model_file(model: str, scratch):
+    """MODEL as a .ts Path: the file itself, or a training run's last checkpoint exported (verified) into `scratch`."""
+    from pathlib import Path
+
+    model_path = Path(model)
+    if model_path.is_dir():
+        from ravelive.training.export import export_checkpoint
+
+        model_path, step = export_checkpoint(model_path, scratch / f"{model_path.name}.ts")
+        click.echo(f"{model}: step {step}, exported for this run", err=True)
+    return model_path
+
+
+@main.command()
+@click.argument("model", type=click.Path(exists=True))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False),
+              help="Folder for the latent corpus; a rerun into it encodes only what is not done yet.")
+@click.option("--length", type=click.IntRange(1, MAX_LENGTH), default=DEFAULT_LENGTH, show_default=True,
+              help="Latent frames per sequence (2048: ~95 s at 44.1 kHz and ratio 2048).")
+@reports_errors
+def latents(model, inputs, out, length) -> None:
+    """Encode audio files or folders through MODEL (.ts with encode, or a RUN) into fixed-length latent sequences.
+
+    Normalised per dimension with the corpus statistics (saved with them): the material of train-diffusion
+    and train-prior.
+    """
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from ravelive.generation.latents import encode_corpus, total_frames
+
+    with tempfile.TemporaryDirectory(prefix="ravelive-latents-") as scratch:
+        model_path = _model_file(model, Path(scratch))
+        paths = [Path(path) for path in inputs]
+        with click.progressbar(length=total_frames(paths), label="encoding", file=sys.stderr) as bar:
+            corpus = encode_corpus(model_path, paths, Path(out), length, on_progress=bar.update,
+                                   on_skip=lambda skipped: click.echo(f"skipped {skipped.path}: {skipped.reason}",
+                                                                      err=True))
+    seconds = corpus.length * corpus.model.ratio / corpus.model.sample_rate
+    click.echo(f"wrote {corpus.count} sequence(s) of {corpus.length} frames ({seconds:.1f} s) x {corpus.model.dims} "
+               f"latents from {len(corpus.files)} file(s) to {out}")
 
 
 @main.command("export")
