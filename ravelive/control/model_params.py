@@ -3,8 +3,8 @@
 `ModelControls.from_model(model)` declares, once, everything a surface can
 change for that model: the method, the model's own attributes (read from the
 file, with their current values as defaults), per-latent-dimension bias,
-scale, freeze, replace and noise (models with encode and decode), input and
-output gain in dB, dry/wet, bypass, the preset morph position and `allow_control_output`. A method
+scale, freeze, replace and noise and the latent loop (models with encode and
+decode), input and output gain in dB, dry/wet, bypass, the preset morph position and `allow_control_output`. A method
 whose output is not audio (`MethodSpec.outputs_audio`: encode's and prior's
 latents) is refused by the store's check unless `allow_control_output` is on,
 so the client that asked gets the usual /ravelive/error. `ModelControls.derive` turns the
@@ -22,8 +22,9 @@ from types import MappingProxyType
 from typing import Any
 
 from ravelive.control.params import ParameterSpec, ParameterStore, ParameterType
-from ravelive.control.presets import MORPH_PARAMETER
+from ravelive.control.presets import LOOP_PLAY, LOOP_RECORD, MORPH_PARAMETER
 from ravelive.dsp.latent import LatentTransform
+from ravelive.dsp.latent_loop import LoopControl
 from ravelive.dsp.smoothing import SILENCE_DB, db_to_gain
 from ravelive.errors import ModelAttributeError, ParameterError
 from ravelive.models.attributes import AttributeType
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 ALLOW_CONTROL_OUTPUT = "allow_control_output"  # the flag that lets a non-audio method play (serve --allow-control-output)
 OUTPUT_GAIN = "gain/out"  # dB; above 0 the worker applies it before the limiter, below 0 the C callback per period
 LATENT_RANGE = 5.0  # latents of RAVE-style models are roughly unit normal: +-5 covers any useful bias or value
+LOOP_SECONDS = (0.1, 60.0, 4.0)  # latent/loop/seconds: shortest, longest, default
 _ATTRIBUTE_PARAMETER_TYPES = {
     AttributeType.BOOL: ParameterType.BOOL,
     AttributeType.INT: ParameterType.INT,
@@ -64,6 +66,7 @@ class ModelControls:
     attribute_names: Mapping[str, tuple[str, ...]]  # model attribute -> its parameter names, in value order
     latent_size: int  # latent dimensions (0: no latent controls)
     control_methods: Mapping[str, str] = dataclasses.field(default_factory=dict)  # method -> its output, if not audio
+    latent_rate: float = 0.0  # latent frames per second (the loop's seconds -> frames)
 
 
     @classmethod
@@ -89,13 +92,16 @@ class ModelControls:
         latent_size = _latent_size(model)
         for dimension in range(latent_size):
             specs.extend(_latent_specs(dimension))
+        if latent_size:
+            specs.extend(_loop_specs())
         specs.extend(_mix_specs())
         specs.append(ParameterSpec(ALLOW_CONTROL_OUTPUT, ParameterType.BOOL, bool(allow_control_output),
                                    "let `method` pick a method whose output is not audio (encode, prior): "
                                    "its control-rate values are played as held DC"))
         control_methods = {name: model.methods[name].describe_output() for name in methods
                            if not model.methods[name].outputs_audio}
-        return cls(tuple(specs), attribute_names, latent_size, MappingProxyType(control_methods))
+        latent_rate = (model.sample_rate or 0) / model.methods["encode"].out_ratio if latent_size else 0.0
+        return cls(tuple(specs), attribute_names, latent_size, MappingProxyType(control_methods), latent_rate)
 
     def check(self, values: Mapping[str, Any], changed: Collection[str]) -> None:
         """The store's check of a write: ParameterError when `values` (all of them, after the write of the
@@ -125,6 +131,8 @@ class ModelControls:
                 freeze=tuple(values[d + "freeze"] for d in dimensions),
                 replace=tuple(values[d + "replace_value"] if values[d + "replace"] else None for d in dimensions),
                 noise=tuple(values[d + "noise"] for d in dimensions),
+                loop=LoopControl(values[LOOP_RECORD], values[LOOP_PLAY],
+                                 values["latent/loop/overdub"], round(values["latent/loop/seconds"] * self.latent_rate)),
             )
         bypass = values["bypass"]
         return ControlSnapshot(
@@ -255,6 +263,21 @@ def _latent_specs(dimension: int) -> list[ParameterSpec]:
                       f"the value latent dimension {dimension} takes while replace is on", -LATENT_RANGE, LATENT_RANGE),
         ParameterSpec(f"{prefix}/noise", ParameterType.FLOAT, 0.0, f"standard deviation of noise added to latent dimension {dimension}",
                       0.0, 4.0),
+    ]
+
+
+def _loop_specs() -> list[ParameterSpec]:
+    shortest, longest, default = LOOP_SECONDS
+    return [
+        ParameterSpec(LOOP_RECORD, ParameterType.BOOL, False,
+                      "record the encoder's latent from the loop's start; off closes the loop (while playing: "
+                      "overdub)"),
+        ParameterSpec(LOOP_PLAY, ParameterType.BOOL, False,
+                      "decode the recorded loop, cycling, in place of the live latent (the latent edits still act)"),
+        ParameterSpec("latent/loop/overdub", ParameterType.FLOAT, 0.5,
+                      "share of the live latent blended into each frame recorded while the loop plays", 0.0, 1.0),
+        ParameterSpec("latent/loop/seconds", ParameterType.FLOAT, default,
+                      "longest loop; a recording reaching it closes by itself", shortest, longest, unit="s"),
     ]
 
 

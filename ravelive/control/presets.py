@@ -4,9 +4,11 @@ A preset stores every parameter's value by its declared name, plus the model
 it was made with (for information: a preset made for one model applies to
 another as far as the names and ranges fit). Loading validates every value
 through its ParameterSpec and applies the valid ones in one store update, so
-the audio worker never sees half a preset. `preset/morph` (the position of a
-morph between two presets, control/morph.py) is never saved nor loaded: a
-preset is a state, not a position between two others.
+the audio worker never sees half a preset. NOT_SAVED parameters are never
+saved nor loaded: `preset/morph` (the position of a morph between two
+presets, control/morph.py: a preset is a state, not a position between two
+others) and the latent loop's record and play (actions of a performance: a
+recalled preset must not start recording).
 
 Presets live in one directory, `--presets-dir`, by default
 `default_presets_dir()`: $XDG_DATA_HOME/ravelive/presets, else
@@ -41,6 +43,9 @@ PRESET_VERSION = 1
 PRESET_SUFFIX = ".json"
 MAX_PRESET_BYTES = 1 << 20  # a preset with a few thousand values is ~100 kB; refuse anything far larger
 MORPH_PARAMETER = "preset/morph"  # a position between two presets, not part of any (control/morph.py)
+LOOP_RECORD = "latent/loop/record"  # the latent loop's transport (dsp/latent_loop.py)
+LOOP_PLAY = "latent/loop/play"
+NOT_SAVED = frozenset({MORPH_PARAMETER, LOOP_RECORD, LOOP_PLAY})
 AUTOSAVE_NAME = "last"  # the preset Autosave writes; `serve --preset last` resumes from it
 AUTOSAVE_SECONDS = 2.0  # Autosave writes this long after the last change (a knob sweep is one write)
 
@@ -81,9 +86,9 @@ class PresetLibrary:
         return self.load(names[index], store, source)
 
     def save(self, name: str, store: ParameterStore, model: str | None = None) -> Path:
-        """Write every current value of `store` (but the morph position) as preset `name`, replacing one."""
+        """Write every current value of `store` (but NOT_SAVED) as preset `name`, replacing one."""
         path = self.files.new(name)
-        values = {key: value for key, value in store.values().items() if key != MORPH_PARAMETER}
+        values = {key: value for key, value in store.values().items() if key not in NOT_SAVED}
         document = {"format": PRESET_FORMAT, "version": PRESET_VERSION, "model": model, "values": values}
         temporary = path.with_name(path.name + ".tmp")
         try:
@@ -100,8 +105,8 @@ class PresetLibrary:
         accepted: dict[str, Any] = {}
         skipped = []
         for parameter, value in values.items():
-            if parameter == MORPH_PARAMETER:
-                continue  # a position, not a state (files from before it was excluded from saving)
+            if parameter in NOT_SAVED:
+                continue  # not a state (files from before it was excluded from saving)
             try:
                 store.spec(parameter).coerce(value)
             except ParameterError as error:

@@ -4,9 +4,11 @@
 and replace it whole; the engine reads one per block). `LatentProcessor`
 applies it to every latent frame, [1, dims, frames] at a time, keeping the
 state that needs memory: the last emitted value of each dimension (for
-freeze) and a seeded random generator (for noise).
+freeze), a seeded random generator (for noise) and the latent loop
+(`dsp/latent_loop.py`: record, play, overdub).
 
 Per dimension d and frame t, in this order:
+    z = the loop's frame t            while the loop plays (else the encoder's)
     v = replace[d]                   if replace[d] is not None
         z[d, t] * scale[d] + bias[d] otherwise
     v = v + noise[d] * N(0, 1)
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ravelive.dsp.latent_loop import LatentLooper, LoopControl
 from ravelive.errors import ParameterError
 
 NOISE_SEED = 0  # default seed of the latent noise, so offline renders repeat
@@ -27,13 +30,14 @@ NOISE_SEED = 0  # default seed of the latent noise, so offline renders repeat
 
 @dataclass(frozen=True)
 class LatentTransform:
-    """Per-dimension bias, scale, freeze, replace and noise amount; tuples of one value per dimension."""
+    """Per-dimension bias, scale, freeze, replace and noise amount (tuples of one value per dimension); the loop."""
 
     bias: tuple[float, ...]
     scale: tuple[float, ...]
     freeze: tuple[bool, ...]
     replace: tuple[float | None, ...]
     noise: tuple[float, ...]
+    loop: LoopControl = LoopControl()
 
     def __post_init__(self) -> None:
         sizes = {name: len(getattr(self, name)) for name in ("bias", "scale", "freeze", "replace", "noise")}
@@ -58,6 +62,7 @@ class LatentTransform:
             or any(self.freeze)
             or any(value is not None for value in self.replace)
             or any(value != 0.0 for value in self.noise)
+            or self.loop.active
         )
 
     def with_value(self, field: str, dim: int, value: float | bool | None) -> "LatentTransform":
@@ -79,6 +84,7 @@ class LatentProcessor:
         self._held = np.zeros(dims, dtype=np.float32)
         self._has_held = False
         self._rng = np.random.default_rng(seed)
+        self.looper = LatentLooper(dims)
 
     def forget_held(self) -> None:
         """The latent stream was interrupted (blocks ran `forward`): freeze starts from the next frame."""
@@ -93,7 +99,8 @@ class LatentProcessor:
             )
         result = torch.empty_like(z)  # torch-allocated: aligned for the model's kernels (see InputAdapter)
         values = result[0].numpy()
-        np.multiply(z[0].numpy(), np.asarray(transform.scale, dtype=np.float32)[:, None], out=values)
+        source = self.looper(transform.loop, z[0].numpy())
+        np.multiply(source, np.asarray(transform.scale, dtype=np.float32)[:, None], out=values)
         values += np.asarray(transform.bias, dtype=np.float32)[:, None]
         for dim, value in enumerate(transform.replace):
             if value is not None:

@@ -1,9 +1,12 @@
 """Declarations derived from real model files, the per-block snapshot, attributes applied on the worker."""
 
+import dataclasses
+
 import pytest
 
 from ravelive.control.model_params import AttributeApplier, ModelControls
 from ravelive.dsp.latent import LatentTransform
+from ravelive.dsp.latent_loop import LoopControl
 from ravelive.errors import ParameterError
 from ravelive.models.nn_model import NNModel
 
@@ -32,7 +35,8 @@ def test_latent_parameters_per_dimension(codec_model):
 
 def test_snapshot_holds_a_ready_latent_transform_and_linear_gains(codec_model):
     store = ModelControls.from_model(codec_model).store()
-    assert store.snapshot().latent == LatentTransform.identity(4)
+    default = store.snapshot().latent
+    assert not default.active and dataclasses.replace(default, loop=LoopControl()) == LatentTransform.identity(4)
     store.update({"latent/1/bias": 0.5, "latent/2/replace": True, "latent/2/replace_value": -1.0,
                   "latent/3/freeze": True, "gain/out": -6.0, "mix": 0.5})
     snapshot = store.snapshot()
