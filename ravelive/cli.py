@@ -253,7 +253,7 @@ def serve(model, method, device, input_device, output_device, samplerate, channe
     from ravelive.control.midi.service import MidiConfig
     from ravelive.control.osc import OscConfig
     from ravelive.control.presets import default_presets_dir
-    from ravelive.server import run
+    from ravelive.daemon import run
 
     presets = Path(presets_dir) if presets_dir else default_presets_dir()
     osc = None if no_osc else OscConfig(

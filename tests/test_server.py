@@ -27,7 +27,8 @@ from ravelive.engine.warmup import margin_from_compute
 from ravelive.errors import AudioDeviceError
 from ravelive.models.default import DEFAULT_MODEL_PATH
 from ravelive.models.nn_model import NNModel
-from ravelive.server import Server, run
+from ravelive.daemon import run
+from ravelive.server import Server
 from signals import true_peak
 
 RATE = 48000

@@ -99,7 +99,7 @@ def test_serve_without_osc_morphs_from_a_cv_between_its_start_up_presets(tmp_pat
     from ravelive.control.cv import cv_config
     from ravelive.control.model_params import ModelControls
     from ravelive.models.nn_model import NNModel
-    from ravelive.server import run
+    from ravelive.daemon import run
 
     store = ModelControls.from_model(NNModel.load(attributes_model_path)).store()
     library = PresetLibrary(tmp_path / "presets")

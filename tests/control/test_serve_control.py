@@ -14,7 +14,8 @@ from osc_helpers import Client
 from ravelive.control.osc import OscConfig
 from ravelive.control.service import ControlService
 from ravelive.config import ServeConfig
-from ravelive.server import Server, run
+from ravelive.daemon import run
+from ravelive.server import Server
 from test_fuzz import bad_packet
 
 FLOOD = """

@@ -1,4 +1,4 @@
-"""The latent trajectory over real UDP while `ravelive.server.run` serves (file mode, no sound card)."""
+"""The latent trajectory over real UDP while `ravelive.daemon.run` serves (file mode, no sound card)."""
 
 import re
 import threading
@@ -12,7 +12,7 @@ from ravelive.engine.stream import StreamEngine
 from ravelive.models.default import DEFAULT_MODEL_PATH
 from ravelive.models.nn_model import NNModel
 from ravelive.config import ServeConfig
-from ravelive.server import run
+from ravelive.daemon import run
 
 RATE = 48000
 SERVE_SECONDS = 3.0

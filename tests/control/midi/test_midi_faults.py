@@ -15,7 +15,8 @@ from ravelive.control.osc import OscConfig
 from ravelive.control.service import ControlService
 from ravelive.errors import ParameterError
 from ravelive.config import ServeConfig
-from ravelive.server import Server, run
+from ravelive.daemon import run
+from ravelive.server import Server
 from test_serve_control import BLOCK, MARGIN_MS, assert_played_the_input_exactly
 
 SYSEX_FLOOD = 10_000
