@@ -25,19 +25,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from ravelive.dsp.cached_conv import DEFAULT_MAX_BATCH, CachedConv1d
+from ravelive.dsp.cached_conv import DEFAULT_MAX_BATCH, fixed_conv
 from ravelive.dsp.polyphase import design
 
 
-def _fixed_conv(taps: np.ndarray, stride: int, *, streaming: bool, input_delay: int, max_batch: int) -> CachedConv1d:
-    """A non-causal CachedConv1d whose weight [out, 1, kernel] is `taps`, held as a buffer (not trained, not saved)."""
-    conv = CachedConv1d(
-        1, taps.shape[0], taps.shape[-1], stride=stride, bias=False, causal=False,
-        streaming=streaming, input_delay=input_delay, max_batch=max_batch,
-    )
-    del conv.conv.weight  # a parameter would land in state_dict; these taps are a function of the factor
-    conv.conv.register_buffer("weight", torch.from_numpy(taps[:, None, :].astype(np.float32)), persistent=False)
-    return conv
+def _filter(taps: np.ndarray) -> torch.Tensor:
+    """Phases [out, kernel] as a conv weight [out, 1, kernel]."""
+    return torch.from_numpy(taps[:, None, :].copy())
 
 
 class FIRDecimator(nn.Module):
@@ -48,7 +42,8 @@ class FIRDecimator(nn.Module):
     ) -> None:
         super().__init__()
         table = design(factor, 1)[-1]  # one phase, symmetric: inputs q * factor - half ... q * factor + half
-        self.conv = _fixed_conv(table, factor, streaming=streaming, input_delay=input_delay, max_batch=max_batch)
+        self.conv = fixed_conv(_filter(table), stride=factor, streaming=streaming, input_delay=input_delay,
+                               max_batch=max_batch)
         self.input_delay = input_delay
         self.delay = self.conv.delay
         self.up, self.down, self.block_multiple = 1, factor, factor
@@ -77,7 +72,7 @@ class FIRInterpolator(nn.Module):
         reach = max(-first, last)
         taps = np.zeros((factor, 2 * reach + 1))
         taps[:, reach + first : reach + last + 1] = table
-        self.conv = _fixed_conv(taps, 1, streaming=streaming, input_delay=input_delay, max_batch=max_batch)
+        self.conv = fixed_conv(_filter(taps), streaming=streaming, input_delay=input_delay, max_batch=max_batch)
         self.factor = factor
         self.input_delay = input_delay
         self.delay = self.conv.delay * factor

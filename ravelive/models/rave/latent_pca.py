@@ -29,8 +29,8 @@ from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
+from ravelive.dsp.cached_conv import DEFAULT_MAX_BATCH, CachedDelay, fixed_conv
 from ravelive.errors import ConfigError
 
 
@@ -63,32 +63,47 @@ def check_fidelity(fidelity: float) -> None:
 
 
 class LatentProjection(nn.Module):
-    """Rotates latents [b, latent_dims, t] onto `pca`'s first `kept` axes (`project`) and back (`restore`)."""
+    """Rotates latents [b, latent_dims, t] onto `pca`'s first `kept` axes (`project`) and back (`restore`).
 
-    rotate: torch.jit.Final[bool]
+    Both are 1x1 cached convolutions (`dsp.cached_conv.fixed_conv`): `project` is built for the
+    encoder's stream, `input_delay` latent frames late, and zeroes those frames as every layer does.
+    """
+
     kept: torch.jit.Final[int]
 
-    def __init__(self, pca: LatentPCA | None, latent_dims: int) -> None:
+    def __init__(
+        self,
+        pca: LatentPCA | None,
+        latent_dims: int,
+        *,
+        streaming: bool = False,
+        input_delay: int = 0,
+        max_batch: int = DEFAULT_MAX_BATCH,
+    ) -> None:
         super().__init__()
-        self.rotate = pca is not None
-        self.kept = pca.kept if pca is not None else latent_dims
-        if pca is not None and pca.components.shape != (latent_dims, latent_dims):
-            raise ValueError(f"a latent PCA of shape {tuple(pca.components.shape)} for {latent_dims} latent dims")
-        mean = pca.mean if pca is not None else torch.zeros(latent_dims)
-        axes = pca.components[: self.kept] if pca is not None else torch.eye(latent_dims)
-        # buffers of the exported file, outside state_dict: a checkpoint's weights load into any export
-        self.register_buffer("mean", mean.float().reshape(1, latent_dims, 1), persistent=False)
-        self.register_buffer("encode_weight", axes.float()[:, :, None].contiguous(), persistent=False)
-        self.register_buffer("decode_weight", axes.float().T[:, :, None].contiguous(), persistent=False)
+        common = dict(streaming=streaming, max_batch=max_batch)
+        if pca is None:
+            self.kept = latent_dims
+            self.to_axes = CachedDelay(latent_dims, 0, input_delay=input_delay, **common)
+            self.from_axes = CachedDelay(latent_dims, 0, **common)
+        else:
+            if pca.components.shape != (latent_dims, latent_dims):
+                raise ValueError(f"a latent PCA of shape {tuple(pca.components.shape)} for {latent_dims} latent dims")
+            self.kept = pca.kept
+            axes, mean = pca.components[: pca.kept].double(), pca.mean.double()
+            self.to_axes = fixed_conv(axes[:, :, None], -(axes @ mean), input_delay=input_delay, **common)
+            self.from_axes = fixed_conv(axes.T[:, :, None], mean, **common)
+        self.delay = input_delay
 
     def project(self, z: torch.Tensor) -> torch.Tensor:
         """Latent [b, latent_dims, t] -> [b, kept, t], centred, on the principal axes."""
-        if not self.rotate:
-            return z
-        return F.conv1d(z - self.mean, self.encode_weight)
+        return self.to_axes(z)
 
     def restore(self, y: torch.Tensor) -> torch.Tensor:
         """[b, kept, t] -> latent [b, latent_dims, t], the dropped axes at the dataset's mean."""
-        if not self.rotate:
-            return y
-        return F.conv1d(y, self.decode_weight) + self.mean
+        return self.from_axes(y)
+
+    @torch.jit.export
+    def reset(self) -> None:
+        self.to_axes.reset()
+        self.from_axes.reset()

@@ -74,11 +74,11 @@ class RaveModel(ContractModule):
         self.ratio = config.ratio  # samples per latent frame at the training rate
         self.latent_dims = config.latent_dims
         self.latent = LATENTS[config.regularizer]()
-        self.projection = LatentProjection(pca, config.latent_dims)
         common = dict(streaming=streaming, max_batch=max_batch)
         self.input_resampler = FIRDecimator(factor, **common) if factor > 1 else CachedDelay(1, 0, **common)
         raw_channels = self.latent.outputs(config.latent_dims)
         self.encoder = Encoder(config, raw_channels, input_delay=self.input_resampler.delay, **common)
+        self.projection = LatentProjection(pca, config.latent_dims, input_delay=self.encoder.delay, **common)
         self.decoder = Decoder(config, **common)
         # forward's decoder output is later than decode's: its own resampler zeroes the frames before the signal
         forward_delay = self.encoder.delay * self.ratio + self.decoder.delay  # samples at the training rate
@@ -141,7 +141,9 @@ class RaveModel(ContractModule):
 
     @torch.jit.export
     def reset(self) -> None:
-        for stage in (self.input_resampler, self.encoder, self.decoder, self.output_resampler, self.forward_resampler):
+        stages = (self.input_resampler, self.encoder, self.projection, self.decoder, self.output_resampler,
+                  self.forward_resampler)
+        for stage in stages:
             stage.reset()
         self.latent_skip.fill_(self.encoder.delay)
 
