@@ -10,3 +10,4 @@ modules, so the CLI can show them without importing torch.
 
 SAMPLE_RATE = 44100  # Hz, the dataset's default rate
 EXAMPLE_LENGTH = 131072  # frames per example: RAVE's n_signal (about 3 s at 44.1 kHz)
+FIDELITY = 0.95  # share of the latent variance an export keeps by default (RAVE's --fidelity)
