@@ -138,6 +138,17 @@ class ContractModule(nn.Module):
         self.register_buffer(f"{name}_params", torch.tensor([int(kind) for kind in types], dtype=torch.int64))
         self._attributes.append(name)
 
+    @torch.jit.unused
+    def load_weights(self, state_dict: Mapping[str, torch.Tensor]) -> None:
+        """`load_state_dict`, keeping this module's own `<name>_params` buffers.
+
+        They are in a training checkpoint too, but they describe the module as built: an export
+        that keeps fewer latent dims or declares another rate must not take the training model's.
+        """
+        contract = {f"{name}_params" for name in self._methods + self._attributes}
+        own = {name: buffer for name, buffer in self.named_buffers() if name in contract}
+        self.load_state_dict({**state_dict, **own})
+
     @torch.jit.export
     def get_methods(self) -> List[str]:
         return self._methods

@@ -90,3 +90,24 @@ def test_a_non_streaming_export_says_so_and_has_no_delay(tmp_path):
     offline.load_state_dict(RaveModel(TINY).state_dict())  # export_rave's initialisation: the same seed
     with torch.inference_mode():
         torch.testing.assert_close(model("forward", x), offline.eval()(x), rtol=0, atol=1e-5)
+
+
+def test_serve_refuses_a_non_streaming_export_with_the_fix(tmp_path):
+    import subprocess
+    import sys
+
+    import numpy as np
+    import soundfile
+
+    path = export_rave(TINY, tmp_path / "offline.ts", streaming=False, seed=9)
+    soundfile.write(tmp_path / "in.wav", np.zeros(44100, dtype=np.float32), 44100)
+    served = subprocess.run(
+        [sys.executable, "-m", "ravelive", "serve", "--model", str(path), "--device", "none", "--input",
+         str(tmp_path / "in.wav"), "--output", str(tmp_path / "out.wav"), "--duration", "1", "--no-osc",
+         "--no-realtime"],
+        capture_output=True, text=True, timeout=120)
+    assert served.returncode == 1
+    assert served.stderr.strip().splitlines()[-1] == (
+        f"Error: {path} was exported with --no-streaming (plain convolutions, no cached state), so it cannot play "
+        "in blocks: re-export with --streaming (ravelive export RUN --out MODEL.ts)")
+    assert not (tmp_path / "out.wav").exists()

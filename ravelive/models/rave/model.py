@@ -202,7 +202,7 @@ def export_rave(
         torch.manual_seed(seed)
         model = RaveModel(config, streaming=streaming, max_batch=max_batch, **options)
     if state_dict is not None:
-        model.load_state_dict(state_dict)
+        model.load_weights(state_dict)
     offline = RaveModel(config, **options)
     offline.load_state_dict(model.state_dict())
     extras = {"training_sample_rate": config.sample_rate, "latent": describe_latent(model, pca, fidelity)}
