@@ -4,8 +4,9 @@ Modules: `preprocess` / `decode` / `dataset` (the memory-mapped dataset),
 `augment`, `config` (TrainConfig, RunConfig, --config / --set), `data`
 (open_dataset, the loop's one seam to the data; EpochBatches), `losses`,
 `discriminators`, `checkpoint`, `tensorboard_log`, `loop` (train,
-train_run), `export` (export_run). The defaults live here, apart from the
-modules, so the CLI can show them without importing torch.
+train_run), `latent_fit` (the latent PCA an export keeps), `export`
+(export_run). The defaults live here, apart from the modules, so the CLI can
+show them without importing torch.
 """
 
 SAMPLE_RATE = 44100  # Hz, the dataset's default rate

@@ -7,8 +7,9 @@ principal analysis of those means (fitted at export time by
 (rows of `components`, by decreasing variance) and the cumulative share of
 variance of the first 1, 2 ... dims (`fidelity`, RAVE's name), and `kept`,
 how many of them an export keeps. `with_fidelity(F)` keeps the fewest dims
-whose cumulative fidelity reaches F (RAVE 2.3.1 takes `argmax(fidelity > F)`,
-one dim fewer than that, and at least 1).
+whose cumulative fidelity reaches F. (RAVE 2.3.1's export takes
+`max(argmax(fidelity > F), 1)`, one dim fewer than that, then rounds it up
+to a power of two; ravelive keeps exactly the dims F asks for.)
 
 `LatentProjection` is that rotation inside the exported model, in buffers:
 

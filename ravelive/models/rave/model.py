@@ -3,7 +3,7 @@
     model = RaveModel(resolve_config(["v2"]))             # offline: the training graph
     out = model.autoencode(audio)                          # Reconstruction: audio, bands, latent, regularization
     live = RaveModel(config, streaming=True); live.load_state_dict(model.state_dict())
-    export_rave(config, "model.ts", state_dict=model.state_dict())
+    export_rave(config, "model.ts", state_dict=model.state_dict(), pca=fit.with_fidelity(0.95), sample_rate=88200)
 
 The methods nn~ calls are RAVE's: `encode` audio [b, 1, n] -> latent
 [b, latent, n / ratio] (the latent's deterministic value, e.g. the VAE
@@ -11,6 +11,13 @@ mean), `decode` latent -> audio, `forward` = decode(encode(x)). Streaming,
 each comes `delay` samples late (`exported_methods[name].delay`), computed
 layer by layer: encode = PQMF analysis + encoder, decode = decoder + PQMF
 synthesis, forward = both. Blocks are multiples of `ratio` samples.
+
+Export options, each its own module: a latent PCA (`latent_pca`: encode
+gives the first `kept` principal axes, decode pads the rest and rotates
+back), a declared rate a whole multiple of the training rate
+(`dsp.fir_resample` before the encoder and after the decoder, their delay in
+every method's), and `streaming=False` for the plain offline network (no
+delay, marked in ravelive.json). The training graph uses none of them.
 """
 
 from collections.abc import Mapping
