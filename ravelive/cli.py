@@ -368,7 +368,8 @@ def generate(model, inputs, out, method) -> None:
               help="Share of the latent variance encode keeps, in (0, 1]: a PCA of the latent over the run's dataset "
               "keeps the fewest principal dims that reach it (RAVE's --fidelity); 1 keeps every dim, rotated.")
 @click.option("--dataset", type=click.Path(exists=True), help="Fit the latent PCA on this dataset (a `ravelive "
-              "preprocess` folder or a folder of .wav files) instead of the one the run recorded.")
+              "preprocess` folder or a folder of .wav files) instead of the one the run recorded; without it, a run "
+              "whose dataset is gone exports every latent dim unrotated, and says so.")
 @click.option("--samplerate", "sample_rate", type=int, help="Declare this rate, a whole multiple of the training "
               "rate (24000 -> 48000): the model resamples inside itself, its filters' delay added to the latency.")
 @click.option("--streaming/--no-streaming", default=True, show_default=True,
