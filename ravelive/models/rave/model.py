@@ -82,18 +82,15 @@ class RaveModel(ContractModule):
         self.latent_dims = config.latent_dims
         self.latent = LATENTS[config.regularizer]()
         common = dict(streaming=streaming, max_batch=max_batch)
-        self.input_resampler = FIRDecimator(factor, **common) if factor > 1 else CachedDelay(1, 0, **common)
+        self.input_resampler = _resampler(FIRDecimator, factor, 0, **common)
         raw_channels = self.latent.outputs(config.latent_dims)
         self.encoder = Encoder(config, raw_channels, input_delay=self.input_resampler.delay, **common)
         self.projection = LatentProjection(pca, config.latent_dims, input_delay=self.encoder.delay, **common)
         self.decoder = Decoder(config, **common)
         # forward's decoder output is later than decode's: its own resampler zeroes the frames before the signal
         forward_delay = self.encoder.delay * self.ratio + self.decoder.delay  # samples at the training rate
-        self.output_resampler, self.forward_resampler = (
-            FIRInterpolator(factor, input_delay=delay, **common) if factor > 1
-            else CachedDelay(1, 0, input_delay=delay, **common)
-            for delay in (self.decoder.delay, forward_delay)
-        )
+        self.output_resampler = _resampler(FIRInterpolator, factor, self.decoder.delay, **common)
+        self.forward_resampler = _resampler(FIRInterpolator, factor, forward_delay, **common)
         # latent frames of a fresh stream that precede the signal; forward keeps them from the decoder
         self.register_buffer("latent_skip", torch.tensor(self.encoder.delay), persistent=False)
 
@@ -161,6 +158,13 @@ def count_parameters(model: nn.Module | RaveConfig) -> int:
         with torch.device("meta"):
             model = RaveModel(model)
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _resampler(kind: type[nn.Module], factor: int, input_delay: int, **common) -> nn.Module:
+    """`kind` (FIRDecimator / FIRInterpolator) by `factor`, or a pass-through with the same contract at factor 1."""
+    if factor == 1:
+        return CachedDelay(1, 0, input_delay=input_delay, **common)
+    return kind(factor, input_delay=input_delay, **common)
 
 
 def resampling_factor(trained_rate: int, sample_rate: int) -> int:
