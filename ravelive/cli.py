@@ -15,7 +15,7 @@ from ravelive.control import DEFAULT_OSC_PORT
 from ravelive.dsp.qualities import LIVE_QUALITY, QUALITIES, QUALITY
 from ravelive.errors import RaveliveError
 from ravelive.generation import DEFAULT_LENGTH, MAX_LENGTH
-from ravelive.training import EXAMPLE_LENGTH, SAMPLE_RATE
+from ravelive.training import EXAMPLE_LENGTH, FIDELITY, SAMPLE_RATE
 
 
 def reports_errors(command):
@@ -362,8 +362,11 @@ def _model_file(model: str, scratch):
     if model_path.is_dir():
         from ravelive.training.export import export_checkpoint
 
-        model_path, step = export_checkpoint(model_path, scratch / f"{model_path.name}.ts")
-        click.echo(f"{model}: step {step}, exported for this run", err=True)
+        exported = export_checkpoint(model_path, scratch / f"{model_path.name}.ts")
+        model_path = exported.path
+        click.echo(f"{model}: step {exported.step}, exported for this run as `ravelive export` would", err=True)
+        if exported.latent_note:
+            click.echo(f"{model}: {exported.latent_note}", err=True)
     return model_path
 
 
@@ -402,17 +405,40 @@ def latents(model, inputs, out, length) -> None:
 @main.command("export")
 @click.argument("run", type=click.Path(file_okay=False))
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="Model file to write (.ts).")
+@click.option("--fidelity", type=float, default=FIDELITY, show_default=True,
+              help="Share of the latent variance encode keeps, in (0, 1]: a PCA of the latent over the run's dataset "
+              "keeps the fewest principal dims that reach it (RAVE's --fidelity); 1 keeps every dim, rotated.")
+@click.option("--dataset", type=click.Path(exists=True), help="Fit the latent PCA on this dataset (a `ravelive "
+              "preprocess` folder or a folder of .wav files) instead of the one the run recorded; without it, a run "
+              "whose dataset is gone exports every latent dim unrotated, and says so.")
+@click.option("--samplerate", "sample_rate", type=int, help="Declare this rate, a whole multiple of the training "
+              "rate (24000 -> 48000): the model resamples inside itself, its filters' delay added to the latency.")
+@click.option("--streaming/--no-streaming", default=True, show_default=True,
+              help="Cached convolutions that play in blocks (nn~, serve); --no-streaming writes the plain offline "
+              "network, which serve refuses.")
 @reports_errors
-def export(run, out) -> None:
-    """Export the last checkpoint of the training run RUN as a verified nn~ streaming model."""
+def export(run, out, fidelity, dataset, sample_rate, streaming) -> None:
+    """Export the last checkpoint of the training run RUN as a verified nn~ model (.ts).
+
+    The file holds ravelive.json: format version, config, latency per method, the latent dims kept and the
+    fidelity curve. It is reloaded and checked before this reports success: every method at batch 1 and 4,
+    streamed blocks equal to the offline model after the reported delay.
+    """
     from ravelive.training.export import export_run
 
-    report = export_run(run, out)
-    click.echo(f"wrote {report.path} (step {report.step}), verified: streams as offline")
+    report = export_run(run, out, fidelity=fidelity, dataset=dataset, sample_rate=sample_rate, streaming=streaming)
+    exported = report.export
+    if exported.latent_note:
+        click.echo(exported.latent_note, err=True)
+    checked = "streams as offline" if streaming else "not streaming (serve refuses it; re-export with --streaming)"
+    click.echo(f"wrote {exported.path} (step {exported.step}), verified: {checked}")
+    kept = f"{exported.kept_dims} of {exported.latent_dims}"
+    click.echo(f"  latent   {kept} dims" + (f" (fidelity {fidelity})" if not exported.latent_note else " (no PCA)"))
     for method in report.latencies:
         click.echo(f"  {method.name:<8} latency {method.samples:>6} samples ({method.milliseconds:.1f} ms)")
-    click.echo(f"  forward realtime factor {report.realtime_factor:.3f} at block {report.block} on this machine "
-               f"({'keeps up' if report.realtime_factor < 1 else 'too slow for live use here'})")
+    if report.realtime_factor is not None:
+        click.echo(f"  forward realtime factor {report.realtime_factor:.3f} at block {report.block} on this machine "
+                   f"({'keeps up' if report.realtime_factor < 1 else 'too slow for live use here'})")
 
 
 @main.group()

@@ -148,6 +148,33 @@ class CachedConv1d(nn.Module):
         self.warmup.fill_(self.delay)
 
 
+def fixed_conv(
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    *,
+    stride: int = 1,
+    streaming: bool = True,
+    input_delay: int = 0,
+    max_batch: int = DEFAULT_MAX_BATCH,
+) -> CachedConv1d:
+    """A non-causal CachedConv1d with a given weight [out, in, kernel] (and bias [out]) that is not trained state.
+
+    The weight and bias are buffers outside `state_dict()`, computed by whoever builds the layer (a
+    resampling filter, a latent rotation): a training checkpoint loads into a model with or without them.
+    """
+    out_channels, in_channels, kernel_size = weight.shape
+    with torch.random.fork_rng(devices=[]):  # the draws of a throwaway init: a seeded model's other layers stay put
+        conv = CachedConv1d(
+            in_channels, out_channels, kernel_size, stride=stride, bias=bias is not None, causal=False,
+            streaming=streaming, input_delay=input_delay, max_batch=max_batch,
+        )
+    for name, value in (("weight", weight), ("bias", bias)):
+        if value is not None:
+            delattr(conv.conv, name)  # a parameter would be trained and saved with the checkpoint
+            conv.conv.register_buffer(name, value.detach().float().contiguous(), persistent=False)
+    return conv
+
+
 class CachedDelay(nn.Module):
     """A delay line of `frames` frames (identity offline); aligns parallel branches."""
 

@@ -83,6 +83,7 @@ class StreamEngine:
         output_channels: int | None = None,
         resample_quality: str = QUALITY,
     ) -> None:
+        model.require_streaming()
         self.model = model
         self.method = _choose_method(model, method)
         self.latent_dims = _latent_dims(model, self.method)

@@ -11,10 +11,17 @@ needed to load the file, so nn~ and the RAVE VST load it. There is no
 (older RAVE exports lack it too, so nn~ copes without it).
 
 `export_model` saves the scripted module with a `ravelive.json` description
-(format version, sample rate, per-method delay and block multiple, model
-config), reloads the file as a host would, checks the contract and that
-streaming equals offline after each method's delay, and only then moves the
-file into place: a failed export leaves nothing behind.
+(format version, sample rate, per-method delay and block multiple, whether it
+streams, model config, and whatever the architecture adds), reloads the file
+as a host would, checks the contract and, at batch 1 and 4, that streaming
+equals offline after each method's delay, and only then moves the file into
+place: a failed export leaves nothing behind.
+
+A non-streaming export (`streaming=False`: plain convolutions, no cached
+state, what RAVE writes without `--streaming`) plays whole signals only; its
+file says `"streaming": false`, its delays are 0, its check is that one call
+on the reloaded file equals the offline module's, and the engine refuses to
+play it in blocks (`NNModel.require_streaming`).
 """
 
 import json
@@ -36,10 +43,14 @@ from ravelive.models.torchscript import script_and_save
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-"""Version of the `ravelive.json` layout written into exported archives."""
+FORMAT_VERSION = 2
+"""Version of the `ravelive.json` layout written into exported archives.
+
+2 added `streaming` (a version 1 file always streams) and the architecture's
+extras (a RAVE export's `latent` and `training_sample_rate`)."""
 
 VERIFY_BLOCKS = 4  # blocks streamed per method past its delay when verifying an export
+VERIFY_BATCHES = (1, 4)  # batch sizes every method is verified at: one voice, and mc.nn~ voices
 TOLERANCE = 1e-4  # largest streaming-vs-offline difference accepted, relative to the signal's peak (at least 1)
 
 
@@ -127,6 +138,17 @@ class ContractModule(nn.Module):
         self.register_buffer(f"{name}_params", torch.tensor([int(kind) for kind in types], dtype=torch.int64))
         self._attributes.append(name)
 
+    @torch.jit.unused
+    def load_weights(self, state_dict: Mapping[str, torch.Tensor]) -> None:
+        """`load_state_dict`, keeping this module's own `<name>_params` buffers.
+
+        They are in a training checkpoint too, but they describe the module as built: an export
+        that keeps fewer latent dims or declares another rate must not take the training model's.
+        """
+        contract = {f"{name}_params" for name in self._methods + self._attributes}
+        own = {name: buffer for name, buffer in self.named_buffers() if name in contract}
+        self.load_state_dict({**state_dict, **own})
+
     @torch.jit.export
     def get_methods(self) -> List[str]:
         return self._methods
@@ -149,17 +171,25 @@ def block_multiple(module: ContractModule) -> int:
     return math.lcm(*(method.block_multiple for method in module.exported_methods.values()))
 
 
-def describe_export(module: ContractModule, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The `ravelive.json` written into the archive."""
+def describe_export(
+    module: ContractModule,
+    config: Mapping[str, Any] | None = None,
+    *,
+    streaming: bool = True,
+    extras: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The `ravelive.json` written into the archive; `extras` are the architecture's own entries."""
     return {
         "format": "ravelive-model",
         "format_version": FORMAT_VERSION,
         "architecture": type(module).__name__,
         "sample_rate": module.sr,
+        "streaming": streaming,
         "block_multiple": block_multiple(module),
         "methods": {name: method.describe() for name, method in module.exported_methods.items()},
         "attributes": list(module._attributes),
         "config": dict(config) if config is not None else None,
+        **(extras or {}),
     }
 
 
@@ -169,14 +199,18 @@ def export_model(
     *,
     offline: nn.Module | None = None,
     config: Mapping[str, Any] | None = None,
+    streaming: bool = True,
+    extras: Mapping[str, Any] | None = None,
     seed: int = 0,
 ) -> Path:
-    """Script `module` (streaming), save it to `path`, reload and verify it, then return `path`.
+    """Script `module`, save it to `path`, reload and verify it, then return `path`.
 
     `offline` is the same model in offline mode (same weights); when given,
     every deterministic method must stream to exactly its offline output,
     `delay` samples late. Without it, streaming in small blocks must equal one
-    call on the whole signal. `seed` draws the test signals. Raises
+    call on the whole signal. `streaming=False`: `module` is itself offline
+    and one call on the reloaded file must equal `offline`'s. `extras` go into
+    `ravelive.json` beside the standard entries. `seed` draws the test signals. Raises
     ModelFormatError / ModelRuntimeError and leaves no file when a check
     fails; ConfigError when the folder is missing.
     """
@@ -188,7 +222,7 @@ def export_model(
     module.reset()
     if offline is not None:
         offline.eval()
-    metadata = describe_export(module, config)
+    metadata = describe_export(module, config, streaming=streaming, extras=extras)
     try:
         script_and_save(module, partial, metadata)
         verify_export(partial, module, metadata, offline=offline, seed=seed)
@@ -217,12 +251,22 @@ def verify_export(
             raise ModelFormatError(f"{path}: attribute '{name}' is missing after reloading")
         model.get_attribute(name)
     generator = torch.Generator().manual_seed(seed)
+    streaming = metadata["streaming"]
     with torch.inference_mode():
-        for declared in module.exported_methods.values():
-            if declared.deterministic:
-                _verify_streaming(model, declared, offline, generator)
-            else:
-                _run_blocks(model, declared, _test_input(declared, 2, generator))
+        for batch in VERIFY_BATCHES:
+            for declared in module.exported_methods.values():
+                x = _test_input(declared, batch, generator)
+                if not declared.deterministic:  # random: it must run, there is nothing to compare
+                    if streaming:
+                        _run_blocks(model, declared, x)
+                    else:
+                        model(declared.name, x)
+                elif streaming:
+                    _verify_streaming(model, declared, offline, x)
+                elif offline is not None:
+                    model.module.reset()
+                    _check_equal(model, declared, model(declared.name, x), getattr(offline, declared.name)(x),
+                                 "one call on the reloaded file", "the offline module's")
     model.module.reset()
 
 
@@ -241,10 +285,7 @@ def _run_blocks(model: NNModel, method: ExportedMethod, x: torch.Tensor) -> torc
     return torch.cat(blocks, -1)
 
 
-def _verify_streaming(
-    model: NNModel, method: ExportedMethod, offline: nn.Module | None, generator: torch.Generator
-) -> None:
-    x = _test_input(method, 2, generator)
+def _verify_streaming(model: NNModel, method: ExportedMethod, offline: nn.Module | None, x: torch.Tensor) -> None:
     streamed = _run_blocks(model, method, x)
     if offline is None:
         model.module.reset()
@@ -252,11 +293,19 @@ def _verify_streaming(
     else:
         reference, lag = getattr(offline, method.name)(x), method.delay // method.out_ratio
     expected = torch.cat([torch.zeros_like(reference[:, :, :lag]), reference[:, :, : reference.shape[-1] - lag]], -1)
-    error = (streamed - expected).abs().max().item()
+    _check_equal(
+        model, method, streamed, expected, f"streamed in blocks of {method.block_multiple} samples",
+        f"{'its offline output' if offline is not None else 'one call on the whole signal'} "
+        f"delayed by {method.delay} samples",
+    )
+
+
+def _check_equal(
+    model: NNModel, method: ExportedMethod, got: torch.Tensor, expected: torch.Tensor, how: str, against: str
+) -> None:
+    error = (got - expected).abs().max().item()
     if not error <= TOLERANCE * max(1.0, expected.abs().max().item()):
-        against = "its offline output" if offline is not None else "one call on the whole signal"
         raise ModelRuntimeError(
-            f"{model.path}: method '{method.name}' streamed in blocks of {method.block_multiple} samples differs "
-            f"from {against} delayed by {method.delay} samples (max difference {error:.3g}); "
-            "the architecture's delay arithmetic is wrong, fix it before exporting"
+            f"{model.path}: method '{method.name}' at batch {got.shape[0]} {how} differs from {against} "
+            f"(max difference {error:.3g}); the architecture's delay arithmetic is wrong, fix it before exporting"
         )

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ravelive.errors import AudioFileError, ModelAttributeError, ModelRuntimeError, one_line
+from ravelive.errors import AudioFileError, ModelAttributeError, ModelFormatError, ModelRuntimeError, one_line
 from ravelive.models.attributes import coerce_values, to_json_value
 from ravelive.models.contract import MODEL_ERRORS, AttributeSpec, MethodSpec, read_contract
 from ravelive.models.torchscript import first_line, load_scripted, load_scripted_with_metadata
@@ -59,6 +59,19 @@ class NNModel:
         contract = read_contract(path, module)
         logger.info("loaded %s: methods %s, sample rate %s", path, ", ".join(contract.methods), contract.sample_rate)
         return cls(path, module, contract.methods, contract.attributes, contract.sample_rate, metadata)
+
+    @property
+    def streaming(self) -> bool:
+        """Whether the file plays in blocks: False only for a ravelive export marked `"streaming": false`."""
+        return not (isinstance(self.metadata, dict) and self.metadata.get("streaming") is False)
+
+    def require_streaming(self) -> None:
+        """Refuse a non-streaming export where blocks are played (serve, process, generate, bench)."""
+        if not self.streaming:
+            raise ModelFormatError(
+                f"{self.path} was exported with --no-streaming (plain convolutions, no cached state), so it cannot "
+                "play in blocks: re-export with --streaming (ravelive export RUN --out MODEL.ts)"
+            )
 
     # ---- methods -------------------------------------------------------------------------
 

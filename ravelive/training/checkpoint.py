@@ -6,8 +6,11 @@ A run folder holds
   saving leaves the previous one), a dict of
   format / format_version, ravelive_version, step, config (RunConfig as
   plain data), model and discriminator state_dicts, both optimisers' states,
-  the random states of every rank (torch CPU and CUDA, numpy, python) and the
-  world size and dataset length the sampler position was computed with;
+  the random states of every rank (torch CPU and CUDA, numpy, python), the
+  world size and dataset length the sampler position was computed with, and
+  `dataset`, the absolute path the run last trained on (None when the loop
+  was given examples rather than a folder; absent from older checkpoints),
+  which export fits its latent PCA on;
 - `config.toml`: the same configs, readable, reusable with `--config`;
 - `logs/`: TensorBoard event files.
 

@@ -130,11 +130,14 @@ def train(
     *,
     resume: bool = False,
     on_step: Callable[[StepReport], None] | None = None,
+    dataset_path: str | Path | None = None,
 ) -> TrainResult:
     """Train on `dataset` ([1, example_length] float32 examples) into the run folder `run`.
 
     `resume`: continue from run's checkpoint (`config` must be the one `config.resumed_config`
     returned). `on_step` is called on rank 0 after every step (the CLI's progress bar).
+    `dataset_path`, where `dataset` was read from, is saved in the checkpoint: export fits the
+    latent PCA on it.
     """
     run = Path(run)
     model_config, tc = config.model, config.train
@@ -153,13 +156,13 @@ def train(
         )
     procs = start_processes(tc.device)
     try:
-        return _train(dataset, run, config, checkpoint, procs, on_step)
+        return _train(dataset, run, config, checkpoint, procs, on_step, dataset_path)
     finally:
         if procs.distributed:
             torch.distributed.destroy_process_group()
 
 
-def _train(dataset, run, config, checkpoint, procs, on_step) -> TrainResult:
+def _train(dataset, run, config, checkpoint, procs, on_step, dataset_path) -> TrainResult:
     model_config, tc = config.model, config.train
     device, leader = procs.device, procs.rank == 0
 
@@ -283,6 +286,7 @@ def _train(dataset, run, config, checkpoint, procs, on_step) -> TrainResult:
                         optimizers={"model": model_optimizer.state_dict(),
                                     "discriminator": discriminator_optimizer.state_dict()},
                         rng=rngs, world_size=procs.world_size, dataset_length=len(dataset),
+                        dataset=str(Path(dataset_path).resolve()) if dataset_path is not None else None,
                     )
                     logger.info("step %d: checkpoint written to %s", step, checkpoint_path(run))
     finally:
@@ -321,4 +325,4 @@ def train_run(
     else:
         config = build_config(names, settings)
     examples = open_dataset(dataset, config.train.example_length, config.model.sample_rate)
-    return train(examples, run, config, resume=resume, on_step=on_step)
+    return train(examples, run, config, resume=resume, on_step=on_step, dataset_path=dataset)

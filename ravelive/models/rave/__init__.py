@@ -1,8 +1,9 @@
 """RAVE-family streaming models: PQMF, encoder, latent, decoder with noise, presets, nn~ export.
 
 Modules: `config` (RaveConfig, presets, resolve_config), `blocks` (shared
-layers), `encoder`, `decoder`, `noise`, `latent`, `model` (RaveModel,
-count_parameters, export_rave).
+layers), `encoder`, `decoder`, `noise`, `latent`, `latent_pca` (the kept,
+rotated latent of an export), `model` (RaveModel, count_parameters,
+export_rave).
 """
 
 from ravelive.models.rave.config import PRESETS, RaveConfig, resolve_config

@@ -29,13 +29,21 @@ class Encoder(nn.Module):
     """
 
     def __init__(
-        self, config: RaveConfig, latent_outputs: int, *, streaming: bool = False, max_batch: int = DEFAULT_MAX_BATCH
+        self,
+        config: RaveConfig,
+        latent_outputs: int,
+        *,
+        streaming: bool = False,
+        input_delay: int = 0,
+        max_batch: int = DEFAULT_MAX_BATCH,
     ) -> None:
+        """`input_delay`: samples by which the audio stream is late (an export's input resampler)."""
         super().__init__()
         common = dict(causal=config.causal, streaming=streaming, max_batch=max_batch)
         widths = config.widths
         self.analysis = PQMFAnalysis(
-            config.bands, attenuation_db=config.pqmf_attenuation_db, streaming=streaming, max_batch=max_batch
+            config.bands, attenuation_db=config.pqmf_attenuation_db, streaming=streaming, input_delay=input_delay,
+            max_batch=max_batch,
         )
         layers: list[nn.Module] = [
             CachedConv1d(

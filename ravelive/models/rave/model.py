@@ -3,7 +3,7 @@
     model = RaveModel(resolve_config(["v2"]))             # offline: the training graph
     out = model.autoencode(audio)                          # Reconstruction: audio, bands, latent, regularization
     live = RaveModel(config, streaming=True); live.load_state_dict(model.state_dict())
-    export_rave(config, "model.ts", state_dict=model.state_dict())
+    export_rave(config, "model.ts", state_dict=model.state_dict(), pca=fit.with_fidelity(0.95), sample_rate=88200)
 
 The methods nn~ calls are RAVE's: `encode` audio [b, 1, n] -> latent
 [b, latent, n / ratio] (the latent's deterministic value, e.g. the VAE
@@ -11,22 +11,32 @@ mean), `decode` latent -> audio, `forward` = decode(encode(x)). Streaming,
 each comes `delay` samples late (`exported_methods[name].delay`), computed
 layer by layer: encode = PQMF analysis + encoder, decode = decoder + PQMF
 synthesis, forward = both. Blocks are multiples of `ratio` samples.
+
+Export options, each its own module: a latent PCA (`latent_pca`: encode
+gives the first `kept` principal axes, decode pads the rest and rotates
+back), a declared rate a whole multiple of the training rate
+(`dsp.fir_resample` before the encoder and after the decoder, their delay in
+every method's), and `streaming=False` for the plain offline network (no
+delay, marked in ravelive.json). The training graph uses none of them.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List
+from typing import Any, List
 
 import torch
 from torch import nn
 
-from ravelive.dsp.cached_conv import DEFAULT_MAX_BATCH
+from ravelive.dsp.cached_conv import DEFAULT_MAX_BATCH, CachedDelay
+from ravelive.dsp.fir_resample import FIRDecimator, FIRInterpolator
+from ravelive.errors import ConfigError
 from ravelive.models.export import ContractModule, export_model
 from ravelive.models.rave.config import RaveConfig
 from ravelive.models.rave.decoder import Decoder
 from ravelive.models.rave.encoder import Encoder
 from ravelive.models.rave.latent import LATENTS
+from ravelive.models.rave.latent_pca import LatentPCA, LatentProjection
 
 
 @dataclass
@@ -41,7 +51,12 @@ class Reconstruction:
 
 
 class RaveModel(ContractModule):
-    """PQMF + encoder + latent + decoder; `streaming=True` is the same network, cached, for export."""
+    """PQMF + encoder + latent + decoder; `streaming=True` is the same network, cached, for export.
+
+    Export options (the training graph leaves them at their defaults): `pca` rotates the latent onto
+    its principal axes and keeps `pca.kept` dims (latent_pca.py); `sample_rate`, a whole multiple of
+    the training rate, resamples inside the model (dsp/fir_resample.py), its delay in each method's.
+    """
 
     __jit_ignored_attributes__ = ContractModule.__jit_ignored_attributes__ + ["config"]
     __jit_unused_properties__ = ["delays"]
@@ -51,28 +66,42 @@ class RaveModel(ContractModule):
     latent_dims: torch.jit.Final[int]
 
     def __init__(
-        self, config: RaveConfig = RaveConfig(), *, streaming: bool = False, max_batch: int = DEFAULT_MAX_BATCH
+        self,
+        config: RaveConfig = RaveConfig(),
+        *,
+        streaming: bool = False,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        pca: LatentPCA | None = None,
+        sample_rate: int | None = None,
     ) -> None:
-        super().__init__(config.sample_rate)
+        factor = resampling_factor(config.sample_rate, sample_rate or config.sample_rate)
+        super().__init__(config.sample_rate * factor)
         self.config = config
         self.streaming = streaming
-        self.ratio = config.ratio
+        self.ratio = config.ratio  # samples per latent frame at the training rate
         self.latent_dims = config.latent_dims
         self.latent = LATENTS[config.regularizer]()
+        common = dict(streaming=streaming, max_batch=max_batch)
+        self.input_resampler = _resampler(FIRDecimator, factor, 0, **common)
         raw_channels = self.latent.outputs(config.latent_dims)
-        self.encoder = Encoder(config, raw_channels, streaming=streaming, max_batch=max_batch)
-        self.decoder = Decoder(config, streaming=streaming, max_batch=max_batch)
+        self.encoder = Encoder(config, raw_channels, input_delay=self.input_resampler.delay, **common)
+        self.projection = LatentProjection(pca, config.latent_dims, input_delay=self.encoder.delay, **common)
+        self.decoder = Decoder(config, **common)
+        # forward's decoder output is later than decode's: its own resampler zeroes the frames before the signal
+        forward_delay = self.encoder.delay * self.ratio + self.decoder.delay  # samples at the training rate
+        self.output_resampler = _resampler(FIRInterpolator, factor, self.decoder.delay, **common)
+        self.forward_resampler = _resampler(FIRInterpolator, factor, forward_delay, **common)
         # latent frames of a fresh stream that precede the signal; forward keeps them from the decoder
         self.register_buffer("latent_skip", torch.tensor(self.encoder.delay), persistent=False)
 
-        audio, latents = ["(signal) audio"], [f"(signal) latent {i}" for i in range(self.latent_dims)]
-        encode_delay = self.encoder.delay * self.ratio
-        self.register_method("encode", [1, 1, self.latent_dims, self.ratio], audio, latents, delay=encode_delay)
+        kept, ratio = self.projection.kept, self.ratio * factor  # latent frames per sample at the declared rate
+        audio, latents = ["(signal) audio"], [f"(signal) latent {i}" for i in range(kept)]
+        live = int(streaming)  # an offline export has no stream, so no delay
+        encode_delay = self.encoder.delay * ratio * live
+        self.register_method("encode", [1, 1, kept, ratio], audio, latents, delay=encode_delay)
+        self.register_method("decode", [kept, ratio, 1, 1], latents, audio, delay=self.output_resampler.delay * live)
         self.register_method(
-            "decode", [self.latent_dims, self.ratio, 1, 1], latents, audio, delay=self.decoder.delay
-        )
-        self.register_method(
-            "forward", [1, 1, 1, 1], audio, audio, delay=encode_delay + self.decoder.delay, block_multiple=self.ratio
+            "forward", [1, 1, 1, 1], audio, audio, delay=self.forward_resampler.delay * live, block_multiple=ratio
         )
 
     @property
@@ -82,26 +111,26 @@ class RaveModel(ContractModule):
 
     @torch.jit.export
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Audio [b, 1, n] -> latent [b, latent_dims, n // ratio] (deterministic: the VAE's mean)."""
-        return self.latent.deterministic(self.encoder(x))
+        """Audio [b, 1, n] -> latent [b, kept, n // ratio] (deterministic: the VAE's mean, rotated if fitted)."""
+        return self.projection.project(self.latent.deterministic(self.encoder(self.input_resampler(x))))
 
     @torch.jit.export
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Latent [b, latent_dims, m] -> audio [b, 1, m * ratio]."""
-        return self.decoder(z)
+        """Latent [b, kept, m] -> audio [b, 1, m * ratio]."""
+        return self.output_resampler(self.decoder(self.projection.restore(z)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """decode(encode(x)), on the same stream state as encode and decode."""
-        z = self.encode(x)
+        """decode(encode(x)), on the same stream state as encode."""
+        z = self.projection.restore(self.encode(x))
         if self.streaming:
             skipped = min(int(self.latent_skip), z.shape[-1])
             if skipped > 0:
                 self.latent_skip.sub_(skipped)
                 lead = torch.zeros(z.shape[0], 1, skipped * self.ratio, dtype=x.dtype, device=x.device)
-                if skipped == z.shape[-1]:
-                    return lead
-                return torch.cat([lead, self.decode(z[:, :, skipped:])], -1)
-        return self.decode(z)
+                if skipped < z.shape[-1]:
+                    lead = torch.cat([lead, self.decoder(z[:, :, skipped:])], -1)
+                return self.forward_resampler(lead)
+        return self.forward_resampler(self.decoder(z))
 
     @torch.jit.unused
     def autoencode(self, x: torch.Tensor) -> Reconstruction:
@@ -116,8 +145,10 @@ class RaveModel(ContractModule):
 
     @torch.jit.export
     def reset(self) -> None:
-        self.encoder.reset()
-        self.decoder.reset()
+        stages = (self.input_resampler, self.encoder, self.projection, self.decoder, self.output_resampler,
+                  self.forward_resampler)
+        for stage in stages:
+            stage.reset()
         self.latent_skip.fill_(self.encoder.delay)
 
 
@@ -129,20 +160,63 @@ def count_parameters(model: nn.Module | RaveConfig) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def _resampler(kind: type[nn.Module], factor: int, input_delay: int, **common) -> nn.Module:
+    """`kind` (FIRDecimator / FIRInterpolator) by `factor`, or a pass-through with the same contract at factor 1."""
+    if factor == 1:
+        return CachedDelay(1, 0, input_delay=input_delay, **common)
+    return kind(factor, input_delay=input_delay, **common)
+
+
+def resampling_factor(trained_rate: int, sample_rate: int) -> int:
+    """How many times the training rate `sample_rate` is: the factor an export resamples by inside itself."""
+    if sample_rate <= 0 or sample_rate % trained_rate:
+        allowed = ", ".join(str(trained_rate * factor) for factor in range(1, 5))
+        raise ConfigError(
+            f"--samplerate {sample_rate}: the model was trained at {trained_rate} Hz and resamples inside itself only "
+            f"by a whole factor; export at {allowed} ... Hz, or leave --samplerate out and let the host resample"
+        )
+    return sample_rate // trained_rate
+
+
+def describe_latent(model: RaveModel, pca: LatentPCA | None, fidelity: float | None) -> dict[str, Any]:
+    """The `latent` entry of a RAVE export's ravelive.json: what encode gives and how it was chosen."""
+    described: dict[str, Any] = {
+        "dims": model.latent_dims,  # the decoder's latent
+        "kept": model.projection.kept,  # encode's output channels, decode's input channels
+        "pca": pca is not None,  # rotated onto principal axes, centred; dropped axes decoded at their mean
+    }
+    if pca is not None:
+        described.update(fidelity=fidelity, fidelity_curve=list(pca.fidelity), kept_fidelity=pca.fidelity[pca.kept - 1],
+                         examples=pca.examples, padding="zeros")
+    return described
+
+
 def export_rave(
     config: RaveConfig,
     path: str | Path,
     *,
     state_dict: Mapping[str, torch.Tensor] | None = None,
+    pca: LatentPCA | None = None,
+    fidelity: float | None = None,
+    sample_rate: int | None = None,
+    streaming: bool = True,
     seed: int = 0,
     max_batch: int = DEFAULT_MAX_BATCH,
 ) -> Path:
-    """Export a streaming model (weights `state_dict`, or a fresh initialisation from `seed`) to `path`, verified."""
+    """Export a model (weights `state_dict`, or a fresh initialisation from `seed`) to `path`, verified.
+
+    `pca` (its `kept` dims chosen for `fidelity`, recorded in the file), `sample_rate` and `streaming`
+    are RaveModel's export options; `streaming=False` writes the offline network (no cached state).
+    """
+    options = dict(pca=pca, sample_rate=sample_rate)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = RaveModel(config, streaming=True, max_batch=max_batch)
+        model = RaveModel(config, streaming=streaming, max_batch=max_batch, **options)
     if state_dict is not None:
-        model.load_state_dict(state_dict)
-    offline = RaveModel(config)
+        model.load_weights(state_dict)
+    offline = RaveModel(config, **options)
     offline.load_state_dict(model.state_dict())
-    return export_model(model, path, offline=offline.eval(), config=config.to_dict(), seed=seed)
+    extras = {"training_sample_rate": config.sample_rate, "latent": describe_latent(model, pca, fidelity)}
+    return export_model(
+        model, path, offline=offline.eval(), config=config.to_dict(), streaming=streaming, extras=extras, seed=seed
+    )
