@@ -43,7 +43,7 @@ def test_the_declarations_match_the_compiled_layout():
     assert ffi.string(lib.rl_source_hash()).decode() == native.source_hash()
 
 
-EXPECTED_DRIVE = ("0 0 0 0 0 0 0 0 10 20 30 40 50 60 70 80 90 100 110 120 42.1667 24.6667 7.5 8 \n"
+EXPECTED_DRIVE = ("0 0 0 0 0 0 0 0 0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9 1 1.1 1.2 0.421667 0.2 0.445625 0.08 \n"
                   "periods 6 xruns 1 late_periods 1 late_blocks 1 played 24\n")
 
 
@@ -60,6 +60,7 @@ def test_the_committed_library_plays_model_output_then_the_faded_dry_fallback(ar
     subprocess.run([compiler, "-std=c11", "-o", str(driver), str(Path(__file__).parent / "native" / "drive_callback.c"),
                     str(library), f"-Wl,-rpath,{library.parent}"], check=True)
     result = subprocess.run([*runner, str(driver)], capture_output=True, text=True, timeout=60, check=True)
-    # three periods of model output (input x 10, 8 frames later), then the input 8 frames back, faded in (84.33,
-    # 49.33, 15, 16) and cut to a half (a ramp of 2 frames for a full swing: x 0.5 from the first frame)
+    # three periods of model output (input x 10, 8 frames later), then the input 8 frames back (0.13, NaN, 5, 0.16)
+    # made safe (0.13, 0, the -1 dBFS ceiling 0.891, 0.16), faded in from the last output (0.843, 0.4, 0.891, 0.16)
+    # and cut to a half (a ramp of 2 frames for a full swing: x 0.5 from the first frame)
     assert result.stdout == EXPECTED_DRIVE

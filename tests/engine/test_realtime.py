@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 
+from ravelive.dsp.limiter import CEILING_DBTP
 from ravelive.engine.realtime import Realtime, RealtimeConfig
 from ravelive.errors import ConfigError
 
@@ -134,9 +135,9 @@ def test_a_slow_block_is_counted_and_neither_drops_input_nor_drifts():
 
 
 def test_a_late_period_plays_the_dry_input_at_the_same_latency():
-    realtime = make(BlockDelay(gain=0.0, slow_blocks={2}, sleep=30 * PERIOD / RATE))
+    realtime = make(BlockDelay(gain=0.0, slow_blocks={2}, sleep=30 * PERIOD / RATE, ramp=False))
     realtime.start()
-    signal = ramp(60 * PERIOD) + 1
+    signal = (ramp(60 * PERIOD) + 1) / (120 * PERIOD)  # within full scale: the fallback clips beyond -1 dBFS
     played = drive(realtime, signal, wait_for_worker=False)
     realtime.close()
     late = np.flatnonzero(played[:, 0])  # the model's output is silent (gain 0): only the fallback sounds
@@ -424,9 +425,21 @@ def test_the_output_cut_is_heard_in_the_next_period_on_the_model_output_and_on_t
     np.testing.assert_array_equal(played[latency:], signal[: 20 * PERIOD - latency])
     np.testing.assert_allclose(after, 0.25 * signal[20 * PERIOD - latency : 40 * PERIOD - latency], rtol=1e-6)
     # no worker at all (never started): past the latency the dry fallback plays, and the cut applies to it too
-    for cut, expected in ((1.0, 1.0), (0.0, 0.0)):
+    for cut, expected in ((1.0, 0.5), (0.0, 0.0)):
         idle = make(BlockDelay())
         idle.native.set_cut(cut)
-        tail = drive(idle, np.ones((4 * BLOCK, 1), dtype=np.float32), wait_for_worker=False)[-PERIOD:]
+        tail = drive(idle, np.full((4 * BLOCK, 1), 0.5, dtype=np.float32), wait_for_worker=False)[-PERIOD:]
         idle.close()
         np.testing.assert_array_equal(tail, expected)
+
+
+def test_the_fallback_plays_no_nan_and_nothing_over_the_ceiling():
+    idle = make(BlockDelay())  # never started: past the latency, only the dry fallback plays
+    signal = np.tile(np.array([[0.25], [np.nan], [4.0], [-np.inf], [-3.0]], dtype=np.float32), (BLOCK, 1))
+    played = drive(idle, signal, wait_for_worker=False)
+    idle.close()
+    ceiling = np.float32(10 ** (CEILING_DBTP / 20))
+    tail = played[-PERIOD:, 0]
+    source = signal[len(signal) - PERIOD - idle.latency : len(signal) - idle.latency, 0]
+    expected = np.where(np.isfinite(source), np.clip(source, -ceiling, ceiling), 0.0)
+    np.testing.assert_allclose(tail, expected, rtol=1e-6)

@@ -5,7 +5,9 @@
  *   2. `played` advances; if a whole push is now captured (played >= wake_at), one byte wakes the worker;
  *   3. the output ring is played where the worker has published it (below `ready`); the rest of the
  *      period plays the fallback (the input `latency` frames back, or silence), faded in from the last
- *      sample played, and the first period that is ready again fades back to the model;
+ *      sample played, and the first period that is ready again fades back to the model; the dry input
+ *      bypasses the output stage, so it is made safe here: a non-finite sample plays 0, the rest is
+ *      clipped to the limiter's ceiling;
  *   4. what was played is copied for the recorder, and the period is counted.
  * The same function runs on PortAudio's thread (a PaStreamCallback: rl_callback's signature is
  * PortAudio's) and on the clock thread below, which paces headless runs from absolute deadlines.
@@ -14,6 +16,7 @@
 #include "rtcallback.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -84,10 +87,19 @@ static void capture(struct rl_state *s, int64_t start, const float *input, int64
     }
 }
 
+#define FALLBACK_CEILING 0.89125094f /* -1 dBFS: dsp/limiter.py's CEILING_DBTP, on the samples */
+
+/* A dry input sample as the fallback may play it: finite and within the ceiling. */
+static float safe_dry(float x) {
+    if (!isfinite(x)) return 0.0f;
+    return x > FALLBACK_CEILING ? FALLBACK_CEILING : x < -FALLBACK_CEILING ? -FALLBACK_CEILING : x;
+}
+
 /* The fallback for `frames` frames from device frame `position`. */
 static void fallback(struct rl_state *s, int64_t position, float *target, int64_t frames) {
     if (s->fallback == 0) {
         ring_read(s->input, s->ring_frames, s->channels, position - atomic_load(&s->latency), target, frames);
+        for (int64_t i = 0; i < frames * s->channels; i++) target[i] = safe_dry(target[i]);
     } else {
         memset(target, 0, (size_t)(frames * s->channels) * sizeof(float));
     }
@@ -157,7 +169,7 @@ static void leave_fallback(struct rl_state *s, int64_t start, float *out, int64_
         float gain = s->fade_in[i];
         const float *dry = s->input + wrap(source + i, s->ring_frames) * channels;
         for (int64_t c = 0; c < channels; c++) {
-            float fallen = s->fallback == 0 ? dry[c] : 0.0f;
+            float fallen = s->fallback == 0 ? safe_dry(dry[c]) : 0.0f;
             out[i * channels + c] = out[i * channels + c] * gain + fallen * (1.0f - gain);
         }
     }

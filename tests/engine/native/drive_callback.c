@@ -1,7 +1,9 @@
 /* Drives the prebuilt callback library through a few periods and prints what it played (tests/engine/test_native.py).
  * Built for another architecture and run under qemu-user: checks the library there, not only its ELF header.
  * One channel, periods of 4, ring of 64; the worker is played by this program: it publishes `ready`. The last
- * period also halves the output cut (the fallback is attenuated too; a full swing ramps over 2 frames). */
+ * period also halves the output cut (the fallback is attenuated too; a full swing ramps over 2 frames). The input
+ * the fallback plays holds a NaN and a sample over full scale. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,7 +22,8 @@ int main(void) {
     rl_store((int64_t *)&s.block, 4);
     rl_store((int64_t *)&s.wake_at, 1 << 30);
     for (int period = 0; period < 6; period++) {
-        for (int i = 0; i < 4; i++) in[i] = (float)(period * 4 + i + 1);
+        for (int i = 0; i < 4; i++) in[i] = (float)(period * 4 + i + 1) / 100;
+        if (period == 3) in[1] = NAN, in[2] = 5.0f; /* played by the fallback: 0, and clipped to the ceiling */
         if (period < 3) { /* the "worker" keeps up for three periods: output = input 8 frames later */
             for (int i = 0; i < 4; i++) output[(period * 4 + 8 + i) % 64] = in[i] * 10;
             rl_store((int64_t *)&s.ready, period * 4 + 12);
