@@ -104,7 +104,8 @@ KEYS = frozenset(field.name for field in fields(DiffusionConfig))
 RESUMABLE_KEYS = frozenset({"steps", "log_interval", "checkpoint_interval", "device"})
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "raveld": {},  # the defaults: RAVE-Latent-Diffusion's UNet (203 M parameters at 128 latents) for 2048-frame sequences
+    # the defaults: RAVE-Latent-Diffusion's UNet for 2048-frame sequences, 203 M parameters at 128 latents
+    "raveld": {},
     # tests and quick looks: three levels (x4 downsampling), attention at the coarsest, 83 k parameters at 8 latents
     "tiny": {"channels": (16, 32, 32), "factors": (1, 2, 2), "items": (1, 1, 1), "attentions": (False, False, True),
              "attention_heads": 2, "attention_features": 8, "batch_size": 4, "lr": 1e-3, "log_interval": 1,

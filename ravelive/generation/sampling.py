@@ -15,6 +15,8 @@ window is generated to continue them; the result's own first frames are the
 model's, pulled towards the known ones (`windows` crossfades them).
 """
 
+import contextlib
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -29,11 +31,20 @@ def _scheduler(name: str):
     # only the schedulers: diffusers' pipelines and models (transformers, accelerate) are never imported
     from diffusers.schedulers import DDIMScheduler, DPMSolverMultistepScheduler
 
-    if name == "ddim":
-        return DDIMScheduler(**_SCHEDULE, clip_sample=False)
-    if name == "dpm":
+    if name not in SAMPLERS:
+        raise ValueError(f"sampler {name!r}: expected one of {SAMPLERS}")
+    with _numpy_2_quiet():
+        if name == "ddim":
+            return DDIMScheduler(**_SCHEDULE, clip_sample=False)
         return DPMSolverMultistepScheduler(**_SCHEDULE, algorithm_type="dpmsolver++", solver_order=2)
-    raise ValueError(f"sampler {name!r}: expected one of {SAMPLERS}")
+
+
+@contextlib.contextmanager
+def _numpy_2_quiet():
+    """numpy 2 warns diffusers (0.42) that torch tensors' __array__ lacks a `copy` keyword: harmless, ours to hide."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, message="__array__ implementation")
+        yield
 
 
 class TrainingSchedule:
@@ -61,7 +72,8 @@ def sample(denoise: Denoise, noise: torch.Tensor, steps: int, sampler: str = "dp
     Deterministic: the same noise gives the same latents.
     """
     scheduler = _scheduler(sampler)
-    scheduler.set_timesteps(steps)
+    with _numpy_2_quiet():
+        scheduler.set_timesteps(steps)
     x = noise * scheduler.init_noise_sigma
     for t in scheduler.timesteps:
         if known is not None:
