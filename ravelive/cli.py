@@ -393,7 +393,8 @@ def latents(model, inputs, out, length) -> None:
 @click.option("--out", "-o", "run", required=True, type=click.Path(file_okay=False),
               help="Run folder: checkpoint.pt, config.toml and TensorBoard logs/ go there.")
 @click.option("--config", "-c", "names", multiple=True, metavar="NAME",
-              help="Denoiser preset: raveld (RAVE-Latent-Diffusion's UNet, the default) or tiny; repeatable.")
+              help="Denoiser preset: raveld (RAVE-Latent-Diffusion's UNet, the default) or tiny, or a TOML file "
+              "with a [diffusion] table (e.g. an earlier RUN/config.toml); repeatable, later ones win.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Set one key of the diffusion config (VALUE read as TOML), after --config: e.g. lr=3e-4, "
               "steps=50000, channels=[64,128,256]. Repeatable.")
@@ -419,8 +420,9 @@ def train_diffusion(latents, run, names, settings, resume) -> None:
 
 @main.command("generate-latents")
 @click.argument("run", type=click.Path(file_okay=False))
-@click.option("--model", "-m", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="The model whose latents the run learnt (its decode makes the audio).")
+@click.option("--model", "-m", required=True, type=click.Path(exists=True),
+              help="The model whose latents the run learnt (its decode makes the audio): a .ts file, or the "
+              "training RUN it was exported from.")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Folder for the wav files.")
 @click.option("--seconds", type=float, help="Duration; longer than the training context by overlapping windows. "
               "Default: one window.")
@@ -436,10 +438,14 @@ def train_diffusion(latents, run, names, settings, resume) -> None:
 @reports_errors
 def generate_latents(run, model, out, seconds, seed, steps, temperature, sampler, slerp, slerp_count) -> None:
     """Generate audio from the latent diffusion run RUN, decoded through MODEL, into folder OUT."""
+    import tempfile
+    from pathlib import Path
+
     from ravelive.generation.generate import GenerationSettings, generate_latents as generate
 
     settings = GenerationSettings(seconds, seed, steps, temperature, sampler)
-    written = generate(run, model, out, settings, slerp, slerp_count)
+    with tempfile.TemporaryDirectory(prefix="ravelive-generate-latents-") as scratch:
+        written = generate(run, _model_file(model, Path(scratch)), out, settings, slerp, slerp_count)
     click.echo(f"wrote {len(written)} file(s) to {out}: {', '.join(path.name for path in written)}")
 
 

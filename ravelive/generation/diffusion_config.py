@@ -1,7 +1,8 @@
 """`ravelive train-diffusion`'s configuration: one frozen dataclass (the denoiser and how it trains) and presets.
 
 `build_diffusion_config(["tiny"], ["lr=1e-3"])` starts from the defaults
-(RAVE-Latent-Diffusion's UNet and training), applies each preset, then each
+(RAVE-Latent-Diffusion's UNet and training), applies each preset (or TOML
+file with a [diffusion] table, such as a run's config.toml), then each
 `--set KEY=VALUE` (VALUE read as TOML, as `ravelive train` reads it). On
 resume the checkpoint's config is the run's: a `--set` that disagrees with it
 is refused naming the key, except for RESUMABLE_KEYS (more steps, other
@@ -12,10 +13,11 @@ import difflib
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 from typing import Any
 
 from ravelive.errors import ConfigError
-from ravelive.training.config import parse_setting, refuse_disagreement
+from ravelive.training.config import parse_setting, refuse_disagreement, tomllib
 
 
 @dataclass(frozen=True)
@@ -117,17 +119,28 @@ def _changes(names: Sequence[str], settings: Sequence[str]) -> list[tuple[str, s
     """(source, key, value) for every change the presets and `--set` settings ask for, in order."""
     changes: list[tuple[str, str, Any]] = []
     for name in names:
-        if name not in PRESETS:
-            raise ConfigError(f"--config {name!r}: not a diffusion preset; choose from {', '.join(sorted(PRESETS))}")
-        changes += [(f"--config {name}", key, value) for key, value in PRESETS[name].items()]
-    for text in settings:
-        key, value = parse_setting(text)
+        if name in PRESETS:
+            changes += [(f"--config {name}", key, value) for key, value in PRESETS[name].items()]
+        elif name.endswith(".toml"):  # a run's own config.toml, say
+            changes += [(f"--config {name}", key, value) for key, value in _toml_table(Path(name)).items()]
+        else:
+            raise ConfigError(f"--config {name!r}: neither a diffusion preset ({', '.join(sorted(PRESETS))}) nor a "
+                              f".toml file with a [diffusion] table")
+    changes += [(f"--set {text}", *parse_setting(text)) for text in settings]
+    for source, key, _ in changes:
         if key not in KEYS:
             close = difflib.get_close_matches(key, sorted(KEYS), n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"the keys: {', '.join(sorted(KEYS))}"
-            raise ConfigError(f"--set {text}: unknown diffusion key {key!r}; {hint}")
-        changes.append((f"--set {text}", key, value))
+            raise ConfigError(f"{source}: unknown diffusion key {key!r}; {hint}")
     return changes
+
+
+def _toml_table(path: Path) -> dict[str, Any]:
+    try:
+        return dict(tomllib.loads(path.read_text())["diffusion"])
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as error:
+        raise ConfigError(f"--config {path}: cannot read a [diffusion] table from it ({error}); give a preset name "
+                          f"or a diffusion run's config.toml") from None
 
 
 def build_diffusion_config(names: Sequence[str] = (), settings: Sequence[str] = ()) -> DiffusionConfig:

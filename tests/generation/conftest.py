@@ -1,23 +1,12 @@
 """A tiny autoencoder, a small latent corpus of tones encoded by it, and a tiny denoiser trained on the corpus."""
 
-import numpy as np
 import pytest
 import soundfile
+from latent_fixtures import LENGTH, RATE, TRAIN_STEPS, tone
 
 from ravelive.generation.diffusion_training import train_diffusion
 from ravelive.generation.latents import encode_corpus
 from ravelive.models.autoencoder import AutoencoderConfig, export_autoencoder
-
-RATE = 48000
-RATIO = 512  # AutoencoderConfig's default strides 8*4*4*4
-LENGTH = 16  # frames per sequence: 8192 samples, 0.17 s; the tiny denoiser downsamples by 4
-TRAIN_STEPS = 150
-
-
-def tone(seconds: float, frequency: float, rate: int = RATE, channels: int = 1) -> np.ndarray:
-    t = np.arange(int(seconds * rate)) / rate
-    mono = (0.4 * np.sin(2 * np.pi * frequency * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
-    return np.repeat(mono[:, None], channels, axis=1)
 
 
 @pytest.fixture(scope="session")

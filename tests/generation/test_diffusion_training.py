@@ -3,7 +3,7 @@
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import LENGTH, TRAIN_STEPS
+from latent_fixtures import LENGTH, TRAIN_STEPS
 
 from ravelive.cli import main
 from ravelive.errors import ConfigError
@@ -32,6 +32,7 @@ def test_training_writes_a_checkpoint_with_what_generation_needs(diffusion_run):
     assert checkpoint["corpus"]["length"] == LENGTH and checkpoint["corpus"]["model"]["dims"] == 8
     assert {"model", "optimizer", "rng", "ravelive_version"} <= set(checkpoint)
     assert (diffusion_run / "config.toml").read_text().count("channels = [16, 32, 32]") == 1
+    assert build_diffusion_config([str(diffusion_run / "config.toml")]) == checkpoint["config"]  # reusable
     assert list((diffusion_run / "logs").iterdir())  # TensorBoard events
 
 

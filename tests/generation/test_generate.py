@@ -5,7 +5,7 @@ import pytest
 import soundfile
 import torch
 from click.testing import CliRunner
-from conftest import LENGTH, RATE, RATIO
+from latent_fixtures import LENGTH, RATE, RATIO
 
 from ravelive.cli import main
 from ravelive.errors import ConfigError
