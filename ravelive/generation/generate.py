@@ -127,7 +127,6 @@ def generate_sequence(denoise: Callable[[torch.Tensor, torch.Tensor], torch.Tens
 
 def decode(model: NNModel, latents: np.ndarray) -> np.ndarray:
     """Audio [channels, frames * ratio] of latents [dims, frames] through `model`'s decode, chunk by chunk."""
-    model.reset_state()
     with torch.inference_mode():
         chunks = [model("decode", torch.from_numpy(np.ascontiguousarray(latents[None, :, start:start + DECODE_FRAMES])))
                   for start in range(0, latents.shape[1], DECODE_FRAMES)]
@@ -163,8 +162,10 @@ def generate_latents(run: str | Path, model_path: str | Path, out: str | Path, s
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, job_noises in jobs:
+    for index, (name, job_noises) in enumerate(jobs):
         latents = corpus.denormalise(generate_sequence(denoiser, job_noises, frames, settings).numpy())
+        if index and not model.reset_state():  # each file decodes from fresh streaming caches
+            model = NNModel.load(model_path)
         audio = decode(model, latents.astype(np.float32))[:, : round(seconds * rate)]
         soundfile.write(out / name, audio.T, rate, subtype="FLOAT")
         written.append(out / name)
