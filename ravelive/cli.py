@@ -5,6 +5,7 @@ RaveliveError into one line on stderr and exit status 1. Heavy imports (torch,
 sounddevice) happen inside the commands so `ravelive --help` stays instant.
 """
 
+import contextlib
 import functools
 import logging
 
@@ -301,24 +302,12 @@ def train(dataset, run, names, settings, augment, resume) -> None:
     One command for the CPU, one GPU (used when present) or several processes:
     torchrun --nproc_per_node N -m ravelive train ...
     """
-    import contextlib
     import os
-    import sys
 
     from ravelive.training.loop import train_run
 
     leader = int(os.environ.get("RANK", "0")) == 0  # under torchrun, one bar
-    with contextlib.ExitStack() as stack:
-        bars = []  # opened at the first step, so a refused config prints its one line alone
-
-        def show(report) -> None:
-            if not bars:
-                bars.append(stack.enter_context(click.progressbar(
-                    length=report.steps, label="training", file=sys.stderr, item_show_func=lambda text: text)))
-                bars[0].update(report.step - 1)
-            shown = " ".join(f"{name} {value:.3g}" for name, value in report.losses.items())
-            bars[0].update(report.step - bars[0].pos, current_item=shown)
-
+    with _progress("training") as show:
         if augment:
             settings = (*settings, "augment=[" + ", ".join(f'"{name}"' for name in augment) + "]")
         result = train_run(dataset, run, tuple(names), tuple(settings), resume=resume, on_step=show if leader else None)
@@ -400,6 +389,86 @@ def latents(model, inputs, out, length) -> None:
     seconds = corpus.length * corpus.model.ratio / corpus.model.sample_rate
     click.echo(f"wrote {corpus.count} sequence(s) of {corpus.length} frames ({seconds:.1f} s) x {corpus.model.dims} "
                f"latents from {len(corpus.files)} file(s) to {out}")
+
+
+@main.command("train-diffusion")
+@click.argument("latents", type=click.Path())
+@click.option("--out", "-o", "run", required=True, type=click.Path(file_okay=False),
+              help="Run folder: checkpoint.pt, config.toml and TensorBoard logs/ go there.")
+@click.option("--config", "-c", "names", multiple=True, metavar="NAME",
+              help="Denoiser preset: raveld (RAVE-Latent-Diffusion's UNet, the default) or tiny, or a TOML file "
+              "with a [diffusion] table (e.g. an earlier RUN/config.toml); repeatable, later ones win.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Set one key of the diffusion config (VALUE read as TOML), after --config: e.g. lr=3e-4, "
+              "steps=50000, channels=[64,128,256]. Repeatable.")
+@click.option("--resume", is_flag=True, help="Continue RUN from its last checkpoint, bit for bit; --set may only "
+              "change steps, intervals and device.")
+@reports_errors
+def train_diffusion(latents, run, names, settings, resume) -> None:
+    """Train a latent diffusion denoiser (1-D U-Net, v-objective) on LATENTS (a `ravelive latents` folder) into RUN.
+
+    torchrun --nproc_per_node N -m ravelive train-diffusion ... runs it on N processes.
+    """
+    import os
+
+    from ravelive.generation.diffusion_training import train_diffusion as train_run
+
+    leader = int(os.environ.get("RANK", "0")) == 0  # under torchrun, one bar
+    with _progress("training") as show:
+        result = train_run(latents, run, names, settings, resume=resume, on_step=show if leader else None)
+    if leader:
+        click.echo(f"trained {run} to step {result.step}; generate: ravelive generate-latents {run} --model MODEL.ts "
+                   f"--out DIR")
+
+
+@main.command("generate-latents")
+@click.argument("run", type=click.Path(file_okay=False))
+@click.option("--model", "-m", required=True, type=click.Path(exists=True),
+              help="The model whose latents the run learnt (its decode makes the audio): a .ts file, or the "
+              "training RUN it was exported from.")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Folder for the wav files.")
+@click.option("--seconds", type=float, help="Duration; longer than the training context by overlapping windows. "
+              "Default: one window.")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="The same seed, the same audio.")
+@click.option("--steps", type=click.IntRange(1), default=50, show_default=True, help="Sampler steps per window.")
+@click.option("--temperature", type=float, default=1.0, show_default=True,
+              help="Scale of the initial noise: below 1 calmer, above 1 wilder.")
+@click.option("--sampler", type=click.Choice(["dpm", "ddim"]), default="dpm", show_default=True,
+              help="DPM-Solver++ (2M) or DDIM.")
+@click.option("--slerp", type=(click.IntRange(0), click.IntRange(0)), metavar="SEED_A SEED_B",
+              help="Write a series walking from SEED_A's noise to SEED_B's (spherical interpolation).")
+@click.option("--slerp-count", type=click.IntRange(2), default=5, show_default=True, help="Files in the series.")
+@reports_errors
+def generate_latents(run, model, out, seconds, seed, steps, temperature, sampler, slerp, slerp_count) -> None:
+    """Generate audio from the latent diffusion run RUN, decoded through MODEL, into folder OUT."""
+    import tempfile
+    from pathlib import Path
+
+    from ravelive.generation.generate import GenerationSettings, generate_latents as generate
+
+    settings = GenerationSettings(seconds, seed, steps, temperature, sampler)
+    with tempfile.TemporaryDirectory(prefix="ravelive-generate-latents-") as scratch:
+        written = generate(run, _model_file(model, Path(scratch)), out, settings, slerp, slerp_count)
+    click.echo(f"wrote {len(written)} file(s) to {out}: {', '.join(path.name for path in written)}")
+
+
+@contextlib.contextmanager
+def _progress(label: str):
+    """A step callback drawing a progress bar on stderr, opened at the first step (a refused config prints alone)."""
+    import sys
+
+    with contextlib.ExitStack() as stack:
+        bars = []
+
+        def show(report) -> None:
+            if not bars:
+                bars.append(stack.enter_context(click.progressbar(
+                    length=report.steps, label=label, file=sys.stderr, item_show_func=lambda text: text)))
+                bars[0].update(report.step - 1)
+            shown = " ".join(f"{name} {value:.3g}" for name, value in report.losses.items())
+            bars[0].update(report.step - bars[0].pos, current_item=shown)
+
+        yield show
 
 
 @main.command("export")

@@ -16,10 +16,15 @@ A run folder holds
 
 The model's state_dict is the offline model's; `export_rave` loads it into the
 streaming one (stream state lives outside state_dict, by design).
+
+Other loops (`ravelive train-diffusion`) write the same layout with their
+own `CheckpointKind`: a format name, their config class and the command that
+makes a first checkpoint, so one kind's file is never read as another's.
 """
 
 import os
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +37,19 @@ from ravelive.training.config import RunConfig, to_toml
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.toml"
-FORMAT = "ravelive-training-checkpoint"
 FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class CheckpointKind:
+    """What a run folder's checkpoint holds: its format name, its config class, the command that starts one."""
+
+    format: str
+    config_type: type  # with to_dict() and from_dict(); to_dict() gives the TOML tables of config.toml
+    first_command: str  # named when a run has no checkpoint yet
+
+
+TRAINING = CheckpointKind("ravelive-training-checkpoint", RunConfig, "ravelive train DATASET")
 
 
 def checkpoint_path(run: str | Path) -> Path:
@@ -59,14 +75,14 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
 
 
-def save_checkpoint(run: str | Path, config: RunConfig, **state: Any) -> Path:
+def save_checkpoint(run: str | Path, config: Any, kind: CheckpointKind = TRAINING, **state: Any) -> Path:
     """Write `checkpoint.pt` (config, version, format and `state`) and `config.toml` into `run`."""
     run = Path(run)
     run.mkdir(parents=True, exist_ok=True)
     path = checkpoint_path(run)
     partial = path.with_name(f".{CHECKPOINT}.partial")
     payload = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "ravelive_version": __version__,
+        "format": kind.format, "format_version": FORMAT_VERSION, "ravelive_version": __version__,
         "config": config.to_dict(), **state,
     }
     torch.save(payload, partial)
@@ -75,22 +91,22 @@ def save_checkpoint(run: str | Path, config: RunConfig, **state: Any) -> Path:
     return path
 
 
-def load_checkpoint(run: str | Path) -> dict[str, Any]:
-    """The last checkpoint of `run` (tensors on the CPU), with `config` as a RunConfig."""
+def load_checkpoint(run: str | Path, kind: CheckpointKind = TRAINING) -> dict[str, Any]:
+    """The last checkpoint of `run` (tensors on the CPU), with `config` as a `kind.config_type`."""
     path = checkpoint_path(run)
     if not path.is_file():
         raise ConfigError(
             f"{run}: no {CHECKPOINT} in it (not a training run, or stopped before its first checkpoint); "
-            f"train first: ravelive train DATASET --out {run}"
+            f"train first: {kind.first_command} --out {run}"
         )
     # weights_only: the payload is tensors, numbers and strings, nothing a stranger's file could execute
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    if checkpoint.get("format") != FORMAT or checkpoint.get("format_version") != FORMAT_VERSION:
+    if checkpoint.get("format") != kind.format or checkpoint.get("format_version") != FORMAT_VERSION:
         raise ConfigError(
-            f"{path}: not a ravelive training checkpoint of format version {FORMAT_VERSION} "
+            f"{path}: not a {kind.format} of format version {FORMAT_VERSION} "
             f"(found {checkpoint.get('format')!r} {checkpoint.get('format_version')!r}); start a new run"
         )
-    checkpoint["config"] = RunConfig.from_dict(checkpoint["config"])
+    checkpoint["config"] = kind.config_type.from_dict(checkpoint["config"])
     return checkpoint
 
 

@@ -188,26 +188,28 @@ def resumed_config(saved: RunConfig, names: Sequence[str] = (), settings: Sequen
     """The checkpoint's configs, with the RESUMABLE_KEYS `settings` change; any other disagreement is refused."""
     train: dict[str, Any] = {}
     for source, key, value in config_changes(names, settings):
-        current = getattr(saved.model if key in MODEL_KEYS else saved.train, key)
         if key in RESUMABLE_KEYS:
             train[key] = value
-            continue
-        config = saved.model if key in MODEL_KEYS else saved.train
-        wanted = getattr(replace(config, **{key: value}), key)  # normalised: lists -> tuples, 1 -> 1.0
-        if wanted != current:
-            shown = source if source.startswith("--set") else f"{source} (sets {key}={value!r})"
-            raise ConfigError(
-                f"{shown} disagrees with the checkpoint's {key}={current!r}: drop it or start a new run"
-            )
+        else:
+            refuse_disagreement(saved.model if key in MODEL_KEYS else saved.train, source, key, value)
     return RunConfig(saved.model, replace(saved.train, **train))
 
 
-def to_toml(config: RunConfig) -> str:
-    """`config.toml` of a run: loadable again with `--config RUN/config.toml`."""
+def refuse_disagreement(saved: Any, source: str, key: str, value: Any) -> None:
+    """ConfigError when setting `key` to `value` in the checkpoint's frozen dataclass `saved` would change it."""
+    current = getattr(saved, key)
+    wanted = getattr(replace(saved, **{key: value}), key)  # normalised: lists -> tuples, 1 -> 1.0
+    if wanted != current:
+        shown = source if source.startswith("--set") else f"{source} (sets {key}={value!r})"
+        raise ConfigError(f"{shown} disagrees with the checkpoint's {key}={current!r}: drop it or start a new run")
+
+
+def to_toml(config: Any) -> str:
+    """`config.toml` of a run (a RunConfig, or any config whose `to_dict()` gives tables): reusable with `--config`."""
     import tomlkit
 
     def plain(value: Any) -> Any:
         return [plain(v) for v in value] if isinstance(value, (tuple, list)) else value
 
     data = {table: {key: plain(value) for key, value in values.items()} for table, values in config.to_dict().items()}
-    return "# written by ravelive train; reuse with --config this-file.toml\n" + tomlkit.dumps(data)
+    return "# written by ravelive; reuse with --config this-file.toml\n" + tomlkit.dumps(data)

@@ -123,6 +123,15 @@ def start_processes(device: str) -> Processes:
     return Processes(rank, world_size, chosen)
 
 
+def every_rank_rng_state(procs: Processes) -> list[dict]:
+    """Every rank's random states, in rank order (a collective: every rank calls it), for a checkpoint."""
+    if not procs.distributed:
+        return [rng_state()]
+    states = [None] * procs.world_size
+    torch.distributed.all_gather_object(states, rng_state())
+    return states
+
+
 def train(
     dataset: torch.utils.data.Dataset,
     run: str | Path,
@@ -276,10 +285,7 @@ def _train(dataset, run, config, checkpoint, procs, on_step, dataset_path) -> Tr
 
             # ---- checkpoint: every rank gives its random state, rank 0 writes ----
             if step % tc.checkpoint_interval == 0 or step == tc.steps:
-                rngs = [rng_state()]
-                if procs.distributed:
-                    rngs = [None] * procs.world_size
-                    torch.distributed.all_gather_object(rngs, rng_state())
+                rngs = every_rank_rng_state(procs)
                 if leader:
                     save_checkpoint(
                         run, config, step=step, model=model.state_dict(), discriminator=discriminator.state_dict(),

@@ -5,27 +5,13 @@ import pytest
 import soundfile
 import torch
 from click.testing import CliRunner
+from latent_fixtures import LENGTH, RATE, RATIO, tone
 
 from ravelive.cli import main
 from ravelive.errors import ConfigError
 from ravelive.generation.latents import ENCODED_DIR, LatentCorpus, encode_corpus
 from ravelive.models.autoencoder import AutoencoderConfig, export_autoencoder
 from ravelive.models.nn_model import NNModel
-
-RATE = 48000
-RATIO = 512  # AutoencoderConfig's default strides 8*4*4*4
-LENGTH = 16  # frames per sequence in these tests: 8192 samples
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    return export_autoencoder(AutoencoderConfig(), tmp_path_factory.mktemp("model") / "ae.ts", seed=3)
-
-
-def tone(seconds: float, frequency: float, rate: int = RATE, channels: int = 1) -> np.ndarray:
-    t = np.arange(int(seconds * rate)) / rate
-    mono = (0.4 * np.sin(2 * np.pi * frequency * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
-    return np.repeat(mono[:, None], channels, axis=1)
 
 
 @pytest.fixture

@@ -1,24 +1,18 @@
 """Two CPU processes (gloo, as torchrun starts them) train one model: identical weights, and an exact resume."""
 
 import os
-import socket
 
 import pytest
 import torch
 import torch.multiprocessing as mp
 from conftest import QUICK
+from ports import free_port
 
 from ravelive.training.loop import train_run
 
 WORLD_SIZE = 2
 STEPS = 4
 SETTINGS = QUICK + ("phase_1_steps=2", "batch_size=2")  # both phases, each wrapped in DDP
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _rank(rank: int, port: int, dataset: str, run: str, out: str, settings: tuple, resume: bool) -> None:
@@ -33,7 +27,7 @@ def _rank(rank: int, port: int, dataset: str, run: str, out: str, settings: tupl
 
 def _train(dataset, run, out, settings, resume=False) -> list[dict]:
     out.mkdir(exist_ok=True)
-    mp.spawn(_rank, args=(_free_port(), str(dataset), str(run), str(out), settings, resume), nprocs=WORLD_SIZE)
+    mp.spawn(_rank, args=(free_port(), str(dataset), str(run), str(out), settings, resume), nprocs=WORLD_SIZE)
     return [torch.load(out / f"rank{rank}.pt") for rank in range(WORLD_SIZE)]
 
 
