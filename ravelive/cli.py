@@ -207,6 +207,9 @@ def _device(text: str | None) -> int | str | None:
 @click.option("--allow", multiple=True, metavar="ADDRESS[/BITS]",
               help="Client address or subnet accepted besides loopback (repeatable), e.g. 192.168.1.0/24.")
 @click.option("--models-dir", type=click.Path(file_okay=False), help="Directory /ravelive/model/load NAME loads from.")
+@click.option("--latents-dir", type=click.Path(file_okay=False),
+              help="Directory of latent sequences (NAME.npy, as generate-latents writes) /ravelive/latent/play NAME "
+                   "plays into decode.")
 @click.option("--presets-dir", type=click.Path(file_okay=False),
               help="Directory of presets (OSC save, load, morph; --preset); default: $XDG_DATA_HOME/ravelive/presets, "
               "else ~/.local/share/ravelive/presets.")
@@ -243,9 +246,9 @@ def _device(text: str | None) -> int | str | None:
 @reports_errors
 def serve(model, method, device, input_device, output_device, samplerate, channels, period, block, resample_quality,
           latency_margin, threads, input_file, output_file, duration, stats, fallback, no_realtime, no_limiter,
-          allow_control_output, osc_port, osc_host, allow, models_dir, presets_dir, preset, morph, preload, no_osc,
-          no_discovery, midi_in, midi_virtual, midi_out, midi_api, midi_map, learn, cv_in, gate_in, cv_out,
-          cv_calibration) -> None:
+          allow_control_output, osc_port, osc_host, allow, models_dir, latents_dir, presets_dir, preset, morph,
+          preload, no_osc, no_discovery, midi_in, midi_virtual, midi_out, midi_api, midi_map, learn, cv_in, gate_in,
+          cv_out, cv_calibration) -> None:
     """Run a model live on an audio device (or files), until Ctrl-C or SIGTERM."""
     from pathlib import Path
 
@@ -260,6 +263,7 @@ def serve(model, method, device, input_device, output_device, samplerate, channe
     osc = None if no_osc else OscConfig(
         host=osc_host, port=osc_port, allow=tuple(allow),
         models_dir=Path(models_dir) if models_dir else None, presets_dir=presets,
+        latents_dir=Path(latents_dir) if latents_dir else None,
     )
 
     config = ServeConfig(

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 from ravelive.audio import AudioPath, AudioSettings, device_sample_rate, has_output_device
@@ -30,7 +31,7 @@ from ravelive.config import ServeConfig, default_threads
 from ravelive.control.model_params import ALLOW_CONTROL_OUTPUT, OUTPUT_GAIN, ControlSnapshot, ModelControls
 from ravelive.control.named_files import NamedFiles
 from ravelive.control.params import Change, ParameterStore
-from ravelive.control.presets import AUTOSAVE_NAME, PresetLibrary, default_presets_dir
+from ravelive.control.presets import AUTOSAVE_NAME, LOOP_PLAY, PresetLibrary, default_presets_dir
 from ravelive.dsp.limiter import CEILING_DBTP
 from ravelive.engine.cv_stage import CvSignals, CvStage, LatentTap
 from ravelive.engine.latent_fanout import LatentFanout
@@ -40,7 +41,7 @@ from ravelive.engine.realtime import AUDIO_PRIORITY, Processor, Realtime, Realti
 from ravelive.engine.stream import LatentSink, StreamEngine
 from ravelive.engine.swap import Done, EngineSettings, ModelSwapper
 from ravelive.engine.warmup import margin_from_compute
-from ravelive.errors import AudioDeviceError, ConfigError
+from ravelive.errors import AudioDeviceError, ConfigError, ParameterError
 from ravelive.models.default import DEFAULT_MODEL_PATH
 from ravelive.models.nn_model import NNModel
 
@@ -312,6 +313,19 @@ class Server:
     def reload_model(self, done: Done | None = None) -> None:
         """Re-read the playing model file (e.g. after an export) and hot-swap to it."""
         self.swapper.request(None, None, done)
+
+    def latent_dims(self) -> int:
+        """The playing model's latent size (0: it has no encode -> decode latent path)."""
+        return self.swapper.playing.engine.latent_dims
+
+    def play_latents(self, frames: np.ndarray) -> None:
+        """Make `frames` [dims, n] the playing engine's latent loop and play it (a swap starts an empty loop)."""
+        engine = self.swapper.playing.engine
+        if not engine.latent_dims or frames.shape[0] != engine.latent_dims:
+            raise ParameterError(f"a latent sequence of {frames.shape[0]} dimensions cannot play on "
+                                 f"{self.swapper.playing.path.name}, whose latent has {engine.latent_dims}")
+        engine.latent_clip = frames
+        self.controls.update({LOOP_PLAY: True}, source=None)
 
     def set_latent_sink(self, sink: LatentSink | None) -> None:
         """Hand the latent frames of the running engine (and of every swapped-in one) to `sink`; None: stop."""

@@ -131,8 +131,9 @@ class ModelControls:
                 freeze=tuple(values[d + "freeze"] for d in dimensions),
                 replace=tuple(values[d + "replace_value"] if values[d + "replace"] else None for d in dimensions),
                 noise=tuple(values[d + "noise"] for d in dimensions),
-                loop=LoopControl(values[LOOP_RECORD], values[LOOP_PLAY],
-                                 values["latent/loop/overdub"], round(values["latent/loop/seconds"] * self.latent_rate)),
+                loop=LoopControl(values[LOOP_RECORD], values[LOOP_PLAY], values["latent/loop/overdub"],
+                                 round(values["latent/loop/seconds"] * self.latent_rate),
+                                 values["latent/loop/start"], values["latent/loop/end"]),
             )
         bypass = values["bypass"]
         return ControlSnapshot(
@@ -278,6 +279,11 @@ def _loop_specs() -> list[ParameterSpec]:
                       "share of the live latent blended into each frame recorded while the loop plays", 0.0, 1.0),
         ParameterSpec("latent/loop/seconds", ParameterType.FLOAT, default,
                       "longest loop; a recording reaching it closes by itself", shortest, longest, unit="s"),
+        ParameterSpec("latent/loop/start", ParameterType.FLOAT, 0.0,
+                      "loop point: where in the loop (0 = its start, 1 = its end) play cycles from", 0.0, 1.0),
+        ParameterSpec("latent/loop/end", ParameterType.FLOAT, 1.0,
+                      "loop point: where in the loop play cycles back to start (at least one frame after it)",
+                      0.0, 1.0),
     ]
 
 

@@ -28,7 +28,8 @@ from ravelive.control.morph import PresetMorph
 from ravelive.control.named_files import NamedFiles
 from ravelive.control.osc_wire import PacketError, build_message, parse_packet
 from ravelive.control.params import ParameterStore
-from ravelive.control.presets import PresetLibrary
+from ravelive.control.latent_clips import LatentClips
+from ravelive.control.presets import LOOP_PLAY, PresetLibrary
 from ravelive.errors import ConfigError, ParameterError, RaveliveError
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,10 @@ class ControlledServer(Protocol):
     def load_model(self, path: Path, method: str | None = None, done: Callable[[str | None], None] | None = None) -> None: ...
 
     def reload_model(self, done: Callable[[str | None], None] | None = None) -> None: ...
+
+    def latent_dims(self) -> int: ...
+
+    def play_latents(self, frames: np.ndarray) -> None: ...
 
 
 class MidiControl(Protocol):
@@ -68,6 +73,7 @@ class OscConfig:
     allow: tuple[str, ...] = ()  # client addresses or subnets ("192.168.1.0/24") accepted besides loopback
     models_dir: Path | None = None  # the only place /ravelive/model/load reads from; None disables it
     presets_dir: Path | None = None  # where presets are saved and loaded; None disables them
+    latents_dir: Path | None = None  # the only place /ravelive/latent/play reads from; None disables it
     feedback_rate: float = 60.0  # most pushes per second per address to each subscriber
     max_messages_per_second: float = 5000.0  # above this a flood is dropped unread (counted), sparing the audio worker
     max_subscribers: int = 32
@@ -131,6 +137,7 @@ class OscServer:
         self._allow = AllowList(config.host, config.allow)
         self._models = NamedFiles(config.models_dir, ".ts", "model") if config.models_dir else None
         self._presets = PresetLibrary(config.presets_dir) if config.presets_dir else None
+        self._clips = LatentClips(config.latents_dir) if config.latents_dir else None
         self._owns_morph = morph is None
         self._morph = morph if morph is not None else PresetMorph(self._presets, store) if self._presets else None
         self._socket = _bind(config.host, config.port)
@@ -149,6 +156,9 @@ class OscServer:
             f"{namespace.ROOT}/model/load": self._model_load,
             f"{namespace.ROOT}/model/reload": self._model_reload,
             f"{namespace.ROOT}/model/list": self._model_list,
+            f"{namespace.ROOT}/latent/play": self._latent_play,
+            f"{namespace.ROOT}/latent/stop": self._latent_stop,
+            f"{namespace.ROOT}/latent/list": self._latent_list,
             f"{namespace.ROOT}/preset/save": self._preset_save,
             f"{namespace.ROOT}/preset/load": self._preset_load,
             f"{namespace.ROOT}/preset/list": self._preset_list,
@@ -336,6 +346,20 @@ class OscServer:
 
     def _model_list(self, address: str, arguments: list[Any], sender: Address) -> None:
         self._reply(sender, address, *(self._models.names() if self._models else []))
+
+    def _latent_play(self, address: str, arguments: list[Any], sender: Address) -> None:
+        if self._clips is None:
+            raise _Refused("refused_value", f"{address}: no latent sequences directory; start the server with "
+                                            f"--latents-dir DIR")
+        name = _one_text(address, arguments)
+        self.server.play_latents(self._clips.load(name, self.server.latent_dims()))
+        self._reply(sender, "done", address, name)
+
+    def _latent_stop(self, address: str, arguments: list[Any], sender: Address) -> None:
+        self.store.update({LOOP_PLAY: False}, source=None)
+
+    def _latent_list(self, address: str, arguments: list[Any], sender: Address) -> None:
+        self._reply(sender, address, *(self._clips.names() if self._clips else []))
 
     def _start(self, address: str, name: str, sender: Address, begin: Callable[[Callable[[str | None], None]], None]) -> None:
         target = self.feedback.target(sender)

@@ -10,6 +10,10 @@ The performer's view, through three parameters (OSC, MIDI, CV like any other):
   With nothing recorded the live latent plays.
 - record while playing overdubs: the loop keeps its length and each frame
   that plays becomes `(1 - a) * loop + a * live`, a = `latent/loop/overdub`.
+- `latent/loop/start` and `latent/loop/end` (fractions of the loop, 0..1)
+  are the loop points: play cycles through that span only.
+- `offer(frames)` makes a whole sequence the loop (a generated piece that
+  `/ravelive/latent/play NAME` loads), replacing any recording.
 
 The encoder's own latents are recorded (before the transform), so a loop
 can be reshaped as it plays. `LoopControl` is the immutable per-block
@@ -31,6 +35,8 @@ class LoopControl:
     play: bool = False
     overdub: float = 0.5  # share of the live latent mixed into each frame overdubbed
     frames: int = 0  # the longest loop, in latent frames (latent/loop/seconds at the latent rate)
+    start: float = 0.0  # loop points, as fractions of the loop's length
+    end: float = 1.0
 
     @property
     def active(self) -> bool:
@@ -48,6 +54,15 @@ class LatentLooper:
         self._playing = False
         self._record_asked = False  # control.record in the previous block: a recording starts on its rising edge
         self._read = 0  # next frame of the loop to play
+        self._offered: np.ndarray | None = None  # the last sequence offered (loaded once)
+
+    def offer(self, frames: np.ndarray | None) -> None:
+        """Make `frames` [dims, n] the loop if it is not the one last offered (the engine offers every block)."""
+        if frames is None or frames is self._offered:
+            return
+        self._offered = frames
+        self._buffer = np.array(frames, dtype=np.float32, copy=True)
+        self.length, self._recording, self._read = self._buffer.shape[1], False, 0
 
     def __call__(self, control: LoopControl, live: np.ndarray) -> np.ndarray:
         """Live frames [dims, n] (float32) -> the frames to decode; `live` itself when the loop is silent."""
@@ -56,20 +71,28 @@ class LatentLooper:
             self._record(live)
         if not (self._playing and self.length):
             return live
+        first, last = self._span(control)
         played = np.empty_like(live)
         for t in range(live.shape[1]):
+            if not first <= self._read < last:
+                self._read = first
             frame = self._buffer[:, self._read]
             if control.record:  # overdub: the blend plays and stays in the loop
                 frame *= 1.0 - control.overdub
                 frame += control.overdub * live[:, t]
             played[:, t] = frame
-            self._read = (self._read + 1) % self.length
+            self._read += 1
         return played
+
+    def _span(self, control: LoopControl) -> tuple[int, int]:
+        """The frames [first, last) the loop points select: at least one frame."""
+        first = min(int(control.start * self.length), self.length - 1)
+        return first, max(first + 1, min(self.length, round(control.end * self.length)))
 
     def _follow(self, control: LoopControl) -> None:
         """Start, close or restart on the edges of record and play."""
         if control.play and not self._playing:
-            self._read = 0
+            self._read = self._span(control)[0] if self.length else 0
         self._playing = control.play
         rising, self._record_asked = control.record and not self._record_asked, control.record
         if rising and not (control.play and self.length):  # a new loop (else: an overdub of the playing one)

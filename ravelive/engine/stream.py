@@ -70,7 +70,9 @@ class StreamEngine:
     While a sink is set, `forward` runs as encode -> transform -> decode even
     with no transform active (the same output for RAVE-style models, whose
     forward is decode(encode(x))). The sink must not block: it runs between
-    model blocks.
+    model blocks. `latent_clip`, when a control thread sets it (a whole
+    float32 [dims, n] sequence, replaced whole), becomes the latent loop's
+    content at the next latent block (dsp/latent_loop.py's `offer`).
     """
 
     def __init__(
@@ -97,6 +99,7 @@ class StreamEngine:
             output_channels = self.channels if spec.in_ratio == spec.out_ratio == 1 else spec.out_channels
         self.output_channels = _check_channels("output_channels", output_channels)
         self.latent_sink: LatentSink | None = None
+        self.latent_clip: np.ndarray | None = None  # a latent sequence [dims, n] for the loop (replaced whole)
 
         self._inputs = InputAdapter(spec, self.channels, self.block)
         self._outputs = OutputAdapter(spec, self.output_channels, self.block)
@@ -207,6 +210,7 @@ class StreamEngine:
                           out: np.ndarray) -> None:
         z = self.model("encode", self._encode_inputs(audio))
         if transform.active:
+            self._latent_processor.looper.offer(self.latent_clip)
             if not self._latent_running:  # blocks ran without a transform in between: freeze starts here
                 self._latent_processor.forget_held()
                 self._latent_running = True

@@ -135,7 +135,8 @@ def decode(model: NNModel, latents: np.ndarray) -> np.ndarray:
 
 def generate_latents(run: str | Path, model_path: str | Path, out: str | Path, settings: GenerationSettings,
                      slerp_seeds: tuple[int, int] | None = None, slerp_count: int = 5) -> list[Path]:
-    """Generate into folder `out`: `seed_N.wav`, or with `slerp_seeds` `slerp_A_B_I.wav` for I < slerp_count."""
+    """Generate into folder `out`: `seed_N.wav`, or with `slerp_seeds` `slerp_A_B_I.wav` for I < slerp_count,
+    each with its latents beside it (`.npy`, float32 [dims, frames] in the model's scale: `serve --latents-dir`)."""
     checkpoint = load_checkpoint(run, DIFFUSION)
     corpus = corpus_of_run(checkpoint)
     model = NNModel.load(model_path)
@@ -168,5 +169,6 @@ def generate_latents(run: str | Path, model_path: str | Path, out: str | Path, s
             model = NNModel.load(model_path)
         audio = decode(model, latents.astype(np.float32))[:, : round(seconds * rate)]
         soundfile.write(out / name, audio.T, rate, subtype="FLOAT")
+        np.save(out / Path(name).with_suffix(".npy"), latents.astype(np.float32))  # for serve's /ravelive/latent/play
         written.append(out / name)
     return written

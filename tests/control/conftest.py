@@ -37,7 +37,7 @@ def store(daemon):
 
 @pytest.fixture
 def osc_server(store, daemon, models_dir, tmp_path):
-    config = OscConfig(port=0, models_dir=models_dir, presets_dir=tmp_path / "presets")
+    config = OscConfig(port=0, models_dir=models_dir, presets_dir=tmp_path / "presets", latents_dir=tmp_path / "latents")
     with OscServer(store, daemon, config) as server:
         yield server
 

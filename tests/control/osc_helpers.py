@@ -24,6 +24,7 @@ class Daemon:
     def __init__(self, path: Path) -> None:
         self.model = NNModel.load(path)
         self.loads: list[Path] = []
+        self.played: list = []  # latent sequences handed to play_latents
 
     def status(self) -> dict:
         return {"model": self.model.path.name, "method": "forward", "sample_rate": 48000, "block": 64,
@@ -44,6 +45,12 @@ class Daemon:
 
     def reload_model(self, done=None):
         self.load_model(self.model.path, None, done)
+
+    def latent_dims(self) -> int:
+        return self.model.methods["encode"].out_channels if "encode" in self.model.methods else 0
+
+    def play_latents(self, frames):
+        self.played.append(frames)
 
 
 class Client:

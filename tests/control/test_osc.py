@@ -212,6 +212,30 @@ def test_model_load_reads_only_models_in_the_directory(client, daemon, name):
     assert daemon.loads == []
 
 
+def test_latent_play_hands_a_checked_sequence_to_the_server_and_stop_ends_it(client, daemon, store, tmp_path):
+    latents = tmp_path / "latents"
+    latents.mkdir()
+    piece = np.random.default_rng(0).standard_normal((4, 30)).astype(np.float32)  # the codec model: 4 latents
+    np.save(latents / "piece.npy", piece)
+    np.save(latents / "wide.npy", np.zeros((8, 30), np.float32))
+    np.save(latents / "objects.npy", np.array([{"not": "numbers"}], dtype=object), allow_pickle=True)
+    np.save(latents / "broken.npy", np.full((4, 3), np.nan, np.float32))
+    client.send("/ravelive/latent/list")
+    assert client.expect("/ravelive/latent/list") == ["broken", "objects", "piece", "wide"]
+    client.send("/ravelive/latent/play", "piece")
+    assert client.expect("/ravelive/done") == ["/ravelive/latent/play", "piece"]
+    np.testing.assert_array_equal(daemon.played[-1], piece)
+    for name, reason in (("wide", "the playing model takes float [4, frames]"), ("objects", "not a numpy array file"),
+                         ("broken", "NaN or Inf"), ("../piece", "latent sequence"), ("missing", "available: broken")):
+        client.send("/ravelive/latent/play", name)
+        assert reason in client.expect("/ravelive/error")[1], name
+    assert len(daemon.played) == 1
+    store.update({"latent/loop/play": True})
+    client.send("/ravelive/latent/stop")
+    client.send("/ravelive/latent/loop/play")
+    assert client.expect("/ravelive/latent/loop/play") == [0]
+
+
 def test_presets_over_osc(client, store):
     client.send("/ravelive/latent/3/bias", -2.0)
     client.send("/ravelive/preset/save", "low")

@@ -30,12 +30,8 @@ def reference_trajectory(x: np.ndarray, loops: int) -> np.ndarray:
     return np.concatenate(frames)
 
 
-def test_a_subscriber_gets_every_latent_frame_in_order_while_the_server_runs(tmp_path):
-    x = np.random.default_rng(3).uniform(-0.5, 0.5, RATE // 2).astype(np.float32)
-    soundfile.write(tmp_path / "in.wav", x, RATE, subtype="FLOAT")
-    config = ServeConfig(input_device="none", output_device="none", input_file=tmp_path / "in.wav", threads=1,
-                         duration=SERVE_SECONDS, realtime=False, latency_margin_ms=100, osc=OscConfig(port=0),
-                         discovery=False)
+def serve_in_thread(config: ServeConfig) -> tuple[threading.Thread, int]:
+    """`run(config)` on a thread, once it has announced its OSC port: (the thread, the port)."""
     announced = threading.Event()
     port = []
 
@@ -48,7 +44,17 @@ def test_a_subscriber_gets_every_latent_frame_in_order_while_the_server_runs(tmp
     serving = threading.Thread(target=run, args=(config, report), daemon=True)
     serving.start()
     assert announced.wait(60), "the server never announced its OSC port"
-    watcher = Client(("127.0.0.1", port[0]))
+    return serving, port[0]
+
+
+def test_a_subscriber_gets_every_latent_frame_in_order_while_the_server_runs(tmp_path):
+    x = np.random.default_rng(3).uniform(-0.5, 0.5, RATE // 2).astype(np.float32)
+    soundfile.write(tmp_path / "in.wav", x, RATE, subtype="FLOAT")
+    config = ServeConfig(input_device="none", output_device="none", input_file=tmp_path / "in.wav", threads=1,
+                         duration=SERVE_SECONDS, realtime=False, latency_margin_ms=100, osc=OscConfig(port=0),
+                         discovery=False)
+    serving, port = serve_in_thread(config)
+    watcher = Client(("127.0.0.1", port))
     watcher.send("/ravelive/latent/notify", 1)
     watcher.expect("/ravelive/latent/notify")
     received = []
@@ -66,3 +72,31 @@ def test_a_subscriber_gets_every_latent_frame_in_order_while_the_server_runs(tmp
     assert len(got) >= RATE / 512  # a second of latent frames at least (93.75 per second)
     start = int(np.argmin(np.abs(reference - got[0]).max(axis=1)))
     np.testing.assert_allclose(got, reference[start : start + len(got)], atol=1e-5)  # consecutive: no gap, no repeat
+
+
+def test_latent_play_loops_a_sequence_into_decode_while_the_server_runs(codec_model_path, tmp_path):
+    x = np.random.default_rng(4).uniform(-0.5, 0.5, RATE // 2).astype(np.float32)
+    soundfile.write(tmp_path / "in.wav", x, RATE, subtype="FLOAT")
+    latents = tmp_path / "latents"
+    latents.mkdir()
+    piece = np.random.default_rng(5).standard_normal((4, 40)).astype(np.float32)  # the codec model: 4 latents
+    np.save(latents / "piece.npy", piece)
+    config = ServeConfig(model=codec_model_path, input_device="none", output_device="none",
+                         input_file=tmp_path / "in.wav", threads=1, duration=SERVE_SECONDS, realtime=False,
+                         latency_margin_ms=100, osc=OscConfig(port=0, latents_dir=latents), discovery=False)
+    serving, port = serve_in_thread(config)
+    client = Client(("127.0.0.1", port))
+    client.send("/ravelive/latent/notify", 1)
+    client.expect("/ravelive/latent/notify")
+    client.send("/ravelive/latent/play", "piece")
+    assert client.expect("/ravelive/done") == ["/ravelive/latent/play", "piece"]
+    received = []
+    while serving.is_alive():
+        received += [arguments for address, arguments in client.receive(0.5) if address == "/ravelive/latent/out"]
+    client.close()
+    got = np.array(received, dtype=np.float32)
+    first = int(np.flatnonzero(np.abs(got - piece[:, 0]).max(axis=1) == 0)[0])  # the loop's first frame plays
+    looped = np.tile(piece, 3).T
+    count = min(len(got) - first, len(looped))
+    assert count > 2 * piece.shape[1]  # cycled at least twice
+    np.testing.assert_array_equal(got[first : first + count], looped[:count])

@@ -103,3 +103,27 @@ def test_the_store_declares_the_loop_in_seconds_and_presets_leave_its_transport_
     with pytest.raises(ParameterError, match="out of range"):
         store.update({"latent/loop/seconds": 0.0})
     assert LatentTransform.identity(DIMS).loop == LoopControl()
+
+
+def test_loop_points_select_the_span_that_cycles():
+    looper = LatentLooper(DIMS)
+    run(looper, RECORD, 0, 8)
+    run(looper, OFF, 0, 1)
+    points = dataclasses.replace(PLAY, start=0.25, end=0.75)  # frames 2..5 of 8
+    assert run(looper, points, 0, 9)[0].tolist() == [2, 3, 4, 5, 2, 3, 4, 5, 2]
+    narrowest = dataclasses.replace(PLAY, start=0.9, end=0.1)  # an end before the start: one frame
+    assert run(looper, narrowest, 0, 3)[0].tolist() == [7, 7, 7]
+
+
+def test_an_offered_sequence_becomes_the_loop_once_and_replaces_a_recording():
+    looper = LatentLooper(DIMS)
+    run(looper, RECORD, 0, 4)
+    run(looper, OFF, 0, 1)
+    piece = frames(50, 3)
+    looper.offer(piece)
+    looper.offer(piece)  # the engine offers it every block: loaded once, the cursor keeps going
+    assert run(looper, PLAY, 0, 2)[0].tolist() == [50, 51]
+    looper.offer(piece)
+    assert run(looper, PLAY, 0, 2)[0].tolist() == [52, 50]
+    piece[0, 0] = -1  # the loop is a copy
+    assert run(looper, PLAY, 0, 1)[0].tolist() == [51]

@@ -1,5 +1,6 @@
 """`ravelive generate-latents`: reproducible, finite, audible, seamless across windows, slerp series, refusals."""
 
+import math
 import sys
 
 import numpy as np
@@ -122,6 +123,8 @@ def test_the_command_writes_a_longer_piece_than_the_training_context(diffusion_r
     assert f"wrote 1 file(s) to {tmp_path / 'out'}: seed_4.wav" in result.output
     audio, _ = soundfile.read(tmp_path / "out" / "seed_4.wav", dtype="float32")
     assert len(audio) == round(seconds * RATE) and np.isfinite(audio).all() and np.abs(audio).max() > 1e-3
+    latents = np.load(tmp_path / "out" / "seed_4.npy")  # beside it, for serve --latents-dir
+    assert latents.dtype == np.float32 and latents.shape == (8, math.ceil(seconds * RATE / RATIO))
 
 
 def test_without_the_generation_extra_sampling_says_what_to_install(monkeypatch):
