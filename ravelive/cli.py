@@ -421,6 +421,36 @@ def train_diffusion(latents, run, names, settings, resume) -> None:
                    f"--out DIR")
 
 
+@main.command("train-prior")
+@click.argument("latents", type=click.Path())
+@click.option("--out", "-o", "run", required=True, type=click.Path(file_okay=False),
+              help="Run folder: checkpoint.pt, config.toml and TensorBoard logs/ go there.")
+@click.option("--config", "-c", "names", multiple=True, metavar="NAME",
+              help="Prior preset: default (2 x 512 GRU) or tiny, or a TOML file with a [prior] table (e.g. an "
+              "earlier RUN/config.toml); repeatable, later ones win.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Set one key of the prior config (VALUE read as TOML), after --config: e.g. hidden=256, "
+              "layers=3, steps=50000. Repeatable.")
+@click.option("--resume", is_flag=True, help="Continue RUN from its last checkpoint, bit for bit; --set may only "
+              "change steps, intervals and device.")
+@reports_errors
+def train_prior(latents, run, names, settings, resume) -> None:
+    """Train a prior (a GRU predicting each latent frame from the ones before) on LATENTS into RUN.
+
+    LATENTS is a `ravelive latents` folder: it names the model the prior plays for.
+    torchrun --nproc_per_node N -m ravelive train-prior ... runs it on N processes.
+    """
+    import os
+
+    from ravelive.generation.prior_training import train_prior as train_run
+
+    leader = int(os.environ.get("RANK", "0")) == 0  # under torchrun, one bar
+    with _progress("training") as show:
+        result = train_run(latents, run, names, settings, resume=resume, on_step=show if leader else None)
+    if leader:
+        click.echo(f"trained {run} to step {result.step}; export: ravelive export-prior {run} --out PRIOR.ts")
+
+
 @main.command("generate-latents")
 @click.argument("run", type=click.Path(file_okay=False))
 @click.option("--model", "-m", required=True, type=click.Path(exists=True),

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ravelive.errors import ConfigError
-from ravelive.generation.table_config import ConfigTable, positive
+from ravelive.generation.table_config import ConfigTable, check_fields, positive
 
 
 @dataclass(frozen=True)
@@ -48,12 +48,6 @@ class DiffusionConfig:
             if not isinstance(value, (list, tuple)):
                 raise ConfigError(f"diffusion config {name} = {value!r}: expected a list, one value per level")
             set_(name, tuple(bool(v) for v in value) if name == "attentions" else tuple(value))
-        for name in ("lr", "weight_decay", "clip_grad_norm"):
-            value = getattr(self, name)
-            if isinstance(value, int) and not isinstance(value, bool):
-                set_(name, float(value))
-            if not isinstance(getattr(self, name), float) or not getattr(self, name) >= 0:
-                raise ConfigError(f"diffusion config {name} = {value!r}: expected a number >= 0")
         levels = len(self.channels)
         for name in ("factors", "items", "attentions"):
             if len(getattr(self, name)) != levels:
@@ -62,14 +56,7 @@ class DiffusionConfig:
         for name in ("channels", "factors", "items"):
             if not getattr(self, name) or any(not positive(v) for v in getattr(self, name)):
                 raise ConfigError(f"diffusion config {name} = {list(getattr(self, name))}: expected positive integers")
-        for name in ("attention_heads", "attention_features", "steps", "batch_size", "log_interval",
-                     "checkpoint_interval"):
-            if not positive(getattr(self, name)):
-                raise ConfigError(f"diffusion config {name} = {getattr(self, name)!r}: expected a positive integer")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"diffusion config seed = {self.seed!r}: expected an integer >= 0")
-        if not isinstance(self.device, str) or not self.device:
-            raise ConfigError(f"diffusion config device = {self.device!r}: expected 'auto', 'cpu' or 'cuda'")
+        check_fields(self, "diffusion", counts=("attention_heads", "attention_features"))
 
     @property
     def stride(self) -> int:

@@ -77,6 +77,28 @@ class ConfigTable:
                               f"name or a {self.table} run's config.toml") from None
 
 
+def check_fields(config: Any, table: str, *, numbers: Sequence[str] = (), counts: Sequence[str] = ()) -> None:
+    """ConfigError naming the first bad field of the frozen dataclass `config` (in its __post_init__).
+
+    `numbers` must be >= 0 (an integer from TOML becomes a float); `counts` whole numbers >= 1; with the
+    training fields every corpus config has: lr, weight_decay, clip_grad_norm, steps, batch_size,
+    log_interval, checkpoint_interval, seed and device.
+    """
+    for name in ("lr", "weight_decay", "clip_grad_norm", *numbers):
+        value = getattr(config, name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            object.__setattr__(config, name, float(value))  # a frozen dataclass normalising its own field
+        if not isinstance(getattr(config, name), float) or not getattr(config, name) >= 0:
+            raise ConfigError(f"{table} config {name} = {value!r}: expected a number >= 0")
+    for name in ("steps", "batch_size", "log_interval", "checkpoint_interval", *counts):
+        if not positive(getattr(config, name)):
+            raise ConfigError(f"{table} config {name} = {getattr(config, name)!r}: expected a positive integer")
+    if isinstance(config.seed, bool) or not isinstance(config.seed, int) or config.seed < 0:
+        raise ConfigError(f"{table} config seed = {config.seed!r}: expected an integer >= 0")
+    if not isinstance(config.device, str) or not config.device:
+        raise ConfigError(f"{table} config device = {config.device!r}: expected 'auto', 'cpu' or 'cuda'")
+
+
 def positive(value: Any) -> bool:
     """Whether `value` is a whole number >= 1 (not a bool)."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
