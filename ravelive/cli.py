@@ -451,6 +451,23 @@ def train_prior(latents, run, names, settings, resume) -> None:
         click.echo(f"trained {run} to step {result.step}; export: ravelive export-prior {run} --out PRIOR.ts")
 
 
+@main.command("export-prior")
+@click.argument("run", type=click.Path(file_okay=False))
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False),
+              help="The .ts file to write: method `prior` (temperature in, latents out) for the corpus's model.")
+@reports_errors
+def export_prior(run, out) -> None:
+    """Export the prior run RUN (`ravelive train-prior`) as an nn~ file whose `prior` feeds the model's `decode`."""
+    from ravelive.generation.prior_export import export_prior as export
+
+    exported = export(run, out)
+    model = exported.model
+    click.echo(f"exported {run} (step {exported.step}) to {exported.path}: prior [1, {model.ratio}, {model.dims}, "
+               f"{model.ratio}] for {model.name} at {model.sample_rate} Hz; play it: ravelive serve --model "
+               f"{model.name} --prior {exported.path}, or [nn~ {exported.path.name} prior] into "
+               f"[nn~ {model.name} decode]")
+
+
 @main.command("generate-latents")
 @click.argument("run", type=click.Path(file_okay=False))
 @click.option("--model", "-m", required=True, type=click.Path(exists=True),

@@ -34,7 +34,8 @@ from torch import nn
 
 from ravelive.generation.prior_config import PriorConfig
 
-LOG_STD_RANGE = (-5.0, 2.0)  # std from 0.007 to 7.4 corpus standard deviations: no collapse to a spike
+LOG_STD_MIN = -5.0  # the narrowest predicted std, 0.007 corpus standard deviations: no collapse to a spike
+LOG_STD_MAX = 2.0  # the widest, 7.4
 _HALF_LOG_TWO_PI = 0.5 * math.log(2 * math.pi)
 
 
@@ -44,6 +45,7 @@ class Prior(nn.Module):
     def __init__(self, dims: int, config: PriorConfig) -> None:
         super().__init__()
         self.dims = dims
+        self.log_std_range = (LOG_STD_MIN, LOG_STD_MAX)  # an attribute: TorchScript reads no module-level floats
         self.inputs = nn.Linear(dims, config.hidden)
         self.gru = nn.GRU(config.hidden, config.hidden, config.layers, batch_first=True)
         self.head = nn.Linear(config.hidden, 2 * dims)
@@ -75,7 +77,7 @@ class Prior(nn.Module):
 
     def _distribution(self, features: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         mean, log_std = self.head(features).chunk(2, dim=-1)
-        return mean, log_std.clamp(LOG_STD_RANGE[0], LOG_STD_RANGE[1])
+        return mean, log_std.clamp(self.log_std_range[0], self.log_std_range[1])
 
 
 def sample(mean: torch.Tensor, log_std: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:
