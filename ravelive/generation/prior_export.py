@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 
 from ravelive.dsp.cached_conv import DEFAULT_MAX_BATCH
+from ravelive.engine.stream import PRIOR_METHOD
 from ravelive.errors import ConfigError, ModelRuntimeError
 from ravelive.generation.corpus_training import corpus_of_run
 from ravelive.generation.latents import ModelIdentity
@@ -46,7 +47,6 @@ from ravelive.training.checkpoint import load_checkpoint
 
 logger = logging.getLogger(__name__)
 
-METHOD = "prior"
 MAX_TEMPERATURE = 4.0  # a temperature signal above this plays as this: beyond it the frames are noise
 CHECK_FRAMES = 24  # frames of the temperature-0 check
 
@@ -65,7 +65,7 @@ class PriorModule(ContractModule):
         self.register_buffer("previous", torch.zeros(max_batch, model.dims), persistent=False)
         self.register_buffer("latent_mean", torch.tensor(mean, dtype=torch.float32)[:, None])
         self.register_buffer("latent_std", torch.tensor(std, dtype=torch.float32)[:, None])
-        self.register_method(METHOD, [1, model.ratio, model.dims, model.ratio], ["temperature"],
+        self.register_method(PRIOR_METHOD, [1, model.ratio, model.dims, model.ratio], ["temperature"],
                              [f"latent {d}" for d in range(model.dims)], delay=0, deterministic=False)
 
     @torch.jit.export
@@ -121,13 +121,13 @@ def _check_temperature_zero(model: NNModel, module: PriorModule) -> None:
         expected = module.prior(zeros)
         module.reset()
         model.module.reset()
-        streamed = torch.cat([model(METHOD, zeros[:, :, t : t + 1]) for t in range(CHECK_FRAMES)], -1)
+        streamed = torch.cat([model(PRIOR_METHOD, zeros[:, :, t : t + 1]) for t in range(CHECK_FRAMES)], -1)
         model.module.reset()
     error = (streamed - expected).abs().max().item()
     if not error <= TOLERANCE * max(1.0, expected.abs().max().item()):
-        raise ModelRuntimeError(f"{model.path}: method '{METHOD}' at temperature 0, one frame per call, differs from "
-                                f"one call on {CHECK_FRAMES} frames (max difference {error:.3g}): its state does not "
-                                f"carry over between calls")
+        raise ModelRuntimeError(f"{model.path}: method '{PRIOR_METHOD}' at temperature 0, one frame per call, "
+                                f"differs from one call on {CHECK_FRAMES} frames (max difference {error:.3g}): its "
+                                f"state does not carry over between calls")
 
 
 def prior_identity(prior: NNModel) -> ModelIdentity:
@@ -143,9 +143,9 @@ def open_prior(path: str | Path, model: NNModel) -> NNModel:
     """The prior file `path`, checked to decode through `model`: ConfigError when its latents are another model's."""
     prior = NNModel.load(path)
     identity = prior_identity(prior)
-    if METHOD not in prior.methods:
-        raise ConfigError(f"{prior.path}: no method '{METHOD}' (methods here: {', '.join(prior.methods)}); export it "
-                          f"again with `ravelive export-prior`")
+    if PRIOR_METHOD not in prior.methods:
+        raise ConfigError(f"{prior.path}: no method '{PRIOR_METHOD}' (methods here: {', '.join(prior.methods)}); "
+                          f"export it again with `ravelive export-prior`")
     identity.check_decoder(model, f"{prior.path.name} plays",
                            f"or train a prior on its latents (ravelive latents {model.path.name} ..., ravelive "
                            f"train-prior)")

@@ -58,8 +58,8 @@ class ConfigTable:
             elif name.endswith(".toml"):  # a run's own config.toml, say
                 changes += [(f"--config {name}", key, value) for key, value in self._toml_table(Path(name)).items()]
             else:
-                raise ConfigError(f"--config {name!r}: neither a {self.table} preset ({', '.join(sorted(self.presets))}) "
-                                  f"nor a .toml file with a [{self.table}] table")
+                raise ConfigError(f"--config {name!r}: neither a {self.table} preset "
+                                  f"({', '.join(sorted(self.presets))}) nor a .toml file with a [{self.table}] table")
         changes += [(f"--set {text}", *parse_setting(text)) for text in settings]
         keys = self.keys
         for source, key, _ in changes:

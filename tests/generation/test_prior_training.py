@@ -1,4 +1,4 @@
-"""`ravelive train-prior`: the tiny prior learns the corpus, streams as it trains, resumes bit for bit, refuses bad input."""
+"""`ravelive train-prior`: the tiny prior learns the corpus, steps as it trains, resumes bit for bit, bad input."""
 
 import pytest
 import torch
