@@ -240,12 +240,15 @@ def _device(text: str | None) -> int | str | None:
 @click.option("--cv-calibration", type=click.Path(dir_okay=False),
               help="TOML file whose [cv] table calibrates the interface (volts_full_scale, range bipolar/unipolar, "
                    "gate threshold); default: the --midi-map file. See docs/midi.md.")
+@click.option("--prior", type=click.Path(exists=True, dir_okay=False),
+              help="A prior for this model (ravelive export-prior): /ravelive/prior/play 1 decodes its latents in "
+                   "place of the input's, at /ravelive/prior/temperature (0..2).")
 @reports_errors
 def serve(model, method, device, input_device, output_device, samplerate, channels, period, block, resample_quality,
           latency_margin, threads, input_file, output_file, duration, stats, fallback, no_realtime, no_limiter,
           allow_control_output, osc_port, osc_host, allow, models_dir, presets_dir, preset, morph, preload, no_osc,
           no_discovery, midi_in, midi_virtual, midi_out, midi_api, midi_map, learn, cv_in, gate_in, cv_out,
-          cv_calibration) -> None:
+          cv_calibration, prior) -> None:
     """Run a model live on an audio device (or files), until Ctrl-C or SIGTERM."""
     from pathlib import Path
 
@@ -276,6 +279,7 @@ def serve(model, method, device, input_device, output_device, samplerate, channe
         if midi_in or midi_virtual or midi_out or midi_map or learn else None,
         cv=cv_config(cv_in, gate_in, cv_out, cv_calibration or (midi_map if cv_in or gate_in or cv_out else None)),
         preset=preset, presets_dir=presets, morph=tuple(morph) if morph else None,
+        prior=Path(prior) if prior else None,
     )
     run(config, report=click.echo)
 

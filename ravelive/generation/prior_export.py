@@ -11,8 +11,8 @@ The output is denormalised with the corpus statistics, so it feeds the
 model's `decode` directly: in Max, `[nn~ prior.ts prior]` into
 `[nn~ model.ts decode]`, one outlet per latent into one inlet per latent.
 The `sr` is the model's, and `ravelive.json` names the model it belongs to
-(`prior.model`: name, sha256, rate, ratio, dims); `open_prior` checks it
-against the model it is to play into.
+(`prior.model`: name, sha256, rate, ratio, dims); prior_file's
+`open_prior` checks it against the model it is to play into.
 
 Why a file of its own rather than a `prior` method inside the model's file:
 the model may be RAVE's own export (or anyone's), a TorchScript archive we
@@ -27,7 +27,6 @@ checked there, one frame per call, against the module it was scripted from
 in one call: the state carries over between calls exactly.
 """
 
-import hashlib
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,7 +35,7 @@ import torch
 
 from ravelive.dsp.cached_conv import DEFAULT_MAX_BATCH
 from ravelive.engine.stream import PRIOR_METHOD
-from ravelive.errors import ConfigError, ModelRuntimeError
+from ravelive.errors import ModelRuntimeError
 from ravelive.generation.corpus_training import corpus_of_run
 from ravelive.generation.latents import ModelIdentity
 from ravelive.generation.prior import Prior, sample
@@ -128,30 +127,3 @@ def _check_temperature_zero(model: NNModel, module: PriorModule) -> None:
         raise ModelRuntimeError(f"{model.path}: method '{PRIOR_METHOD}' at temperature 0, one frame per call, "
                                 f"differs from one call on {CHECK_FRAMES} frames (max difference {error:.3g}): its "
                                 f"state does not carry over between calls")
-
-
-def prior_identity(prior: NNModel) -> ModelIdentity:
-    """The model a prior file plays for (its ravelive.json); ConfigError when the file is not an exported prior."""
-    try:
-        return ModelIdentity(**prior.metadata["prior"]["model"])
-    except (TypeError, KeyError):
-        raise ConfigError(f"{prior.path}: not a prior exported by `ravelive export-prior` (no prior.model in its "
-                          f"ravelive.json); export one: ravelive export-prior PRIOR --out {prior.path.name}") from None
-
-
-def open_prior(path: str | Path, model: NNModel) -> NNModel:
-    """The prior file `path`, checked to decode through `model`: ConfigError when its latents are another model's."""
-    prior = NNModel.load(path)
-    identity = prior_identity(prior)
-    if PRIOR_METHOD not in prior.methods:
-        raise ConfigError(f"{prior.path}: no method '{PRIOR_METHOD}' (methods here: {', '.join(prior.methods)}); "
-                          f"export it again with `ravelive export-prior`")
-    identity.check_decoder(model, f"{prior.path.name} plays",
-                           f"or train a prior on its latents (ravelive latents {model.path.name} ..., ravelive "
-                           f"train-prior)")
-    if model.path.is_file():
-        if hashlib.sha256(model.path.read_bytes()).hexdigest() != identity.sha256:
-            logger.warning("%s was trained on latents of %s (sha256 %s), not of %s: it decodes, but expect other "
-                           "sounds than the prior learnt", prior.path.name, identity.name, identity.sha256[:12],
-                           model.path.name)
-    return prior
