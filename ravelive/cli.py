@@ -243,12 +243,15 @@ def _device(text: str | None) -> int | str | None:
 @click.option("--cv-calibration", type=click.Path(dir_okay=False),
               help="TOML file whose [cv] table calibrates the interface (volts_full_scale, range bipolar/unipolar, "
                    "gate threshold); default: the --midi-map file. See docs/midi.md.")
+@click.option("--prior", type=click.Path(exists=True, dir_okay=False),
+              help="A prior for this model (ravelive export-prior): /ravelive/prior/play 1 decodes its latents in "
+                   "place of the input's, at /ravelive/prior/temperature (0..2).")
 @reports_errors
 def serve(model, method, device, input_device, output_device, samplerate, channels, period, block, resample_quality,
           latency_margin, threads, input_file, output_file, duration, stats, fallback, no_realtime, no_limiter,
           allow_control_output, osc_port, osc_host, allow, models_dir, latents_dir, presets_dir, preset, morph,
           preload, no_osc, no_discovery, midi_in, midi_virtual, midi_out, midi_api, midi_map, learn, cv_in, gate_in,
-          cv_out, cv_calibration) -> None:
+          cv_out, cv_calibration, prior) -> None:
     """Run a model live on an audio device (or files), until Ctrl-C or SIGTERM."""
     from pathlib import Path
 
@@ -280,6 +283,7 @@ def serve(model, method, device, input_device, output_device, samplerate, channe
         if midi_in or midi_virtual or midi_out or midi_map or learn else None,
         cv=cv_config(cv_in, gate_in, cv_out, cv_calibration or (midi_map if cv_in or gate_in or cv_out else None)),
         preset=preset, presets_dir=presets, morph=tuple(morph) if morph else None,
+        prior=Path(prior) if prior else None,
     )
     run(config, report=click.echo)
 
@@ -423,6 +427,53 @@ def train_diffusion(latents, run, names, settings, resume) -> None:
     if leader:
         click.echo(f"trained {run} to step {result.step}; generate: ravelive generate-latents {run} --model MODEL.ts "
                    f"--out DIR")
+
+
+@main.command("train-prior")
+@click.argument("latents", type=click.Path())
+@click.option("--out", "-o", "run", required=True, type=click.Path(file_okay=False),
+              help="Run folder: checkpoint.pt, config.toml and TensorBoard logs/ go there.")
+@click.option("--config", "-c", "names", multiple=True, metavar="NAME",
+              help="Prior preset: default (2 x 512 GRU) or tiny, or a TOML file with a [prior] table (e.g. an "
+              "earlier RUN/config.toml); repeatable, later ones win.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Set one key of the prior config (VALUE read as TOML), after --config: e.g. hidden=256, "
+              "layers=3, steps=50000. Repeatable.")
+@click.option("--resume", is_flag=True, help="Continue RUN from its last checkpoint, bit for bit; --set may only "
+              "change steps, intervals and device.")
+@reports_errors
+def train_prior(latents, run, names, settings, resume) -> None:
+    """Train a prior (a GRU predicting each latent frame from the ones before) on LATENTS into RUN.
+
+    LATENTS is a `ravelive latents` folder: it names the model the prior plays for.
+    torchrun --nproc_per_node N -m ravelive train-prior ... runs it on N processes.
+    """
+    import os
+
+    from ravelive.generation.prior_training import train_prior as train_run
+
+    leader = int(os.environ.get("RANK", "0")) == 0  # under torchrun, one bar
+    with _progress("training") as show:
+        result = train_run(latents, run, names, settings, resume=resume, on_step=show if leader else None)
+    if leader:
+        click.echo(f"trained {run} to step {result.step}; export: ravelive export-prior {run} --out PRIOR.ts")
+
+
+@main.command("export-prior")
+@click.argument("run", type=click.Path(file_okay=False))
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False),
+              help="The .ts file to write: method `prior` (temperature in, latents out) for the corpus's model.")
+@reports_errors
+def export_prior(run, out) -> None:
+    """Export the prior run RUN (`ravelive train-prior`) as an nn~ file whose `prior` feeds the model's `decode`."""
+    from ravelive.generation.prior_export import export_prior as export
+
+    exported = export(run, out)
+    model = exported.model
+    click.echo(f"exported {run} (step {exported.step}) to {exported.path}: prior [1, {model.ratio}, {model.dims}, "
+               f"{model.ratio}] for {model.name} at {model.sample_rate} Hz; play it: ravelive serve --model "
+               f"{model.name} --prior {exported.path}, or [nn~ {exported.path.name} prior] into "
+               f"[nn~ {model.name} decode]")
 
 
 @main.command("generate-latents")

@@ -45,6 +45,7 @@ class ServeConfig:
     allow_control_output: bool = False  # play methods whose output is not audio (encode, prior); OSC can change it
     midi: MidiConfig | None = None  # MIDI control (ravelive.control.midi); None: no MIDI
     preload: bool = False  # with osc.models_dir: load every model there before the stream starts (instant swaps)
+    prior: Path | None = None  # a `ravelive export-prior` file played into decode while prior/play is on
     cv: CvConfig | None = None  # Eurorack CV and gate jacks above the audio channels (ravelive.control.cv); None: none
 
 

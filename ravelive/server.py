@@ -75,8 +75,10 @@ class Server:
         self._reloading = False  # a reload asked for by a NaN burst is under way
         self._memory_locked = False  # by the first thread entering the worker scope
         self.controls: ParameterStore[ControlSnapshot] = ModelControls.from_model(
-            model, method=probe.method, allow_control_output=config.allow_control_output).store()
-        settings = EngineSettings(self.sample_rate, self.channels, config.period, config.block, config.resample_quality)
+            model, method=probe.method, allow_control_output=config.allow_control_output,
+            prior=config.prior is not None and probe.latent_dims > 0).store()
+        settings = EngineSettings(self.sample_rate, self.channels, config.period, config.block, config.resample_quality,
+                                  config.prior)
         method = self._recall_preset(probe.method)  # before any model plays: nothing can hot-swap yet
         self.swapper = ModelSwapper(settings, self.controls, self._make_processor, admit=self._admit)
         self.swapper.set_latent_sink(self._latents if self._latents.active else None)

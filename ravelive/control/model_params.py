@@ -4,7 +4,8 @@
 change for that model: the method, the model's own attributes (read from the
 file, with their current values as defaults), per-latent-dimension bias,
 scale, freeze, replace and noise and the latent loop (models with encode and
-decode), input and output gain in dB, dry/wet, bypass, the preset morph position and `allow_control_output`. A method
+decode), `prior/play` and `prior/temperature` (when serve plays a prior
+into decode), input and output gain in dB, dry/wet, bypass, the preset morph position and `allow_control_output`. A method
 whose output is not audio (`MethodSpec.outputs_audio`: encode's and prior's
 latents) is refused by the store's check unless `allow_control_output` is on,
 so the client that asked gets the usual /ravelive/error. `ModelControls.derive` turns the
@@ -23,7 +24,7 @@ from typing import Any
 
 from ravelive.control.params import ParameterSpec, ParameterStore, ParameterType
 from ravelive.control.presets import LOOP_PLAY, LOOP_RECORD, MORPH_PARAMETER
-from ravelive.dsp.latent import LatentTransform
+from ravelive.dsp.latent import LatentTransform, PriorControl
 from ravelive.dsp.latent_loop import LoopControl
 from ravelive.dsp.smoothing import SILENCE_DB, db_to_gain
 from ravelive.errors import ModelAttributeError, ParameterError
@@ -36,6 +37,9 @@ ALLOW_CONTROL_OUTPUT = "allow_control_output"  # the flag that lets a non-audio 
 OUTPUT_GAIN = "gain/out"  # dB; above 0 the worker applies it before the limiter, below 0 the C callback per period
 LATENT_RANGE = 5.0  # latents of RAVE-style models are roughly unit normal: +-5 covers any useful bias or value
 LOOP_SECONDS = (0.1, 60.0, 4.0)  # latent/loop/seconds: shortest, longest, default
+PRIOR_PLAY = "prior/play"  # decode the prior's frames in place of the encoder's (serve --prior)
+PRIOR_TEMPERATURE = "prior/temperature"
+TEMPERATURE_RANGE = (0.0, 2.0, 1.0)  # prior/temperature: lowest (the mean path), highest, default (as trained)
 _ATTRIBUTE_PARAMETER_TYPES = {
     AttributeType.BOOL: ParameterType.BOOL,
     AttributeType.INT: ParameterType.INT,
@@ -67,14 +71,15 @@ class ModelControls:
     latent_size: int  # latent dimensions (0: no latent controls)
     control_methods: Mapping[str, str] = dataclasses.field(default_factory=dict)  # method -> its output, if not audio
     latent_rate: float = 0.0  # latent frames per second (the loop's seconds -> frames)
-
+    prior: bool = False  # whether prior/play and prior/temperature are declared
 
     @classmethod
     def from_model(cls, model: NNModel, methods: Sequence[str] | None = None, method: str | None = None,
-                   allow_control_output: bool = False) -> "ModelControls":
+                   allow_control_output: bool = False, prior: bool = False) -> "ModelControls":
         """Declare the controls of `model`; `methods` are the choices for `method` (default: all).
 
         `allow_control_output` is the flag's default (a store that already holds it keeps its value on install).
+        `prior`: a prior plays into this model's decode (the engine's `prior`): declare its two parameters.
         """
         methods = tuple(methods if methods is not None else model.methods)
         specs: list[ParameterSpec] = []
@@ -94,6 +99,9 @@ class ModelControls:
             specs.extend(_latent_specs(dimension))
         if latent_size:
             specs.extend(_loop_specs())
+        prior = prior and bool(latent_size)
+        if prior:
+            specs.extend(_prior_specs())
         specs.extend(_mix_specs())
         specs.append(ParameterSpec(ALLOW_CONTROL_OUTPUT, ParameterType.BOOL, bool(allow_control_output),
                                    "let `method` pick a method whose output is not audio (encode, prior): "
@@ -101,7 +109,7 @@ class ModelControls:
         control_methods = {name: model.methods[name].describe_output() for name in methods
                            if not model.methods[name].outputs_audio}
         latent_rate = (model.sample_rate or 0) / model.methods["encode"].out_ratio if latent_size else 0.0
-        return cls(tuple(specs), attribute_names, latent_size, MappingProxyType(control_methods), latent_rate)
+        return cls(tuple(specs), attribute_names, latent_size, MappingProxyType(control_methods), latent_rate, prior)
 
     def check(self, values: Mapping[str, Any], changed: Collection[str]) -> None:
         """The store's check of a write: ParameterError when `values` (all of them, after the write of the
@@ -134,6 +142,7 @@ class ModelControls:
                 loop=LoopControl(values[LOOP_RECORD], values[LOOP_PLAY], values["latent/loop/overdub"],
                                  round(values["latent/loop/seconds"] * self.latent_rate),
                                  values["latent/loop/start"], values["latent/loop/end"]),
+                prior=PriorControl(values[PRIOR_PLAY], values[PRIOR_TEMPERATURE]) if self.prior else PriorControl(),
             )
         bypass = values["bypass"]
         return ControlSnapshot(
@@ -284,6 +293,18 @@ def _loop_specs() -> list[ParameterSpec]:
         ParameterSpec("latent/loop/end", ParameterType.FLOAT, 1.0,
                       "loop point: where in the loop play cycles back to start (at least one frame after it)",
                       0.0, 1.0),
+    ]
+
+
+def _prior_specs() -> list[ParameterSpec]:
+    lowest, highest, default = TEMPERATURE_RANGE
+    return [
+        ParameterSpec(PRIOR_PLAY, ParameterType.BOOL, False,
+                      "decode the prior's latent frames in place of the encoder's (the latent edits and the loop still "
+                      "act; the input is not heard)"),
+        ParameterSpec(PRIOR_TEMPERATURE, ParameterType.FLOAT, default,
+                      "the prior's sampling temperature: 0 plays its mean path, 1 samples as trained, above 1 wilder",
+                      lowest, highest),
     ]
 
 

@@ -7,8 +7,9 @@ state that needs memory: the last emitted value of each dimension (for
 freeze), a seeded random generator (for noise) and the latent loop
 (`dsp/latent_loop.py`: record, play, overdub).
 
-Per dimension d and frame t, in this order:
-    z = the loop's frame t            while the loop plays (else the encoder's)
+Per dimension d and frame t, in this order (the engine gives it the
+prior's frames in place of the encoder's while `prior.play` is on):
+    z = the loop's frame t            while the loop plays (else the encoder's or the prior's)
     v = replace[d]                   if replace[d] is not None
         z[d, t] * scale[d] + bias[d] otherwise
     v = v + noise[d] * N(0, 1)
@@ -29,8 +30,17 @@ NOISE_SEED = 0  # default seed of the latent noise, so offline renders repeat
 
 
 @dataclass(frozen=True)
+class PriorControl:
+    """Whether the engine decodes its prior's frames in place of the encoder's, and at what temperature."""
+
+    play: bool = False
+    temperature: float = 1.0  # 0: the prior's mean path; 1: sampled as trained
+
+
+@dataclass(frozen=True)
 class LatentTransform:
-    """Per-dimension bias, scale, freeze, replace and noise amount (tuples of one value per dimension); the loop."""
+    """Per-dimension bias, scale, freeze, replace and noise amount (tuples of one value per dimension); the loop
+    and the prior."""
 
     bias: tuple[float, ...]
     scale: tuple[float, ...]
@@ -38,6 +48,7 @@ class LatentTransform:
     replace: tuple[float | None, ...]
     noise: tuple[float, ...]
     loop: LoopControl = LoopControl()
+    prior: PriorControl = PriorControl()
 
     def __post_init__(self) -> None:
         sizes = {name: len(getattr(self, name)) for name in ("bias", "scale", "freeze", "replace", "noise")}
@@ -63,6 +74,7 @@ class LatentTransform:
             or any(value is not None for value in self.replace)
             or any(value != 0.0 for value in self.noise)
             or self.loop.active
+            or self.prior.play
         )
 
     def with_value(self, field: str, dim: int, value: float | bool | None) -> "LatentTransform":

@@ -11,6 +11,13 @@ through a StreamEngine. Per push, in order:
       -> back to the stream rate (only when the rates differ)
       -> every output sample that became available, [output_channels, m]
 
+With a `prior` (a `ravelive export-prior` file for this model), a block
+whose LatentTransform says `prior.play` takes its latent frames from the
+prior's method `prior` (the temperature held over the block) instead of
+from `encode`, on the same thread as the model; the latent edits and the
+loop act on them as on the encoder's, and the encoder rests meanwhile (so
+the first block back from the prior hears a stale cache, as after a swap).
+
 The model only ever sees consecutive, non-overlapping full blocks, so its
 own streaming state (cached convolutions) stays valid. The buffers
 (partial block, input tensors) are allocated once; per push the output
@@ -55,6 +62,7 @@ from ravelive.models.nn_model import NNModel
 logger = logging.getLogger(__name__)
 
 LATENT_METHODS = ("encode", "decode")  # the latent path runs encode -> transform -> decode in place of forward
+PRIOR_METHOD = "prior"  # a prior file's method (ravelive export-prior): temperature in, latent frames out
 BLOCK_FLOOR = 256  # default block is at least this: 5.3 ms at 48 kHz, per-call overhead ~1% (docs/architecture.md)
 _READY_FRAMES = 16384  # initial capacity of FixedLatency's FIFO; it grows once if a push needs more
 
@@ -84,6 +92,7 @@ class StreamEngine:
         channels: int | None = None,
         output_channels: int | None = None,
         resample_quality: str = QUALITY,
+        prior: NNModel | None = None,
     ) -> None:
         model.require_streaming()
         self.model = model
@@ -110,6 +119,10 @@ class StreamEngine:
             self._decode_outputs = OutputAdapter(model.methods["decode"], self.output_channels, self.block)
             self._latent_processor = LatentProcessor(self.latent_dims)
             self._latent = LatentTransform.identity(self.latent_dims)
+        self.prior = self._check_prior(prior)
+        if self.prior is not None:
+            frames = self.block // self.prior.methods[PRIOR_METHOD].in_ratio
+            self._temperature = torch.zeros(1, 1, frames)  # the prior's input, refilled per block
 
         self._to_model, self._from_model = self._resamplers(resample_quality)
         self._pending = np.zeros((self.channels, self.block), dtype=np.float32)  # a block being filled
@@ -208,7 +221,11 @@ class StreamEngine:
 
     def _run_latent_block(self, transform: LatentTransform, sink: LatentSink | None, audio: np.ndarray,
                           out: np.ndarray) -> None:
-        z = self.model("encode", self._encode_inputs(audio))
+        if transform.prior.play and self.prior is not None:  # the encoder rests: its input is not heard
+            self._temperature.fill_(transform.prior.temperature)
+            z = self.prior(PRIOR_METHOD, self._temperature)
+        else:
+            z = self.model("encode", self._encode_inputs(audio))
         if transform.active:
             self._latent_processor.looper.offer(self.latent_clip)
             if not self._latent_running:  # blocks ran without a transform in between: freeze starts here
@@ -222,6 +239,33 @@ class StreamEngine:
         self._decode_outputs(self.model("decode", z), out)
 
     # ---- set-up ----
+
+    def _check_prior(self, prior: NNModel | None) -> NNModel | None:
+        """The prior when it plays into this engine's latent path; ConfigError when its frames do not fit it."""
+        if prior is None:
+            return None
+        if not self.latent_dims:
+            logger.info("method %s has no latent path: the prior %s rests", self.method, prior.path.name)
+            return None
+        spec = prior.methods.get(PRIOR_METHOD)
+        decode = self.model.methods["decode"]
+        found = (spec.in_channels, spec.out_channels, spec.in_ratio, spec.out_ratio) if spec else None
+        if found != (1, decode.in_channels, decode.in_ratio, decode.in_ratio) or prior.sample_rate != self.model_rate:
+            raise ConfigError(
+                f"{prior.path.name}: method '{PRIOR_METHOD}' {list(spec.params) if spec else 'missing'} at "
+                f"{prior.sample_rate} Hz does not feed {self.model.path.name}'s decode ({decode.in_channels} latents "
+                f"at ratio {decode.in_ratio}, {self.model_rate} Hz): export a prior trained on this model's latents"
+            )
+        return prior
+
+    def warm_prior(self, calls: int = 3) -> None:
+        """Call the prior a few times and reset it: TorchScript optimises on the first calls, not on the worker."""
+        if self.prior is None:
+            return
+        with torch.inference_mode():
+            for _ in range(calls):
+                self.prior(PRIOR_METHOD, self._temperature)
+        self.prior.reset_state()
 
     def _resamplers(self, quality: str) -> tuple[ResampleStream | None, ResampleStream | None]:
         if self.sample_rate is None or self.model.sample_rate is None or self.sample_rate == self.model.sample_rate:

@@ -42,7 +42,7 @@ from ravelive.control.params import Change, ParameterStore
 from ravelive.engine.realtime import Processor, Realtime
 from ravelive.engine.stream import LatentSink, StreamEngine
 from ravelive.engine.warmup import warm_up
-from ravelive.errors import RaveliveError
+from ravelive.errors import ConfigError, RaveliveError
 from ravelive.models.nn_model import NNModel
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ class EngineSettings:
     period: int  # frames per audio callback (warm-up pushes)
     block: int | None  # model block; None: the smallest legal one for each model
     resample_quality: str
+    prior: Path | None = None  # serve --prior: a prior file played into the decode of each model it fits
 
 
 @dataclass(frozen=True)
@@ -114,8 +115,9 @@ class ModelSwapper:
         if self._admit is not None:
             self._admit(model, probe.method)
 
-        def engine() -> StreamEngine:
-            return StreamEngine(model, probe.method, s.block, s.sample_rate, s.channels, s.channels, s.resample_quality)
+        def engine(prior: NNModel | None = None) -> StreamEngine:
+            return StreamEngine(model, probe.method, s.block, s.sample_rate, s.channels, s.channels, s.resample_quality,
+                                prior)
 
         paced = self.playing is not None  # beside a playing stream: at most a quarter of a core (warmup.SWAP_REST)
         warm = engine()
@@ -123,14 +125,33 @@ class ModelSwapper:
         if warm.latent_dims:  # OSC's latent feed and latent edits run encode -> decode: warm those methods too
             warm.latent_sink = _discard_latent
             times += warm_up(warm, s.period, paced)
-        live = engine()
+        live = engine(self._prior_for(model))
+        live.warm_prior()
         live.latent_sink = self._latent_sink
-        controls = ModelControls.from_model(model, method=probe.method)
+        controls = ModelControls.from_model(model, method=probe.method, prior=live.prior is not None)
         log.info("warm-up: %d blocks, compute median %.2f ms, p99 %.2f ms per %.2f ms block",
                  len(times), 1000 * np.median(times), 1000 * np.percentile(times, 99),
                  1000 * live.block / live.model_rate)
         return Playing(Path(model.path), model, probe.method, live, self._make_processor(live, controls), controls,
                        float(np.percentile(times, 99)))
+
+    def _prior_for(self, model: NNModel) -> NNModel | None:
+        """The --prior file loaded afresh for `model` (a stream state of its own); None without one.
+
+        A prior for another model refuses the first model (serve stops, one line); a later model plays
+        without it, with a warning, so a swap to a model of another latent size still works.
+        """
+        if self.settings.prior is None:
+            return None
+        from ravelive.generation.prior_file import open_prior
+
+        try:
+            return open_prior(self.settings.prior, model)
+        except ConfigError as error:
+            if self.playing is None:
+                raise
+            log.warning("%s; %s plays without the prior", error, model.path.name)
+            return None
 
     def preload(self, paths: list[Path]) -> None:
         """Load these files now (before the stream starts), so that swapping to them later loads nothing."""

@@ -6,8 +6,14 @@ model or a prior), `diffusion_config` (the denoiser's and its training's
 frozen config, presets), `denoiser` (the 1-D U-Net), `sampling` (diffusers'
 cosine schedule, v-objective, DPM-Solver++ and DDIM, inpainting),
 `diffusion_training` (`ravelive train-diffusion`), `generate` (`ravelive
-generate-latents`: windows, slerp, decoding). The defaults live here, apart
-from the modules, so the CLI can show them without importing torch.
+generate-latents`: windows, slerp, decoding); `prior_config`, `prior` (a GRU
+over latent frames, a diagonal Gaussian per frame), `prior_training`
+(`ravelive train-prior`), `prior_export` (`ravelive export-prior`: the nn~
+file), `prior_file` (a prior file opened for a model, as `serve --prior`
+does); shared by both trainers: `table_config` (presets, TOML, `--set`,
+resume rules) and `corpus_training` (the loop, checkpoints, torchrun). The
+defaults live here, apart from the modules, so the CLI can show them
+without importing torch.
 """
 
 DEFAULT_LENGTH = 2048  # latent frames per sequence: ~95 s at 44.1 kHz and ratio 2048 (RAVE-Latent-Diffusion's)

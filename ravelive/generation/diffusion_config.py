@@ -3,21 +3,18 @@
 `build_diffusion_config(["tiny"], ["lr=1e-3"])` starts from the defaults
 (RAVE-Latent-Diffusion's UNet and training), applies each preset (or TOML
 file with a [diffusion] table, such as a run's config.toml), then each
-`--set KEY=VALUE` (VALUE read as TOML, as `ravelive train` reads it). On
-resume the checkpoint's config is the run's: a `--set` that disagrees with it
-is refused naming the key, except for RESUMABLE_KEYS (more steps, other
-intervals, another device), as `ravelive train` does.
+`--set KEY=VALUE`; on resume a `--set` that disagrees with the checkpoint is
+refused naming the key, except for the resumable ones (table_config: more
+steps, other intervals, another device), as `ravelive train` does.
 """
 
-import difflib
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields, replace
-from pathlib import Path
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from ravelive.errors import ConfigError
-from ravelive.training.config import parse_setting, refuse_disagreement, tomllib
+from ravelive.generation.table_config import ConfigTable, check_fields, positive
 
 
 @dataclass(frozen=True)
@@ -51,28 +48,15 @@ class DiffusionConfig:
             if not isinstance(value, (list, tuple)):
                 raise ConfigError(f"diffusion config {name} = {value!r}: expected a list, one value per level")
             set_(name, tuple(bool(v) for v in value) if name == "attentions" else tuple(value))
-        for name in ("lr", "weight_decay", "clip_grad_norm"):
-            value = getattr(self, name)
-            if isinstance(value, int) and not isinstance(value, bool):
-                set_(name, float(value))
-            if not isinstance(getattr(self, name), float) or not getattr(self, name) >= 0:
-                raise ConfigError(f"diffusion config {name} = {value!r}: expected a number >= 0")
         levels = len(self.channels)
         for name in ("factors", "items", "attentions"):
             if len(getattr(self, name)) != levels:
                 raise ConfigError(f"diffusion config {name} = {list(getattr(self, name))}: expected {levels} values, "
                                   f"one per level of channels = {list(self.channels)}")
         for name in ("channels", "factors", "items"):
-            if not getattr(self, name) or any(not _positive(v) for v in getattr(self, name)):
+            if not getattr(self, name) or any(not positive(v) for v in getattr(self, name)):
                 raise ConfigError(f"diffusion config {name} = {list(getattr(self, name))}: expected positive integers")
-        for name in ("attention_heads", "attention_features", "steps", "batch_size", "log_interval",
-                     "checkpoint_interval"):
-            if not _positive(getattr(self, name)):
-                raise ConfigError(f"diffusion config {name} = {getattr(self, name)!r}: expected a positive integer")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"diffusion config seed = {self.seed!r}: expected an integer >= 0")
-        if not isinstance(self.device, str) or not self.device:
-            raise ConfigError(f"diffusion config device = {self.device!r}: expected 'auto', 'cpu' or 'cuda'")
+        check_fields(self, "diffusion", counts=("attention_heads", "attention_features"))
 
     @property
     def stride(self) -> int:
@@ -97,14 +81,6 @@ class DiffusionConfig:
         return cls(**data["diffusion"])
 
 
-def _positive(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
-KEYS = frozenset(field.name for field in fields(DiffusionConfig))
-# what a resume may change: how long, how often it reports, where it runs; nothing that changes the maths
-RESUMABLE_KEYS = frozenset({"steps", "log_interval", "checkpoint_interval", "device"})
-
 PRESETS: dict[str, dict[str, Any]] = {
     # the defaults: RAVE-Latent-Diffusion's UNet for 2048-frame sequences, 203 M parameters at 128 latents
     "raveld": {},
@@ -114,47 +90,15 @@ PRESETS: dict[str, dict[str, Any]] = {
              "checkpoint_interval": 50},
 }
 
-
-def _changes(names: Sequence[str], settings: Sequence[str]) -> list[tuple[str, str, Any]]:
-    """(source, key, value) for every change the presets and `--set` settings ask for, in order."""
-    changes: list[tuple[str, str, Any]] = []
-    for name in names:
-        if name in PRESETS:
-            changes += [(f"--config {name}", key, value) for key, value in PRESETS[name].items()]
-        elif name.endswith(".toml"):  # a run's own config.toml, say
-            changes += [(f"--config {name}", key, value) for key, value in _toml_table(Path(name)).items()]
-        else:
-            raise ConfigError(f"--config {name!r}: neither a diffusion preset ({', '.join(sorted(PRESETS))}) nor a "
-                              f".toml file with a [diffusion] table")
-    changes += [(f"--set {text}", *parse_setting(text)) for text in settings]
-    for source, key, _ in changes:
-        if key not in KEYS:
-            close = difflib.get_close_matches(key, sorted(KEYS), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"the keys: {', '.join(sorted(KEYS))}"
-            raise ConfigError(f"{source}: unknown diffusion key {key!r}; {hint}")
-    return changes
-
-
-def _toml_table(path: Path) -> dict[str, Any]:
-    try:
-        return dict(tomllib.loads(path.read_text())["diffusion"])
-    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as error:
-        raise ConfigError(f"--config {path}: cannot read a [diffusion] table from it ({error}); give a preset name "
-                          f"or a diffusion run's config.toml") from None
+DIFFUSION_TABLE = ConfigTable("diffusion", DiffusionConfig, PRESETS)
 
 
 def build_diffusion_config(names: Sequence[str] = (), settings: Sequence[str] = ()) -> DiffusionConfig:
     """A new run's config: the defaults, then each preset, then each --set."""
-    return replace(DiffusionConfig(), **{key: value for _, key, value in _changes(names, settings)})
+    return DIFFUSION_TABLE.build(names, settings)
 
 
 def resumed_diffusion_config(saved: DiffusionConfig, names: Sequence[str] = (),
                              settings: Sequence[str] = ()) -> DiffusionConfig:
-    """The checkpoint's config with the RESUMABLE_KEYS `settings` change; any other disagreement is refused."""
-    resumable: dict[str, Any] = {}
-    for source, key, value in _changes(names, settings):
-        if key in RESUMABLE_KEYS:
-            resumable[key] = value
-        else:
-            refuse_disagreement(saved, source, key, value)
-    return replace(saved, **resumable)
+    """The checkpoint's config with the resumable `settings` changed; any other disagreement is refused."""
+    return DIFFUSION_TABLE.resumed(saved, names, settings)

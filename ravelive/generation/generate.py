@@ -36,8 +36,9 @@ import soundfile
 import torch
 
 from ravelive.errors import ConfigError
+from ravelive.generation.corpus_training import corpus_of_run
 from ravelive.generation.denoiser import Denoiser
-from ravelive.generation.diffusion_training import DIFFUSION, corpus_of_run
+from ravelive.generation.diffusion_training import DIFFUSION
 from ravelive.generation.sampling import SAMPLERS, sample
 from ravelive.models.nn_model import NNModel
 from ravelive.training.checkpoint import load_checkpoint

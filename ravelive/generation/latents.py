@@ -19,7 +19,8 @@ Diffusion encodes its corpus the same way). A folder LATENTS holds:
   sequences; another model is refused (its latents would mean nothing).
 
 `LatentCorpus.open(folder)` reads it back for training; `check_model`
-refuses a model of another latent size or rate in one line.
+(`ModelIdentity.check_decoder`, which a prior file uses too) refuses a model
+of another latent size or rate in one line.
 """
 
 import hashlib
@@ -55,6 +56,19 @@ class ModelIdentity:
     sample_rate: int
     ratio: int  # audio samples per latent frame
     dims: int  # latent size
+
+    def check_decoder(self, model: NNModel, holder: str, fix: str) -> None:
+        """ConfigError unless `model`'s decode takes latents of this size, ratio and rate.
+
+        `holder` says what holds latents of this model ("latents/ holds"), `fix` the other way out.
+        """
+        decode = model.methods.get("decode")
+        found = (decode.in_channels if decode else None, decode.in_ratio if decode else None, model.sample_rate)
+        if found != (self.dims, self.ratio, self.sample_rate):
+            raise ConfigError(
+                f"{model.path.name} decodes {found[0]} latents at ratio {found[1]}, {found[2]} Hz, but {holder} "
+                f"{self.dims} at ratio {self.ratio}, {self.sample_rate} Hz (from {self.name}): use that model, {fix}"
+            )
 
 
 @dataclass(frozen=True)
@@ -117,15 +131,8 @@ class LatentCorpus:
 
     def check_model(self, model: NNModel) -> None:
         """ConfigError unless `model` decodes latents of this corpus's size, ratio and rate."""
-        decode = model.methods.get("decode")
-        found = (decode.in_channels if decode else None, decode.in_ratio if decode else None, model.sample_rate)
-        wanted = (self.model.dims, self.model.ratio, self.model.sample_rate)
-        if found != wanted:
-            raise ConfigError(
-                f"{model.path.name} decodes {found[0]} latents at ratio {found[1]}, {found[2]} Hz, but {self.folder} "
-                f"holds {wanted[0]} at ratio {wanted[1]}, {wanted[2]} Hz (from {self.model.name}): use that model, "
-                f"or encode the corpus again with `ravelive latents {model.path.name} ...`"
-            )
+        self.model.check_decoder(model, f"{self.folder} holds",
+                                 f"or encode the corpus again with `ravelive latents {model.path.name} ...`")
 
     def to_json(self) -> str:
         return json.dumps({

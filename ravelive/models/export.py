@@ -28,7 +28,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List
@@ -202,6 +202,7 @@ def export_model(
     streaming: bool = True,
     extras: Mapping[str, Any] | None = None,
     seed: int = 0,
+    check: Callable[[NNModel], None] | None = None,
 ) -> Path:
     """Script `module`, save it to `path`, reload and verify it, then return `path`.
 
@@ -210,7 +211,9 @@ def export_model(
     `delay` samples late. Without it, streaming in small blocks must equal one
     call on the whole signal. `streaming=False`: `module` is itself offline
     and one call on the reloaded file must equal `offline`'s. `extras` go into
-    `ravelive.json` beside the standard entries. `seed` draws the test signals. Raises
+    `ravelive.json` beside the standard entries. `seed` draws the test signals.
+`check` is a further check of the reloaded file, run last (a random
+method's deterministic case, say: prior_export checks temperature 0). Raises
     ModelFormatError / ModelRuntimeError and leaves no file when a check
     fails; ConfigError when the folder is missing.
     """
@@ -226,6 +229,8 @@ def export_model(
     try:
         script_and_save(module, partial, metadata)
         verify_export(partial, module, metadata, offline=offline, seed=seed)
+        if check is not None:
+            check(NNModel.load(partial))
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)

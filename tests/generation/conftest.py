@@ -1,4 +1,4 @@
-"""A tiny autoencoder, a small latent corpus of tones encoded by it, and a tiny denoiser trained on the corpus."""
+"""A tiny autoencoder, a small latent corpus of tones encoded by it, and a tiny denoiser and prior trained on it."""
 
 import pytest
 import soundfile
@@ -6,6 +6,7 @@ from latent_fixtures import LENGTH, RATE, TRAIN_STEPS, tone
 
 from ravelive.generation.diffusion_training import train_diffusion
 from ravelive.generation.latents import encode_corpus
+from ravelive.generation.prior_training import train_prior
 from ravelive.models.autoencoder import AutoencoderConfig, export_autoencoder
 
 
@@ -28,4 +29,11 @@ def latents_dir(model_file, tmp_path_factory):
 def diffusion_run(latents_dir, tmp_path_factory):
     run = tmp_path_factory.mktemp("run") / "ld"
     train_diffusion(latents_dir, run, ["tiny"], [f"steps={TRAIN_STEPS}", "device=cpu"])
+    return run
+
+
+@pytest.fixture(scope="session")
+def prior_run(latents_dir, tmp_path_factory):
+    run = tmp_path_factory.mktemp("run") / "prior"
+    train_prior(latents_dir, run, ["tiny"], [f"steps={TRAIN_STEPS}", "device=cpu"])
     return run

@@ -17,7 +17,7 @@ def _rank(rank: int, port: int, latents: str, run: str, out: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
                       WORLD_SIZE=str(WORLD_SIZE))
     result = train_diffusion(latents, run, ["tiny"], ["steps=4", "batch_size=2", "device=cpu"])
-    torch.save({"model": result.denoiser.state_dict(), "losses": result.losses}, f"{out}/rank{rank}.pt")
+    torch.save({"model": result.network.state_dict(), "losses": result.losses}, f"{out}/rank{rank}.pt")
 
 
 def test_two_processes_keep_identical_weights(latents_dir, tmp_path):

@@ -61,8 +61,8 @@ def test_resume_continues_bit_for_bit_and_refuses_a_disagreeing_key(latents_dir,
         train_diffusion(latents_dir, tmp_path / "halves", (), ["steps=12", "lr=0.5"], resume=True)
     resumed = train_diffusion(latents_dir, tmp_path / "halves", (), ["steps=12"], resume=True)
     assert resumed.losses == straight.losses[6:]
-    for name, value in straight.denoiser.state_dict().items():
-        assert torch.equal(value, resumed.denoiser.state_dict()[name]), name
+    for name, value in straight.network.state_dict().items():
+        assert torch.equal(value, resumed.network.state_dict()[name]), name
 
 
 def test_bad_input_is_one_line_each(latents_dir, tmp_path):
