@@ -149,9 +149,11 @@ def block_multiple(module: ContractModule) -> int:
     return math.lcm(*(method.block_multiple for method in module.exported_methods.values()))
 
 
-def describe_export(module: ContractModule, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The `ravelive.json` written into the archive."""
-    return {
+def describe_export(
+    module: ContractModule, config: Mapping[str, Any] | None = None, training: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The `ravelive.json` written into the archive; `training` (how the weights were trained) only when given."""
+    description = {
         "format": "ravelive-model",
         "format_version": FORMAT_VERSION,
         "architecture": type(module).__name__,
@@ -161,6 +163,9 @@ def describe_export(module: ContractModule, config: Mapping[str, Any] | None = N
         "attributes": list(module._attributes),
         "config": dict(config) if config is not None else None,
     }
+    if training is not None:
+        description["training"] = dict(training)
+    return description
 
 
 def export_model(
@@ -169,6 +174,7 @@ def export_model(
     *,
     offline: nn.Module | None = None,
     config: Mapping[str, Any] | None = None,
+    training: Mapping[str, Any] | None = None,
     seed: int = 0,
 ) -> Path:
     """Script `module` (streaming), save it to `path`, reload and verify it, then return `path`.
@@ -176,7 +182,8 @@ def export_model(
     `offline` is the same model in offline mode (same weights); when given,
     every deterministic method must stream to exactly its offline output,
     `delay` samples late. Without it, streaming in small blocks must equal one
-    call on the whole signal. `seed` draws the test signals. Raises
+    call on the whole signal. `config` and `training` (the model's and its
+    training's settings) go into `ravelive.json`. `seed` draws the test signals. Raises
     ModelFormatError / ModelRuntimeError and leaves no file when a check
     fails; ConfigError when the folder is missing.
     """
@@ -188,7 +195,7 @@ def export_model(
     module.reset()
     if offline is not None:
         offline.eval()
-    metadata = describe_export(module, config)
+    metadata = describe_export(module, config, training)
     try:
         script_and_save(module, partial, metadata)
         verify_export(partial, module, metadata, offline=offline, seed=seed)

@@ -41,7 +41,9 @@ def export_checkpoint(run: str | Path, out: str | Path) -> tuple[Path, int]:
     from ravelive.models.rave.model import export_rave
 
     checkpoint = load_checkpoint(run)
-    return export_rave(checkpoint["config"].model, out, state_dict=checkpoint["model"]), checkpoint["step"]
+    config, step = checkpoint["config"], checkpoint["step"]
+    training = {"step": step, "config": config.train.to_dict()}  # ravelive.json says how the weights came about
+    return export_rave(config.model, out, state_dict=checkpoint["model"], training=training), step
 
 
 def export_run(run: str | Path, out: str | Path, *, bench_seconds: float = BENCH_SECONDS) -> ExportReport:

@@ -7,7 +7,9 @@
 
 The methods nn~ calls are RAVE's: `encode` audio [b, 1, n] -> latent
 [b, latent, n / ratio] (the latent's deterministic value, e.g. the VAE
-mean), `decode` latent -> audio, `forward` = decode(encode(x)). Streaming,
+mean), `decode` latent -> audio, `forward` = decode(encode(x)); and, from
+`LatentCodec`, `prior` (latents drawn from the N(0, 1) the regularizer pulls
+the latent towards) and an output `gain` attribute. Streaming,
 each comes `delay` samples late (`exported_methods[name].delay`), computed
 layer by layer: encode = PQMF analysis + encoder, decode = decoder + PQMF
 synthesis, forward = both. Blocks are multiples of `ratio` samples.
@@ -16,13 +18,14 @@ synthesis, forward = both. Blocks are multiples of `ratio` samples.
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List
+from typing import Any
 
 import torch
 from torch import nn
 
 from ravelive.dsp.cached_conv import DEFAULT_MAX_BATCH
-from ravelive.models.export import ContractModule, export_model
+from ravelive.models.export import export_model
+from ravelive.models.latent_codec import LatentCodec
 from ravelive.models.rave.config import RaveConfig
 from ravelive.models.rave.decoder import Decoder
 from ravelive.models.rave.encoder import Encoder
@@ -40,40 +43,22 @@ class Reconstruction:
     regularization: torch.Tensor  # scalar: KL (vae) or MMD (wasserstein); the loss weighs it by beta
 
 
-class RaveModel(ContractModule):
+class RaveModel(LatentCodec):
     """PQMF + encoder + latent + decoder; `streaming=True` is the same network, cached, for export."""
 
-    __jit_ignored_attributes__ = ContractModule.__jit_ignored_attributes__ + ["config"]
+    __jit_ignored_attributes__ = LatentCodec.__jit_ignored_attributes__ + ["config"]
     __jit_unused_properties__ = ["delays"]
-    _attributes: List[str]  # TorchScript reads only this class's annotations; an empty list needs its type here
-    streaming: torch.jit.Final[bool]
-    ratio: torch.jit.Final[int]
-    latent_dims: torch.jit.Final[int]
 
     def __init__(
         self, config: RaveConfig = RaveConfig(), *, streaming: bool = False, max_batch: int = DEFAULT_MAX_BATCH
     ) -> None:
-        super().__init__(config.sample_rate)
+        super().__init__(config.sample_rate, config.ratio, config.latent_dims, streaming=streaming)
         self.config = config
-        self.streaming = streaming
-        self.ratio = config.ratio
-        self.latent_dims = config.latent_dims
         self.latent = LATENTS[config.regularizer]()
         raw_channels = self.latent.outputs(config.latent_dims)
         self.encoder = Encoder(config, raw_channels, streaming=streaming, max_batch=max_batch)
         self.decoder = Decoder(config, streaming=streaming, max_batch=max_batch)
-        # latent frames of a fresh stream that precede the signal; forward keeps them from the decoder
-        self.register_buffer("latent_skip", torch.tensor(self.encoder.delay), persistent=False)
-
-        audio, latents = ["(signal) audio"], [f"(signal) latent {i}" for i in range(self.latent_dims)]
-        encode_delay = self.encoder.delay * self.ratio
-        self.register_method("encode", [1, 1, self.latent_dims, self.ratio], audio, latents, delay=encode_delay)
-        self.register_method(
-            "decode", [self.latent_dims, self.ratio, 1, 1], latents, audio, delay=self.decoder.delay
-        )
-        self.register_method(
-            "forward", [1, 1, 1, 1], audio, audio, delay=encode_delay + self.decoder.delay, block_multiple=self.ratio
-        )
+        self.register_codec()
 
     @property
     def delays(self) -> dict[str, int]:
@@ -85,24 +70,6 @@ class RaveModel(ContractModule):
         """Audio [b, 1, n] -> latent [b, latent_dims, n // ratio] (deterministic: the VAE's mean)."""
         return self.latent.deterministic(self.encoder(x))
 
-    @torch.jit.export
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Latent [b, latent_dims, m] -> audio [b, 1, m * ratio]."""
-        return self.decoder(z)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """decode(encode(x)), on the same stream state as encode and decode."""
-        z = self.encode(x)
-        if self.streaming:
-            skipped = min(int(self.latent_skip), z.shape[-1])
-            if skipped > 0:
-                self.latent_skip.sub_(skipped)
-                lead = torch.zeros(z.shape[0], 1, skipped * self.ratio, dtype=x.dtype, device=x.device)
-                if skipped == z.shape[-1]:
-                    return lead
-                return torch.cat([lead, self.decode(z[:, :, skipped:])], -1)
-        return self.decode(z)
-
     @torch.jit.unused
     def autoencode(self, x: torch.Tensor) -> Reconstruction:
         """Training pass (offline model): audio [b, 1, n], n a multiple of `ratio`."""
@@ -113,12 +80,6 @@ class RaveModel(ContractModule):
         z, regularization = self.latent.sample(raw)
         bands = self.decoder.decode_bands(z)
         return Reconstruction(self.decoder.synthesis(bands), bands, input_bands, z, regularization)
-
-    @torch.jit.export
-    def reset(self) -> None:
-        self.encoder.reset()
-        self.decoder.reset()
-        self.latent_skip.fill_(self.encoder.delay)
 
 
 def count_parameters(model: nn.Module | RaveConfig) -> int:
@@ -134,10 +95,14 @@ def export_rave(
     path: str | Path,
     *,
     state_dict: Mapping[str, torch.Tensor] | None = None,
+    training: Mapping[str, Any] | None = None,
     seed: int = 0,
     max_batch: int = DEFAULT_MAX_BATCH,
 ) -> Path:
-    """Export a streaming model (weights `state_dict`, or a fresh initialisation from `seed`) to `path`, verified."""
+    """Export a streaming model (weights `state_dict`, or a fresh initialisation from `seed`) to `path`, verified.
+
+    `training` (e.g. the step and training config of `state_dict`) is stored in the file's `ravelive.json`.
+    """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = RaveModel(config, streaming=True, max_batch=max_batch)
@@ -145,4 +110,4 @@ def export_rave(
         model.load_state_dict(state_dict)
     offline = RaveModel(config)
     offline.load_state_dict(model.state_dict())
-    return export_model(model, path, offline=offline.eval(), config=config.to_dict(), seed=seed)
+    return export_model(model, path, offline=offline.eval(), config=config.to_dict(), training=training, seed=seed)
