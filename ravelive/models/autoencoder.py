@@ -1,8 +1,8 @@
-"""The small streaming conv autoencoder behind the bundled default model.
+"""A small streaming conv autoencoder: test fixtures, and the benchmarks' RAVE-v2-shaped stand-in.
 
-Laid out like a RAVE streaming export: `encode` audio [1, 1, latent, ratio],
-`decode` latents [latent, ratio, 1, 1], `forward` = decode(encode(x)), a
-`prior` that draws latents, and a float attribute `gain`. Built from the
+Laid out like a RAVE streaming export (`LatentCodec`): `encode` audio
+[1, 1, latent, ratio], `decode` latents [latent, ratio, 1, 1], `forward` =
+decode(encode(x)), a `prior` that draws latents, and a float attribute `gain`. Built from the
 cached convolutions of `ravelive.dsp.cached_conv`, so every method knows its
 delay and streams to exactly its offline output that many samples late.
 
@@ -21,7 +21,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Tuple
 
 import torch
 
@@ -33,8 +32,8 @@ from ravelive.dsp.cached_conv import (
     CachedUpsample,
 )
 from ravelive.errors import ConfigError
-from ravelive.models.attributes import AttributeType
-from ravelive.models.export import ContractModule, export_model
+from ravelive.models.export import export_model
+from ravelive.models.latent_codec import LatentCodec
 
 
 @dataclass(frozen=True)
@@ -87,92 +86,25 @@ class AutoencoderConfig:
         return values
 
 
-class StreamingAutoencoder(ContractModule):
+class StreamingAutoencoder(LatentCodec):
     """Conv autoencoder under the nn~ contract; `streaming=False` is the same network for training."""
 
-    __jit_ignored_attributes__ = ContractModule.__jit_ignored_attributes__ + ["config"]
-    streaming: torch.jit.Final[bool]
-    ratio: torch.jit.Final[int]
-    latent_dims: torch.jit.Final[int]
-    max_gain: torch.jit.Final[float]
-    gain: float
+    __jit_ignored_attributes__ = LatentCodec.__jit_ignored_attributes__ + ["config"]
 
     def __init__(
         self, config: AutoencoderConfig = AutoencoderConfig(), *, streaming: bool = True, max_batch: int = DEFAULT_MAX_BATCH
     ) -> None:
-        super().__init__(config.sample_rate)
+        super().__init__(config.sample_rate, config.ratio, config.latent_dims, streaming=streaming,
+                         max_gain=config.max_gain)
         self.config = config
-        self.streaming = streaming
-        self.ratio = config.ratio
-        self.latent_dims = config.latent_dims
-        self.max_gain = float(config.max_gain)
-        self.gain = 1.0
         self.encoder = _build_encoder(config, streaming, max_batch)
         self.decoder = _build_decoder(config, streaming, max_batch)
-        # latent frames of a fresh stream that precede the signal; forward keeps them from the decoder
-        self.register_buffer("latent_skip", torch.tensor(self.encoder.delay), persistent=False)
-
-        audio, latents = ["(signal) audio"], [f"(signal) latent {i}" for i in range(self.latent_dims)]
-        encode_delay = self.encoder.delay * self.ratio
-        self.register_method("encode", [1, 1, self.latent_dims, self.ratio], audio, latents, delay=encode_delay)
-        self.register_method("decode", [self.latent_dims, self.ratio, 1, 1], latents, audio, delay=self.decoder.delay)
-        self.register_method(
-            "forward", [1, 1, 1, 1], audio, audio, delay=encode_delay + self.decoder.delay, block_multiple=self.ratio
-        )
-        self.register_method(
-            "prior", [1, self.ratio, self.latent_dims, self.ratio], ["(signal) temperature"], latents,
-            delay=0, deterministic=False,
-        )
-        self.register_attribute("gain", [AttributeType.FLOAT])
+        self.register_codec()
 
     @torch.jit.export
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Audio [batch, 1, n] -> latents [batch, latent_dims, n // ratio]."""
         return self.encoder(x)
-
-    @torch.jit.export
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Latents [batch, latent_dims, m] -> audio [batch, 1, m * ratio], times `gain`."""
-        return self.decoder(z) * self.gain
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """decode(encode(x)), on the same stream state as encode and decode."""
-        z = self.encode(x)
-        if self.streaming:
-            skipped = min(int(self.latent_skip), z.shape[-1])
-            if skipped > 0:
-                self.latent_skip.sub_(skipped)
-                lead = torch.zeros(z.shape[0], 1, skipped * self.ratio, dtype=x.dtype, device=x.device)
-                if skipped == z.shape[-1]:
-                    return lead
-                return torch.cat([lead, self.decode(z[:, :, skipped:])], -1)
-        return self.decode(z)
-
-    @torch.jit.export
-    def prior(self, temperature: torch.Tensor) -> torch.Tensor:
-        """Random latents [batch, latent_dims, m], scaled by temperature [batch, 1, m]."""
-        noise = torch.randn(
-            temperature.shape[0], self.latent_dims, temperature.shape[-1], dtype=temperature.dtype, device=temperature.device
-        )
-        return temperature * noise
-
-    @torch.jit.export
-    def get_gain(self) -> Tuple[float]:
-        return (self.gain,)
-
-    @torch.jit.export
-    def set_gain(self, gain: float) -> int:
-        """Output gain; refuses (returns 1) anything outside [0, max_gain]."""
-        if not (0.0 <= gain <= self.max_gain):
-            return 1
-        self.gain = gain
-        return 0
-
-    @torch.jit.export
-    def reset(self) -> None:
-        self.encoder.reset()
-        self.decoder.reset()
-        self.latent_skip.fill_(self.encoder.delay)
 
 
 def export_autoencoder(

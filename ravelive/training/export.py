@@ -74,7 +74,7 @@ def export_checkpoint(
     """The last checkpoint of `run` as a verified model file `out`; see the module for the options."""
     check_fidelity(fidelity)
     checkpoint = load_checkpoint(run)
-    config = checkpoint["config"]
+    config, step = checkpoint["config"], checkpoint["step"]
     resampling_factor(config.model.sample_rate, sample_rate or config.model.sample_rate)  # refused before the fit
     model = RaveModel(config.model)
     model.load_state_dict(checkpoint["model"])
@@ -82,9 +82,10 @@ def export_checkpoint(
     if pca is not None:
         pca = pca.with_fidelity(fidelity)
     path = export_rave(config.model, out, state_dict=checkpoint["model"], pca=pca,
-                       fidelity=fidelity if pca is not None else None, sample_rate=sample_rate, streaming=streaming)
+                       fidelity=fidelity if pca is not None else None, sample_rate=sample_rate, streaming=streaming,
+                       training={"step": step, "config": config.train.to_dict()})  # how the weights came about
     kept = pca.kept if pca is not None else config.model.latent_dims
-    return ExportedCheckpoint(path, checkpoint["step"], config.model.latent_dims, kept, note)
+    return ExportedCheckpoint(path, step, config.model.latent_dims, kept, note)
 
 
 def _fit_pca(

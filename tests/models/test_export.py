@@ -1,4 +1,4 @@
-"""Exports: the nn~ layout read back, ravelive.json, save-then-verify, the bundled default model."""
+"""Exports: the nn~ layout read back, ravelive.json, save-then-verify (the bundled model: test_default_model.py)."""
 
 import json
 
@@ -9,7 +9,6 @@ from ravelive.dsp.cached_conv import CachedConv1d
 from ravelive.errors import ConfigError, ModelAttributeError, ModelRuntimeError
 from ravelive.models.attributes import AttributeType
 from ravelive.models.autoencoder import AutoencoderConfig, export_autoencoder
-from ravelive.models.default import DEFAULT_MODEL_PATH, build_default_model
 from ravelive.models.export import FORMAT_VERSION, ContractModule, export_model
 from ravelive.models.nn_model import NNModel
 from ravelive.models.torchscript import load_scripted
@@ -146,24 +145,3 @@ def test_rave_like_fixture_has_ratio_2048_and_rave_attributes(rave_like_model):
     model.set_attribute("reset_target", "true")
     assert model.get_attribute("reset_target") == (True,)
     assert model.metadata["methods"]["forward"]["delay"] == 13600
-
-
-def test_bundled_default_model_matches_the_contract():
-    assert DEFAULT_MODEL_PATH.stat().st_size < 2_000_000
-    model = NNModel.load(DEFAULT_MODEL_PATH)
-    assert {name: spec.params for name, spec in model.methods.items()} == {
-        "encode": (1, 1, 8, 512),
-        "decode": (8, 512, 1, 1),
-        "forward": (1, 1, 1, 1),
-        "prior": (1, 512, 8, 512),
-    }
-    assert set(model.attributes) == {"gain"}
-    assert model.metadata["config"] == json.loads(json.dumps(AutoencoderConfig().to_dict()))
-    assert all(method["delay"] == 0 for method in model.metadata["methods"].values())
-
-
-def test_rebuilding_the_default_model_reproduces_it(tmp_path):
-    rebuilt = NNModel.load(build_default_model(tmp_path / "default.ts"))
-    shipped = NNModel.load(DEFAULT_MODEL_PATH)
-    x = 0.5 * torch.randn(1, 1, 512 * 8, generator=torch.Generator().manual_seed(5))
-    torch.testing.assert_close(stream(rebuilt, "forward", x, 1024), stream(shipped, "forward", x, 1024), rtol=0, atol=1e-6)

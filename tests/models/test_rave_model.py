@@ -76,8 +76,8 @@ def test_causal_models_wait_only_for_the_pqmf():
         assert causal.delays[method] < centred.delays[method]
     # causal layers add no delay: decode waits for the synthesis look-ahead (13 band frames of 16 samples),
     # encode for the analysis look-ahead rounded up to one latent frame
-    assert causal.delays == {"encode": 2048, "decode": 208, "forward": 2256}
-    assert centred.delays == {"encode": 14336, "decode": 10832, "forward": 25168}
+    assert causal.delays == {"encode": 2048, "decode": 208, "forward": 2256, "prior": 0}
+    assert centred.delays == {"encode": 14336, "decode": 10832, "forward": 25168, "prior": 0}
 
 
 def test_noise_generator_streams_like_offline():

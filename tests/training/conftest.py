@@ -1,21 +1,9 @@
-"""Test audio for the training tests (written with numpy + soundfile into tmp_path), and a quick run's settings."""
+"""Fixtures of the training tests: a corpus folder tree and a session's sines (helpers: training_fixtures)."""
 
 import numpy as np
 import pytest
 import soundfile
-
-LENGTH = 4096  # example length in the tests: small, so the files stay small and the tests fast
-
-
-def sine(frames: int, rate: int, freq: float = 440.0, amplitude: float = 0.5) -> np.ndarray:
-    return (amplitude * np.sin(2 * np.pi * freq * np.arange(frames) / rate)).astype(np.float32)
-
-
-def write(path, audio: np.ndarray, rate: int, subtype: str = "FLOAT"):
-    """audio [frames] or [frames, channels] -> path (folders made as needed)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    soundfile.write(path, audio, rate, subtype=subtype)
-    return path
+from training_fixtures import LENGTH, SAMPLE_RATE, sine, write
 
 
 @pytest.fixture
@@ -35,14 +23,6 @@ def corpus(tmp_path):
     write(root / "short.wav", sine(LENGTH // 2, 44100), 44100)
     (root / "notes.txt").write_text("not audio, not picked up")
     return root
-
-
-SAMPLE_RATE = 44100
-# tiny model, short examples, a small discriminator: a CPU core trains a few steps per second
-QUICK = (
-    "example_length=8192", "batch_size=4", "lr=1e-3", "discriminator_capacity=2", "discriminator_layers=2",
-    "discriminator_scales=2", "periods=[2,3]", "log_interval=5", "audio_interval=50",
-)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 import pytest
 from click.testing import CliRunner
-from conftest import QUICK
+from training_fixtures import QUICK
 
 from ravelive.cli import main
 from ravelive.errors import ConfigError

@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 import torch.multiprocessing as mp
-from conftest import QUICK
+from training_fixtures import QUICK
 from ports import free_port
 
 from ravelive.training.loop import train_run

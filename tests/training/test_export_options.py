@@ -5,7 +5,7 @@ import shutil
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import QUICK
+from training_fixtures import QUICK
 
 from ravelive.cli import main
 from ravelive.models.nn_model import NNModel

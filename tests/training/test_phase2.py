@@ -1,7 +1,7 @@
 """Phase 2: the encoder stops moving, the discriminator trains, the decoder keeps learning."""
 
 import torch
-from conftest import QUICK
+from training_fixtures import QUICK
 
 from ravelive.training.checkpoint import load_checkpoint
 from ravelive.training.loop import train_run

@@ -5,7 +5,7 @@ import pytest
 import soundfile
 import soxr
 import torch
-from conftest import LENGTH, sine, write
+from training_fixtures import LENGTH, sine, write
 
 from ravelive.errors import AudioFileError, ConfigError
 from ravelive.training.dataset import DATA_NAME, SCALE, AudioDataset

@@ -2,7 +2,7 @@
 
 import pytest
 from click.testing import CliRunner
-from conftest import LENGTH, sine, write
+from training_fixtures import LENGTH, sine, write
 
 from ravelive.cli import main
 from ravelive.training.dataset import AudioDataset

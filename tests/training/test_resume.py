@@ -3,7 +3,7 @@
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import QUICK
+from training_fixtures import QUICK
 
 from ravelive.cli import main
 from ravelive.errors import ConfigError

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import QUICK
+from training_fixtures import QUICK
 
 from ravelive.cli import main
 from ravelive.models.nn_model import NNModel
@@ -57,8 +57,9 @@ def test_export_writes_a_model_the_loader_plays(trained, tmp_path):
     assert result.exit_code == 0, result.output
     assert "forward realtime factor" in result.output and "latency" in result.output
     model = NNModel.load(out)
-    assert set(model.methods) == {"encode", "decode", "forward"}
+    assert set(model.methods) == {"encode", "decode", "forward", "prior"} and set(model.attributes) == {"gain"}
     assert model.metadata["config"]["latent_dims"] == 8
+    assert model.metadata["training"]["step"] == model.metadata["training"]["config"]["steps"] > 0
 
 
 def test_spectrogram_image_puts_input_left_and_low_frequencies_low():

@@ -6,7 +6,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from conftest import LENGTH, sine, write
+from training_fixtures import LENGTH, sine, write
 
 from ravelive.errors import ConfigError
 from ravelive.training.dataset import DATA_NAME, META_NAME, SCALE, AudioDataset, check_dataset_rate, read_meta

@@ -7,7 +7,9 @@
 
 The methods nn~ calls are RAVE's: `encode` audio [b, 1, n] -> latent
 [b, latent, n / ratio] (the latent's deterministic value, e.g. the VAE
-mean), `decode` latent -> audio, `forward` = decode(encode(x)). Streaming,
+mean), `decode` latent -> audio, `forward` = decode(encode(x)); and, from
+`LatentCodec`, `prior` (latents drawn from the N(0, 1) the regularizer pulls
+the latent towards) and an output `gain` attribute. Streaming,
 each comes `delay` samples late (`exported_methods[name].delay`), computed
 layer by layer: encode = PQMF analysis + encoder, decode = decoder + PQMF
 synthesis, forward = both. Blocks are multiples of `ratio` samples.
@@ -23,7 +25,7 @@ delay, marked in ravelive.json). The training graph uses none of them.
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List
+from typing import Any
 
 import torch
 from torch import nn
@@ -31,7 +33,8 @@ from torch import nn
 from ravelive.dsp.cached_conv import DEFAULT_MAX_BATCH, CachedDelay
 from ravelive.dsp.fir_resample import FIRDecimator, FIRInterpolator
 from ravelive.errors import ConfigError
-from ravelive.models.export import ContractModule, export_model
+from ravelive.models.export import export_model
+from ravelive.models.latent_codec import LatentCodec
 from ravelive.models.rave.config import RaveConfig
 from ravelive.models.rave.decoder import Decoder
 from ravelive.models.rave.encoder import Encoder
@@ -50,7 +53,7 @@ class Reconstruction:
     regularization: torch.Tensor  # scalar: KL (vae) or MMD (wasserstein); the loss weighs it by beta
 
 
-class RaveModel(ContractModule):
+class RaveModel(LatentCodec):
     """PQMF + encoder + latent + decoder; `streaming=True` is the same network, cached, for export.
 
     Export options (the training graph leaves them at their defaults): `pca` rotates the latent onto
@@ -58,12 +61,9 @@ class RaveModel(ContractModule):
     the training rate, resamples inside the model (dsp/fir_resample.py), its delay in each method's.
     """
 
-    __jit_ignored_attributes__ = ContractModule.__jit_ignored_attributes__ + ["config"]
+    __jit_ignored_attributes__ = LatentCodec.__jit_ignored_attributes__ + ["config"]
     __jit_unused_properties__ = ["delays"]
-    _attributes: List[str]  # TorchScript reads only this class's annotations; an empty list needs its type here
-    streaming: torch.jit.Final[bool]
-    ratio: torch.jit.Final[int]
-    latent_dims: torch.jit.Final[int]
+    training_ratio: torch.jit.Final[int]
 
     def __init__(
         self,
@@ -75,11 +75,11 @@ class RaveModel(ContractModule):
         sample_rate: int | None = None,
     ) -> None:
         factor = resampling_factor(config.sample_rate, sample_rate or config.sample_rate)
-        super().__init__(config.sample_rate * factor)
+        kept = pca.kept if pca is not None else config.latent_dims  # encode's channels
+        # the codec as nn~ sees it: the declared rate, latent frames per sample at that rate, the kept dims
+        super().__init__(config.sample_rate * factor, config.ratio * factor, kept, streaming=streaming)
         self.config = config
-        self.streaming = streaming
-        self.ratio = config.ratio  # samples per latent frame at the training rate
-        self.latent_dims = config.latent_dims
+        self.training_ratio = config.ratio  # samples per latent frame at the training rate
         self.latent = LATENTS[config.regularizer]()
         common = dict(streaming=streaming, max_batch=max_batch)
         self.input_resampler = _resampler(FIRDecimator, factor, 0, **common)
@@ -88,21 +88,13 @@ class RaveModel(ContractModule):
         self.projection = LatentProjection(pca, config.latent_dims, input_delay=self.encoder.delay, **common)
         self.decoder = Decoder(config, **common)
         # forward's decoder output is later than decode's: its own resampler zeroes the frames before the signal
-        forward_delay = self.encoder.delay * self.ratio + self.decoder.delay  # samples at the training rate
+        forward_delay = self.encoder.delay * self.training_ratio + self.decoder.delay  # at the training rate
         self.output_resampler = _resampler(FIRInterpolator, factor, self.decoder.delay, **common)
         self.forward_resampler = _resampler(FIRInterpolator, factor, forward_delay, **common)
-        # latent frames of a fresh stream that precede the signal; forward keeps them from the decoder
-        self.register_buffer("latent_skip", torch.tensor(self.encoder.delay), persistent=False)
-
-        kept, ratio = self.projection.kept, self.ratio * factor  # latent frames per sample at the declared rate
-        audio, latents = ["(signal) audio"], [f"(signal) latent {i}" for i in range(kept)]
         live = int(streaming)  # an offline export has no stream, so no delay
-        encode_delay = self.encoder.delay * ratio * live
-        self.register_method("encode", [1, 1, kept, ratio], audio, latents, delay=encode_delay)
-        self.register_method("decode", [kept, ratio, 1, 1], latents, audio, delay=self.output_resampler.delay * live)
-        self.register_method(
-            "forward", [1, 1, 1, 1], audio, audio, delay=self.forward_resampler.delay * live, block_multiple=ratio
-        )
+        self.register_codec(encode_delay=self.encoder.delay * self.ratio * live,
+                            decode_delay=self.output_resampler.delay * live,
+                            forward_delay=self.forward_resampler.delay * live)
 
     @property
     def delays(self) -> dict[str, int]:
@@ -116,21 +108,21 @@ class RaveModel(ContractModule):
 
     @torch.jit.export
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Latent [b, kept, m] -> audio [b, 1, m * ratio]."""
-        return self.output_resampler(self.decoder(self.projection.restore(z)))
+        """Latent [b, kept, m] -> audio [b, 1, m * ratio], times `gain`."""
+        return self.output_resampler(self.decoder(self.projection.restore(z))) * self.gain
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """decode(encode(x)), on the same stream state as encode."""
+        """decode(encode(x)) times `gain`, on the same stream state as encode; one resampler, forward's own."""
         z = self.projection.restore(self.encode(x))
         if self.streaming:
             skipped = min(int(self.latent_skip), z.shape[-1])
             if skipped > 0:
                 self.latent_skip.sub_(skipped)
-                lead = torch.zeros(z.shape[0], 1, skipped * self.ratio, dtype=x.dtype, device=x.device)
+                lead = torch.zeros(z.shape[0], 1, skipped * self.training_ratio, dtype=x.dtype, device=x.device)
                 if skipped < z.shape[-1]:
                     lead = torch.cat([lead, self.decoder(z[:, :, skipped:])], -1)
-                return self.forward_resampler(lead)
-        return self.forward_resampler(self.decoder(z))
+                return self.forward_resampler(lead) * self.gain
+        return self.forward_resampler(self.decoder(z)) * self.gain
 
     @torch.jit.unused
     def autoencode(self, x: torch.Tensor) -> Reconstruction:
@@ -181,7 +173,7 @@ def resampling_factor(trained_rate: int, sample_rate: int) -> int:
 def describe_latent(model: RaveModel, pca: LatentPCA | None, fidelity: float | None) -> dict[str, Any]:
     """The `latent` entry of a RAVE export's ravelive.json: what encode gives and how it was chosen."""
     described: dict[str, Any] = {
-        "dims": model.latent_dims,  # the decoder's latent
+        "dims": model.config.latent_dims,  # the decoder's latent
         "kept": model.projection.kept,  # encode's output channels, decode's input channels
         "pca": pca is not None,  # rotated onto principal axes, centred; dropped axes decoded at their mean
     }
@@ -200,6 +192,7 @@ def export_rave(
     fidelity: float | None = None,
     sample_rate: int | None = None,
     streaming: bool = True,
+    training: Mapping[str, Any] | None = None,
     seed: int = 0,
     max_batch: int = DEFAULT_MAX_BATCH,
 ) -> Path:
@@ -207,6 +200,7 @@ def export_rave(
 
     `pca` (its `kept` dims chosen for `fidelity`, recorded in the file), `sample_rate` and `streaming`
     are RaveModel's export options; `streaming=False` writes the offline network (no cached state).
+    `training` (e.g. the step and training config of `state_dict`) is stored in the file's `ravelive.json`.
     """
     options = dict(pca=pca, sample_rate=sample_rate)
     with torch.random.fork_rng(devices=[]):
@@ -217,6 +211,8 @@ def export_rave(
     offline = RaveModel(config, **options)
     offline.load_state_dict(model.state_dict())
     extras = {"training_sample_rate": config.sample_rate, "latent": describe_latent(model, pca, fidelity)}
+    if training is not None:
+        extras["training"] = dict(training)
     return export_model(
         model, path, offline=offline.eval(), config=config.to_dict(), streaming=streaming, extras=extras, seed=seed
     )
