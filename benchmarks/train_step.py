@@ -26,7 +26,9 @@ What a step is differs in phase 2: ours updates the discriminator and then
 the generator in every step; RAVE updates the discriminator in one step out
 of `update_discriminator_every` (4 for v2, 2 for v2_small) and the generator
 in the others, so `--steps` must be a multiple of 4 there and RAVE's rate is
-an average over its whole cycle. Ours does more per step.
+an average over its whole cycle. Ours does more per step, so phase 2 also
+gets a second ratio, of generator (decoder) updates per second: RAVE makes
+3/4 (v2) or 1/2 (v2_small) of one per step, ours one.
 
 The machine may be shared: the sides alternate (ours, RAVE, ours ...), each
 of `--repeats` rounds gives a ratio ours / RAVE of steps per second, and the
@@ -109,7 +111,7 @@ def time_ours(preset: str, phase: int, batch: int, length: int, steps: int, warm
         result = train(examples, Path(run) / "run", config, on_step=lambda report: stamps.append(time.perf_counter()))
     seconds = (stamps[-1] - stamps[warmup - 1]) / steps
     parameters = {"model": _count(result.model), "discriminator": _count(result.discriminator)}
-    return {"seconds_per_step": seconds, "parameters": parameters}
+    return {"seconds_per_step": seconds, "generator_updates_per_step": 1.0, "parameters": parameters}
 
 
 def time_rave(preset: str, phase: int, batch: int, length: int, steps: int, warmup: int) -> dict:
@@ -136,7 +138,8 @@ def time_rave(preset: str, phase: int, batch: int, length: int, steps: int, warm
     seconds = (time.perf_counter() - start) / steps
     parameters = {"model": _count(model.encoder) + _count(model.decoder) + _count(model.pqmf),
                   "discriminator": _count(model.discriminator)}
-    return {"seconds_per_step": seconds, "parameters": parameters}
+    generator_updates = 1 - 1 / model.update_discriminator_every if phase == 2 else 1.0
+    return {"seconds_per_step": seconds, "generator_updates_per_step": generator_updates, "parameters": parameters}
 
 
 def _count(module) -> int:
@@ -207,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OMP_WAIT_POLICY": "PASSIVE"}
     print(f"batch {args.batch} x {args.length} samples, {args.steps} timed steps after {args.warmup}, "
           f"{args.threads} thread(s), OMP_WAIT_POLICY=PASSIVE, {args.repeats} rounds; steps per second")
-    print(f"{'preset':9s} {'phase':>5s} {'ours':>16s} {'RAVE 2.3.1':>16s} {'ours/RAVE':>18s}  parameters ours | RAVE")
+    print(f"{'preset':9s} {'phase':>5s} {'ours':>16s} {'RAVE 2.3.1':>16s} {'ours/RAVE':>18s} "
+          f"{'per generator update':>20s}  parameters ours | RAVE")
     with tempfile.TemporaryDirectory(prefix="ravelive-rave-shim-") as shim:
         (Path(shim) / "torchaudio").mkdir()
         (Path(shim) / "torchaudio" / "__init__.py").write_text(TORCHAUDIO_STUB + SPECTROGRAM_SHIM)
@@ -230,12 +234,14 @@ def _row(preset: str, phase: int, ours: list[dict], rave: list[dict]) -> str:
         return f"{statistics.median(values):.3f} ({min(values):.2f}-{max(values):.2f})"
 
     ratios = [a / b for a, b in zip(rates(ours), rates(rave))]
+    updates = [ratio * a["generator_updates_per_step"] / b["generator_updates_per_step"]
+               for ratio, a, b in zip(ratios, ours, rave)]
 
     def sizes(run: dict) -> str:
         return f"{run['parameters']['model'] / 1e6:.1f}+{run['parameters']['discriminator'] / 1e6:.1f} M"
 
-    return (f"{preset:9s} {phase:5d} {spread(rates(ours)):>16s} {spread(rates(rave)):>16s} {spread(ratios):>18s}  "
-            f"{sizes(ours[0])} | {sizes(rave[0])}")
+    return (f"{preset:9s} {phase:5d} {spread(rates(ours)):>16s} {spread(rates(rave)):>16s} {spread(ratios):>18s} "
+            f"{spread(updates):>20s}  {sizes(ours[0])} | {sizes(rave[0])}")
 
 
 if __name__ == "__main__":
