@@ -131,7 +131,14 @@ class CachedConv1d(nn.Module):
         extended = self.history(x)
         if self.alignment > 0:
             extended = extended[:, :, : extended.shape[-1] - self.alignment]
-        return self._zero_warmup(self.conv(extended))
+        # the bias added after the conv: on the CPU a dilated conv with a bias leaves oneDNN for a path several
+        # times slower at streaming block sizes (benchmarks/export_rtf.py); equal to the offline conv to rounding
+        conv = self.conv
+        y = F.conv1d(extended, conv.weight, None, conv.stride, 0, conv.dilation, conv.groups)
+        bias = conv.bias
+        if bias is not None:
+            y = y + bias.unsqueeze(-1)
+        return self._zero_warmup(y)
 
     def _zero_warmup(self, y: torch.Tensor) -> torch.Tensor:
         remaining = int(self.warmup)

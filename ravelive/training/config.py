@@ -47,7 +47,7 @@ class TrainConfig:
     feature_matching_weight: float = 10.0  # weight of the discriminator feature distance in phase 2 (RAVE's 10)
     periods: tuple[int, ...] = (2, 3, 5, 7, 11)  # multi-period discriminator (HiFi-GAN's primes, RAVE v2's)
     discriminator_scales: int = 3  # multi-scale discriminator: audio at 1, 1/2, 1/4 ... of the rate
-    discriminator_capacity: int = 16  # channels of each discriminator's first conv; each layer multiplies it by 4
+    discriminator_capacity: int = 0  # channels of each discriminator's first conv, x4 per layer; 0: follow the model
     discriminator_layers: int = 4  # strided convs per discriminator
     augment: tuple[str, ...] = ()  # training/augment.py, applied in this order to every batch: mute, gain, compress
     seed: int = 0  # model initialisation, sampling order, crops, noise: the same seed trains the same model
@@ -67,7 +67,7 @@ class TrainConfig:
             value = getattr(self, field.name)
             if field.type is float and isinstance(value, int) and not isinstance(value, bool):
                 set_(field.name, float(value))  # lr=1 means 1.0
-        positive = ("steps", "batch_size", "example_length", "discriminator_capacity", "discriminator_layers",
+        positive = ("steps", "batch_size", "example_length", "discriminator_layers",
                     "discriminator_scales", "log_interval", "audio_interval", "checkpoint_interval")
         for name in positive:
             value = getattr(self, name)
@@ -76,7 +76,7 @@ class TrainConfig:
         from ravelive.training.augment import build_augmentations
 
         build_augmentations(self.augment, 44100)  # an unknown name is refused here, before any data is read
-        for name in ("phase_1_steps", "kl_warmup_steps", "workers", "seed"):
+        for name in ("phase_1_steps", "kl_warmup_steps", "workers", "seed", "discriminator_capacity"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"training config {name} = {value!r}: expected an integer >= 0")
@@ -103,12 +103,35 @@ TRAIN_KEYS = frozenset(field.name for field in fields(TrainConfig))
 RESUMABLE_KEYS = frozenset({"steps", "log_interval", "audio_interval", "checkpoint_interval", "workers", "device"})
 
 
+MODEL_CAPACITY_PER_DISCRIMINATOR_CAPACITY = 6
+"""discriminator_capacity = 0 means the model's capacity / 6, at least 1.
+
+RAVE's discriminator follows the model: its ConvNets start at the model's
+capacity and double per layer, so its size grows as capacity**2 (27.1 M for
+v2's 96, 6.8 M for v2_small's 48, 0.49 M for raspberry's 16). Ours grows x4
+per layer, so it needs a narrower start for the same growth: 1/6 gives 16 for
+v2 (33.6 M), 8 for v2_small (8.4 M), 2 for raspberry (0.53 M), 1.24 times
+RAVE's count at every width. A fixed width would make the small presets
+spend most of phase 2 in a v2-sized discriminator.
+"""
+
+
+def model_discriminator_capacity(model: RaveConfig) -> int:
+    """The discriminator_capacity that `0` stands for with this model."""
+    return max(1, model.capacity // MODEL_CAPACITY_PER_DISCRIMINATOR_CAPACITY)
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    """The two configs of a run."""
+    """The two configs of a run; a discriminator_capacity of 0 is resolved here, from the model."""
 
     model: RaveConfig
     train: TrainConfig
+
+    def __post_init__(self) -> None:
+        if self.train.discriminator_capacity == 0:  # saved resolved: the run keeps its width if the rule changes
+            resolved = replace(self.train, discriminator_capacity=model_discriminator_capacity(self.model))
+            object.__setattr__(self, "train", resolved)
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model.to_dict(), "train": self.train.to_dict()}
@@ -190,8 +213,11 @@ def resumed_config(saved: RunConfig, names: Sequence[str] = (), settings: Sequen
     for source, key, value in config_changes(names, settings):
         if key in RESUMABLE_KEYS:
             train[key] = value
-        else:
-            refuse_disagreement(saved.model if key in MODEL_KEYS else saved.train, source, key, value)
+        elif key in MODEL_KEYS:
+            refuse_disagreement(saved.model, source, key, value)
+        else:  # through RunConfig, so discriminator_capacity=0 means the width it resolves to
+            resolved = getattr(replace(saved, train=replace(saved.train, **{key: value})).train, key)
+            refuse_disagreement(saved.train, source, key, resolved)
     return RunConfig(saved.model, replace(saved.train, **train))
 
 

@@ -48,9 +48,8 @@ from ravelive.training.data import EpochBatches
 from ravelive.training.discriminators import CombinedDiscriminator, split_scores
 from ravelive.training.losses import (
     SpectralDistance,
-    feature_matching,
+    generator_adversarial_losses,
     hinge_discriminator_loss,
-    hinge_generator_loss,
     kl_beta,
 )
 from ravelive.training.tensorboard_log import RunLog
@@ -256,11 +255,9 @@ def _train(dataset, run, config, checkpoint, procs, on_step, dataset_path) -> Tr
                 discriminator_loss.backward()
                 _clip(discriminator, tc.clip_grad_norm)
                 discriminator_optimizer.step()
-                # ---- the decoder against the updated discriminator: the unwrapped one (its gradients
-                # here are dropped, so DDP need not sync them) ----
-                real, fake = split_scores(discriminator(torch.cat([x, audio])), len(x))
-                adversarial_loss = hinge_generator_loss([s for s, _ in fake])
-                matching = feature_matching([f for _, f in real], [f for _, f in fake])
+                # ---- the decoder against the updated discriminator: the unwrapped one (it gets no
+                # gradients here, so DDP has none to sync) ----
+                adversarial_loss, matching = generator_adversarial_losses(discriminator, x, audio)
                 loss = loss + tc.adversarial_weight * adversarial_loss + tc.feature_matching_weight * matching
                 values.update(discriminator=discriminator_loss, adversarial=adversarial_loss,
                               feature_matching=matching)

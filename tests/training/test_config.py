@@ -7,7 +7,14 @@ from training_fixtures import QUICK
 from ravelive.cli import main
 from ravelive.errors import ConfigError
 from ravelive.training.checkpoint import load_checkpoint
-from ravelive.training.config import MODEL_KEYS, TRAIN_KEYS, build_config, parse_setting
+from ravelive.training.config import (
+    MODEL_KEYS,
+    TRAIN_KEYS,
+    RunConfig,
+    build_config,
+    parse_setting,
+    resumed_config,
+)
 
 
 def test_model_and_training_keys_are_disjoint():
@@ -47,3 +54,22 @@ def test_a_run_config_toml_reproduces_the_run(sines, tmp_path):
     assert f"trained {tmp_path / 'run'} to step 3" in result.output
     again = build_config([str(tmp_path / "run" / "config.toml")])
     assert again == load_checkpoint(tmp_path / "run")["config"]
+
+
+def test_the_discriminator_follows_the_model_preset():
+    widths = {name: build_config([name]).train.discriminator_capacity for name in ("v2", "v2_small", "raspberry")}
+    assert widths == {"v2": 16, "v2_small": 8, "raspberry": 2}  # RAVE's grows with the model's capacity too
+    assert build_config(["v2_small", "causal"]).train.discriminator_capacity == 8
+    assert build_config(["v2_small"], ["discriminator_capacity=12"]).train.discriminator_capacity == 12
+
+
+def test_a_saved_discriminator_width_stays_and_resumes():
+    older = build_config(["v2_small"], ["discriminator_capacity=16"]).to_dict()  # as runs before the rule saved it
+    saved = RunConfig.from_dict(older)
+    assert saved.train.discriminator_capacity == 16
+    assert resumed_config(saved, ["v2_small"], ["steps=10"]).train.discriminator_capacity == 16
+    with pytest.raises(ConfigError, match=r"^--set discriminator_capacity=0 disagrees with the checkpoint's "
+                                          r"discriminator_capacity=16"):
+        resumed_config(saved, [], ["discriminator_capacity=0"])  # 0 means 8 for this model
+    resolved = RunConfig.from_dict(build_config(["v2_small"]).to_dict())
+    assert resumed_config(resolved, [], ["discriminator_capacity=0"]) == resolved

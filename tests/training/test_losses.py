@@ -7,6 +7,7 @@ from ravelive.training.discriminators import CombinedDiscriminator, split_scores
 from ravelive.training.losses import (
     SpectralDistance,
     feature_matching,
+    generator_adversarial_losses,
     hinge_discriminator_loss,
     hinge_generator_loss,
     kl_beta,
@@ -57,3 +58,24 @@ def test_discriminators_score_real_and_fake_halves_of_one_pass():
     for (logits, features), (fake_logits, fake_features) in zip(real, fake):
         assert logits.shape[0] == fake_logits.shape[0] == 2
         assert len(features) == len(fake_features) == 2
+
+
+def test_the_generator_losses_leave_the_discriminator_without_gradient_and_equal_one_joint_pass():
+    torch.manual_seed(0)
+    discriminator = CombinedDiscriminator((2, 3), 2, capacity=2, layers=3)
+    real = torch.randn(2, 1, 4096)
+    fake = torch.randn(2, 1, 4096, requires_grad=True)
+
+    adversarial, matching = generator_adversarial_losses(discriminator, real, fake)
+    (adversarial + 10 * matching).backward()
+    assert all(p.grad is None for p in discriminator.parameters())
+    assert all(p.requires_grad for p in discriminator.parameters())  # trainable again for its own step
+    gradient, fake.grad = fake.grad, None
+
+    # what the loop did before: one pass over both halves, the real features detached by feature_matching
+    joint_real, joint_fake = split_scores(discriminator(torch.cat([real, fake])), 2)
+    joint_adversarial = hinge_generator_loss([logits for logits, _ in joint_fake])
+    joint_matching = feature_matching([maps for _, maps in joint_real], [maps for _, maps in joint_fake])
+    (joint_adversarial + 10 * joint_matching).backward()
+    assert torch.equal(adversarial, joint_adversarial) and torch.equal(matching, joint_matching)
+    assert torch.equal(gradient, fake.grad)
