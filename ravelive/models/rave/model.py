@@ -32,6 +32,7 @@ from ravelive.dsp.cached_conv import DEFAULT_MAX_BATCH, CachedDelay
 from ravelive.dsp.fir_resample import FIRDecimator, FIRInterpolator
 from ravelive.errors import ConfigError
 from ravelive.models.export import ContractModule, export_model
+from ravelive.models.rave.conditioning import DescriptorInput
 from ravelive.models.rave.config import RaveConfig
 from ravelive.models.rave.decoder import Decoder
 from ravelive.models.rave.encoder import Encoder
@@ -48,6 +49,7 @@ class Reconstruction:
     input_bands: torch.Tensor  # PQMF analysis of the input, same shape
     latent: torch.Tensor  # the sampled latent the decoder ran on [b, latent, n / ratio]
     regularization: torch.Tensor  # scalar: KL (vae) or MMD (wasserstein); the loss weighs it by beta
+    descriptors: torch.Tensor | None = None  # a conditioned model's normalised descriptors of the input [b, d, n / ratio]
 
 
 class RaveModel(ContractModule):
@@ -64,6 +66,7 @@ class RaveModel(ContractModule):
     streaming: torch.jit.Final[bool]
     ratio: torch.jit.Final[int]
     latent_dims: torch.jit.Final[int]
+    descriptor_count: torch.jit.Final[int]
 
     def __init__(
         self,
@@ -87,6 +90,14 @@ class RaveModel(ContractModule):
         self.encoder = Encoder(config, raw_channels, input_delay=self.input_resampler.delay, **common)
         self.projection = LatentProjection(pca, config.latent_dims, input_delay=self.encoder.delay, **common)
         self.decoder = Decoder(config, **common)
+        self.descriptor_count = len(config.descriptors)
+        if config.descriptors and factor != 1:
+            raise ConfigError(f"--samplerate {sample_rate}: a descriptor-conditioned model exports at its training rate "
+                              f"({config.sample_rate} Hz) only; leave --samplerate out and let the host resample")
+        # empty, or the descriptors decode reads next to the latent and forward measures on its input (conditioning.py)
+        self.conditioning = nn.ModuleList(
+            [DescriptorInput(config, latent_delay=self.encoder.delay, **common)] if config.descriptors else []
+        )
         # forward's decoder output is later than decode's: its own resampler zeroes the frames before the signal
         forward_delay = self.encoder.delay * self.ratio + self.decoder.delay  # samples at the training rate
         self.output_resampler = _resampler(FIRInterpolator, factor, self.decoder.delay, **common)
@@ -96,10 +107,11 @@ class RaveModel(ContractModule):
 
         kept, ratio = self.projection.kept, self.ratio * factor  # latent frames per sample at the declared rate
         audio, latents = ["(signal) audio"], [f"(signal) latent {i}" for i in range(kept)]
+        controls = [f"(signal) descriptor: {name}" for name in config.descriptors]  # in [-1, 1]: the corpus's range
         live = int(streaming)  # an offline export has no stream, so no delay
         encode_delay = self.encoder.delay * ratio * live
         self.register_method("encode", [1, 1, kept, ratio], audio, latents, delay=encode_delay)
-        self.register_method("decode", [kept, ratio, 1, 1], latents, audio, delay=self.output_resampler.delay * live)
+        self.register_method("decode", [kept + len(controls), ratio, 1, 1], latents + controls, audio, delay=self.output_resampler.delay * live)
         self.register_method(
             "forward", [1, 1, 1, 1], audio, audio, delay=self.forward_resampler.delay * live, block_multiple=ratio
         )
@@ -116,12 +128,18 @@ class RaveModel(ContractModule):
 
     @torch.jit.export
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Latent [b, kept, m] -> audio [b, 1, m * ratio]."""
+        """Latent [b, kept, m] -> audio [b, 1, m * ratio]; a conditioned model's descriptors follow the latent."""
+        if self.descriptor_count > 0:
+            kept = z.shape[1] - self.descriptor_count
+            restored = self.projection.restore(z[:, :kept])
+            return self.output_resampler(self.decoder(torch.cat([restored, z[:, kept:]], 1)))
         return self.output_resampler(self.decoder(self.projection.restore(z)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """decode(encode(x)), on the same stream state as encode."""
         z = self.projection.restore(self.encode(x))
+        for conditioning in self.conditioning:  # a conditioned model follows its input's own descriptors
+            z = torch.cat([z, conditioning(x)], 1)
         if self.streaming:
             skipped = min(int(self.latent_skip), z.shape[-1])
             if skipped > 0:
@@ -140,8 +158,12 @@ class RaveModel(ContractModule):
         input_bands = self.encoder.analysis(x)
         raw = self.encoder.net(input_bands)
         z, regularization = self.latent.sample(raw)
-        bands = self.decoder.decode_bands(z)
-        return Reconstruction(self.decoder.synthesis(bands), bands, input_bands, z, regularization)
+        if self.descriptor_count == 0:
+            bands = self.decoder.decode_bands(z)
+            return Reconstruction(self.decoder.synthesis(bands), bands, input_bands, z, regularization)
+        descriptors = self.conditioning[0](x)
+        bands = self.decoder.decode_bands(torch.cat([z, descriptors], 1))
+        return Reconstruction(self.decoder.synthesis(bands), bands, input_bands, z, regularization, descriptors)
 
     @torch.jit.export
     def reset(self) -> None:
@@ -149,6 +171,8 @@ class RaveModel(ContractModule):
                   self.forward_resampler)
         for stage in stages:
             stage.reset()
+        for conditioning in self.conditioning:
+            conditioning.reset()
         self.latent_skip.fill_(self.encoder.delay)
 
 
@@ -217,6 +241,8 @@ def export_rave(
     offline = RaveModel(config, **options)
     offline.load_state_dict(model.state_dict())
     extras = {"training_sample_rate": config.sample_rate, "latent": describe_latent(model, pca, fidelity)}
+    for conditioning in model.conditioning:
+        extras["descriptors"] = conditioning.describe()
     return export_model(
         model, path, offline=offline.eval(), config=config.to_dict(), streaming=streaming, extras=extras, seed=seed
     )
