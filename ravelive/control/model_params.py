@@ -5,7 +5,8 @@ change for that model: the method, the model's own attributes (read from the
 file, with their current values as defaults), per-latent-dimension bias,
 scale, freeze, replace and noise and the latent loop (models with encode and
 decode), `prior/play` and `prior/temperature` (when serve plays a prior
-into decode), input and output gain in dB, dry/wet, bypass, the preset morph position and `allow_control_output`. A method
+into decode), `descriptor/<name>` and `descriptor/<name>/follow` (a
+descriptor-conditioned model's knobs), input and output gain in dB, dry/wet, bypass, the preset morph position and `allow_control_output`. A method
 whose output is not audio (`MethodSpec.outputs_audio`: encode's and prior's
 latents) is refused by the store's check unless `allow_control_output` is on,
 so the client that asked gets the usual /ravelive/error. `ModelControls.derive` turns the
@@ -39,6 +40,7 @@ LATENT_RANGE = 5.0  # latents of RAVE-style models are roughly unit normal: +-5 
 LOOP_SECONDS = (0.1, 60.0, 4.0)  # latent/loop/seconds: shortest, longest, default
 PRIOR_PLAY = "prior/play"  # decode the prior's frames in place of the encoder's (serve --prior)
 PRIOR_TEMPERATURE = "prior/temperature"
+DESCRIPTOR = "descriptor"  # descriptor/<name>: a conditioned model's knob; descriptor/<name>/follow: the input's own
 TEMPERATURE_RANGE = (0.0, 2.0, 1.0)  # prior/temperature: lowest (the mean path), highest, default (as trained)
 _ATTRIBUTE_PARAMETER_TYPES = {
     AttributeType.BOOL: ParameterType.BOOL,
@@ -72,6 +74,7 @@ class ModelControls:
     control_methods: Mapping[str, str] = dataclasses.field(default_factory=dict)  # method -> its output, if not audio
     latent_rate: float = 0.0  # latent frames per second (the loop's seconds -> frames)
     prior: bool = False  # whether prior/play and prior/temperature are declared
+    descriptors: tuple[str, ...] = ()  # a conditioned model's descriptor knobs, descriptor/<name> and .../follow
 
     @classmethod
     def from_model(cls, model: NNModel, methods: Sequence[str] | None = None, method: str | None = None,
@@ -102,6 +105,9 @@ class ModelControls:
         prior = prior and bool(latent_size)
         if prior:
             specs.extend(_prior_specs())
+        descriptors = model.descriptors if latent_size else ()
+        for name in descriptors:
+            specs.extend(_descriptor_specs(name))
         specs.extend(_mix_specs())
         specs.append(ParameterSpec(ALLOW_CONTROL_OUTPUT, ParameterType.BOOL, bool(allow_control_output),
                                    "let `method` pick a method whose output is not audio (encode, prior): "
@@ -109,7 +115,8 @@ class ModelControls:
         control_methods = {name: model.methods[name].describe_output() for name in methods
                            if not model.methods[name].outputs_audio}
         latent_rate = (model.sample_rate or 0) / model.methods["encode"].out_ratio if latent_size else 0.0
-        return cls(tuple(specs), attribute_names, latent_size, MappingProxyType(control_methods), latent_rate, prior)
+        return cls(tuple(specs), attribute_names, latent_size, MappingProxyType(control_methods), latent_rate, prior,
+                   descriptors)
 
     def check(self, values: Mapping[str, Any], changed: Collection[str]) -> None:
         """The store's check of a write: ParameterError when `values` (all of them, after the write of the
@@ -143,6 +150,8 @@ class ModelControls:
                                  round(values["latent/loop/seconds"] * self.latent_rate),
                                  values["latent/loop/start"], values["latent/loop/end"]),
                 prior=PriorControl(values[PRIOR_PLAY], values[PRIOR_TEMPERATURE]) if self.prior else PriorControl(),
+                descriptors=tuple(None if values[f"{DESCRIPTOR}/{name}/follow"] else values[f"{DESCRIPTOR}/{name}"]
+                                  for name in self.descriptors),
             )
         bypass = values["bypass"]
         return ControlSnapshot(
@@ -226,7 +235,7 @@ def _default_method(model: NNModel, methods: Sequence[str]) -> str:
 def _latent_size(model: NNModel) -> int:
     """Latent dimensions when encode feeds decode (the engine's latent path), else 0."""
     encode, decode = model.methods.get("encode"), model.methods.get("decode")
-    if encode is None or decode is None or encode.out_channels != decode.in_channels:
+    if encode is None or decode is None or encode.out_channels + len(model.descriptors) != decode.in_channels:
         return 0
     return encode.out_channels
 
@@ -305,6 +314,16 @@ def _prior_specs() -> list[ParameterSpec]:
         ParameterSpec(PRIOR_TEMPERATURE, ParameterType.FLOAT, default,
                       "the prior's sampling temperature: 0 plays its mean path, 1 samples as trained, above 1 wilder",
                       lowest, highest),
+    ]
+
+
+def _descriptor_specs(name: str) -> list[ParameterSpec]:
+    return [
+        ParameterSpec(f"{DESCRIPTOR}/{name}", ParameterType.FLOAT, 0.0,
+                      f"the {name} the decoder plays, while follow is off: -1 and 1 are the training corpus's "
+                      f"lowest and highest", -1.0, 1.0),
+        ParameterSpec(f"{DESCRIPTOR}/{name}/follow", ParameterType.BOOL, True,
+                      f"take {name} from the live input (on) or from descriptor/{name} (off)"),
     ]
 
 

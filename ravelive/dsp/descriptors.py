@@ -21,6 +21,7 @@ spectrum to prefer a frequency), instead of 0/0.
 """
 
 from collections.abc import Sequence
+from typing import List
 
 import torch
 from torch import nn
@@ -33,58 +34,70 @@ POWER_FLOOR = 1e-10  # |X|^2 floor in the flatness logs (librosa's amin): silenc
 
 
 class Descriptors(nn.Module):
-    """[batch, n] audio -> [batch, len(names), n // hop] descriptor frames; see the module docstring."""
+    """[batch, n] audio -> [batch, len(names), n // hop] descriptor frames; see the module docstring.
+
+    `measure` takes the signal already padded by `side` each side (a stream's history, in a
+    streaming export); it and `forward` are TorchScript-compatible.
+    """
+
+    names: List[str]
+    hop: torch.jit.Final[int]
+    window: torch.jit.Final[int]
+    side: torch.jit.Final[int]
+    power_floor: torch.jit.Final[float]
+    rolloff_fraction: torch.jit.Final[float]
 
     def __init__(self, names: Sequence[str], sample_rate: int, hop: int, window: int | None = None) -> None:
         super().__init__()
-        unknown = [name for name in names if name not in DESCRIPTORS]
-        if unknown or not names:
-            raise ConfigError(f"descriptors {', '.join(unknown) or '(none)'}: expected one or more of "
-                              f"{', '.join(DESCRIPTORS)}, comma-separated (--descriptors rms,centroid)")
+        check_descriptor_names(names)
         self.window = window or 2 * hop
         if hop < 1 or self.window < hop or (self.window - hop) % 2:
             raise ConfigError(f"descriptor window {self.window} with hop {hop}: expected a window of at least the "
                               f"hop, longer by an even number of samples (default: twice the hop)")
-        self.names = tuple(names)
+        self.names = list(names)
         self.hop = hop
+        self.power_floor, self.rolloff_fraction = POWER_FLOOR, ROLLOFF  # module constants TorchScript can read
+        self.side = (self.window - hop) // 2  # padding each side: the window is centred on the frame's hop
         self.register_buffer("hann", torch.hann_window(self.window), persistent=False)
         self.register_buffer("frequencies", torch.fft.rfftfreq(self.window, 1.0 / sample_rate), persistent=False)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         frames = audio.shape[-1] // self.hop
-        audio = audio[..., : frames * self.hop]
-        side = (self.window - self.hop) // 2
-        padded = nn.functional.pad(audio, (side, side))
+        return self.measure(nn.functional.pad(audio[..., : frames * self.hop], (self.side, self.side)))
+
+    def measure(self, padded: torch.Tensor) -> torch.Tensor:
+        """[batch, side + frames * hop + side] -> [batch, len(names), frames]."""
+        frames = (padded.shape[-1] - 2 * self.side) // self.hop
+        audio = padded[..., self.side : self.side + frames * self.hop]
         magnitude = torch.stft(padded, self.window, self.hop, window=self.hann, center=False,
                                return_complex=True).abs()[..., :frames]  # [batch, bins, frames]
-        values = {}
+        total = magnitude.sum(dim=1)
+        tiny = 1e-30  # where total > 0 it is larger; this keeps the unused branch of the division finite
+        centroid = torch.where(total > 0, (self.frequencies[:, None] * magnitude).sum(dim=1) / total.clamp_min(tiny),
+                               0.0)
+        values: List[torch.Tensor] = []
         for name in self.names:
-            values[name] = getattr(self, f"_{name}")(audio, magnitude, frames, values)
-        return torch.stack([values[name] for name in self.names], dim=1)
+            if name == "rms":
+                values.append(audio.reshape(audio.shape[0], frames, self.hop).pow(2).mean(dim=-1).sqrt())
+            elif name == "centroid":
+                values.append(centroid)
+            elif name == "bandwidth":
+                spread = ((self.frequencies[:, None] - centroid[:, None, :]).pow(2) * magnitude).sum(dim=1)
+                values.append(torch.where(total > 0, spread / total.clamp_min(tiny), 0.0).sqrt())
+            elif name == "flatness":
+                power = magnitude.pow(2).clamp_min(self.power_floor)
+                values.append(power.log().mean(dim=1).exp() / power.mean(dim=1))
+            else:  # rolloff
+                cumulative = magnitude.cumsum(dim=1)
+                below = (cumulative < self.rolloff_fraction * cumulative[:, -1:, :]).sum(dim=1)  # bins wholly below the threshold
+                rolloff = self.frequencies[below.clamp_max(self.frequencies.shape[0] - 1)]
+                values.append(torch.where(cumulative[:, -1, :] > 0, rolloff, 0.0))
+        return torch.stack(values, dim=1)
 
-    def _rms(self, audio, magnitude, frames, values) -> torch.Tensor:
-        return audio.reshape(*audio.shape[:-1], frames, self.hop).pow(2).mean(dim=-1).sqrt()
 
-    def _centroid(self, audio, magnitude, frames, values) -> torch.Tensor:
-        total = magnitude.sum(dim=1)
-        weighted = (self.frequencies[:, None] * magnitude).sum(dim=1)
-        return torch.where(total > 0, weighted / total.clamp_min(torch.finfo(total.dtype).tiny), 0.0)
-
-    def _bandwidth(self, audio, magnitude, frames, values) -> torch.Tensor:
-        centroid = values.get("centroid")
-        if centroid is None:
-            centroid = self._centroid(audio, magnitude, frames, values)
-        total = magnitude.sum(dim=1)
-        spread = ((self.frequencies[:, None] - centroid[:, None, :]).pow(2) * magnitude).sum(dim=1)
-        return torch.where(total > 0, spread / total.clamp_min(torch.finfo(total.dtype).tiny), 0.0).sqrt()
-
-    def _flatness(self, audio, magnitude, frames, values) -> torch.Tensor:
-        power = magnitude.pow(2).clamp_min(POWER_FLOOR)
-        return power.log().mean(dim=1).exp() / power.mean(dim=1)
-
-    def _rolloff(self, audio, magnitude, frames, values) -> torch.Tensor:
-        cumulative = magnitude.cumsum(dim=1)
-        threshold = ROLLOFF * cumulative[:, -1:, :]
-        below = (cumulative < threshold).sum(dim=1)  # bins wholly below the threshold
-        rolloff = self.frequencies[below.clamp_max(len(self.frequencies) - 1)]
-        return torch.where(cumulative[:, -1, :] > 0, rolloff, 0.0)
+def check_descriptor_names(names: Sequence[str]) -> None:
+    """ConfigError naming the unknown ones and the valid set, unless `names` are one or more DESCRIPTORS."""
+    unknown = [name for name in names if name not in DESCRIPTORS]
+    if unknown or not names:
+        raise ConfigError(f"descriptors {', '.join(map(str, unknown)) or '(none)'}: expected one or more of "
+                          f"{', '.join(DESCRIPTORS)}, comma-separated (--set descriptors=rms,centroid)")

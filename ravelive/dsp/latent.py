@@ -39,8 +39,8 @@ class PriorControl:
 
 @dataclass(frozen=True)
 class LatentTransform:
-    """Per-dimension bias, scale, freeze, replace and noise amount (tuples of one value per dimension); the loop
-    and the prior."""
+    """Per-dimension bias, scale, freeze, replace and noise amount (tuples of one value per dimension); the loop,
+    the prior, and a descriptor-conditioned model's knobs."""
 
     bias: tuple[float, ...]
     scale: tuple[float, ...]
@@ -49,6 +49,7 @@ class LatentTransform:
     noise: tuple[float, ...]
     loop: LoopControl = LoopControl()
     prior: PriorControl = PriorControl()
+    descriptors: tuple[float | None, ...] = ()  # a conditioned model's knobs in [-1, 1]; None: follow the input
 
     def __post_init__(self) -> None:
         sizes = {name: len(getattr(self, name)) for name in ("bias", "scale", "freeze", "replace", "noise")}
@@ -75,6 +76,7 @@ class LatentTransform:
             or any(value != 0.0 for value in self.noise)
             or self.loop.active
             or self.prior.play
+            or any(value is not None for value in self.descriptors)
         )
 
     def with_value(self, field: str, dim: int, value: float | bool | None) -> "LatentTransform":

@@ -17,6 +17,8 @@ prior's method `prior` (the temperature held over the block) instead of
 from `encode`, on the same thread as the model; the latent edits and the
 loop act on them as on the encoder's, and the encoder rests meanwhile (so
 the first block back from the prior hears a stale cache, as after a swap).
+A descriptor-conditioned model's decode also takes its descriptors: the
+LatentTransform's knobs, or the input's own (engine/descriptor_follow.py).
 
 The model only ever sees consecutive, non-overlapping full blocks, so its
 own streaming state (cached convolutions) stays valid. The buffers
@@ -53,6 +55,7 @@ import numpy as np
 import torch
 
 from ravelive.dsp.channels import InputAdapter, OutputAdapter
+from ravelive.engine.descriptor_follow import DescriptorFollower
 from ravelive.dsp.fifo import AudioFifo
 from ravelive.dsp.latent import LatentProcessor, LatentTransform
 from ravelive.dsp.resample import QUALITY, ResampleStream
@@ -119,6 +122,8 @@ class StreamEngine:
             self._decode_outputs = OutputAdapter(model.methods["decode"], self.output_channels, self.block)
             self._latent_processor = LatentProcessor(self.latent_dims)
             self._latent = LatentTransform.identity(self.latent_dims)
+        # a descriptor-conditioned model's decode inputs after the latent (descriptor_follow.py)
+        self._descriptors = DescriptorFollower(model) if self.latent_dims and model.descriptors else None
         self.prior = self._check_prior(prior)
         if self.prior is not None:
             frames = self.block // self.prior.methods[PRIOR_METHOD].in_ratio
@@ -236,6 +241,8 @@ class StreamEngine:
             self._latent_running = False
         if sink is not None:
             sink(z.numpy()[0])
+        if self._descriptors is not None:  # a conditioned model: its knobs, or the input's own descriptors
+            z = torch.cat([z, self._descriptors(self._encode_inputs(audio), transform.descriptors)], 1)
         self._decode_outputs(self.model("decode", z), out)
 
     # ---- set-up ----
@@ -250,10 +257,10 @@ class StreamEngine:
         spec = prior.methods.get(PRIOR_METHOD)
         decode = self.model.methods["decode"]
         found = (spec.in_channels, spec.out_channels, spec.in_ratio, spec.out_ratio) if spec else None
-        if found != (1, decode.in_channels, decode.in_ratio, decode.in_ratio) or prior.sample_rate != self.model_rate:
+        if found != (1, self.latent_dims, decode.in_ratio, decode.in_ratio) or prior.sample_rate != self.model_rate:
             raise ConfigError(
                 f"{prior.path.name}: method '{PRIOR_METHOD}' {list(spec.params) if spec else 'missing'} at "
-                f"{prior.sample_rate} Hz does not feed {self.model.path.name}'s decode ({decode.in_channels} latents "
+                f"{prior.sample_rate} Hz does not feed {self.model.path.name}'s decode ({self.latent_dims} latents "
                 f"at ratio {decode.in_ratio}, {self.model_rate} Hz): export a prior trained on this model's latents"
             )
         return prior
@@ -323,11 +330,13 @@ def _choose_method(model: NNModel, method: str | None) -> str:
 
 
 def _latent_dims(model: NNModel, method: str) -> int:
-    """Latent size when `method` is forward and encode/decode form a latent path, else 0."""
+    """Latent size when `method` is forward and encode/decode form a latent path, else 0.
+
+    A descriptor-conditioned model's decode takes its descriptors after the latent."""
     if method != "forward" or not all(name in model.methods for name in LATENT_METHODS):
         return 0
     encode, decode = model.methods["encode"], model.methods["decode"]
-    if encode.out_channels != decode.in_channels or encode.out_ratio != decode.in_ratio:
+    if encode.out_channels + len(model.descriptors) != decode.in_channels or encode.out_ratio != decode.in_ratio:
         logger.warning(
             "%s: encode outputs [%d, ratio %d] but decode takes [%d, ratio %d]: no latent transforms",
             model.path.name, encode.out_channels, encode.out_ratio, decode.in_channels, decode.in_ratio,

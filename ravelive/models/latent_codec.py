@@ -28,7 +28,7 @@ stacks: `encode` [1, 1, latent, ratio], `decode` [latent, ratio, 1, 1],
 ratio] (not deterministic), and the attribute `gain`.
 """
 
-from typing import Tuple
+from typing import List, Tuple
 
 import torch
 
@@ -58,11 +58,13 @@ class LatentCodec(ContractModule):
         self.gain = 1.0
 
     def register_codec(self, *, encode_delay: int | None = None, decode_delay: int | None = None,
-                       forward_delay: int | None = None) -> None:
+                       forward_delay: int | None = None, decode_controls: List[str] = ()) -> None:
         """Declare the methods and the gain attribute; `self.encoder` and `self.decoder` must exist.
 
         The delays default to the stacks' own (encoder frames times the ratio, the decoder's samples, their
         sum); a subclass with more stages around them (resamplers: RaveModel) passes its own.
+        `decode_controls` labels extra control-rate inputs of `decode` after the latent (a
+        descriptor-conditioned model's knobs).
         """
         # latent frames of a fresh stream that precede the signal; forward keeps them from the decoder
         self.register_buffer("latent_skip", torch.tensor(self.encoder.delay), persistent=False)
@@ -71,7 +73,8 @@ class LatentCodec(ContractModule):
         decode_delay = self.decoder.delay if decode_delay is None else decode_delay
         forward_delay = encode_delay + decode_delay if forward_delay is None else forward_delay
         self.register_method("encode", [1, 1, self.latent_dims, self.ratio], audio, latents, delay=encode_delay)
-        self.register_method("decode", [self.latent_dims, self.ratio, 1, 1], latents, audio, delay=decode_delay)
+        inputs = latents + list(decode_controls)
+        self.register_method("decode", [len(inputs), self.ratio, 1, 1], inputs, audio, delay=decode_delay)
         self.register_method(
             "forward", [1, 1, 1, 1], audio, audio, delay=forward_delay, block_multiple=self.ratio
         )

@@ -65,6 +65,12 @@ class NNModel:
         """Whether the file plays in blocks: False only for a ravelive export marked `"streaming": false`."""
         return not (isinstance(self.metadata, dict) and self.metadata.get("streaming") is False)
 
+    @property
+    def descriptors(self) -> tuple[str, ...]:
+        """A descriptor-conditioned ravelive export's descriptor names: decode's inputs after the latent."""
+        described = self.metadata.get("descriptors") if isinstance(self.metadata, dict) else None
+        return tuple(described["names"]) if isinstance(described, dict) else ()
+
     def require_streaming(self) -> None:
         """Refuse a non-streaming export where blocks are played (serve, process, generate, bench)."""
         if not self.streaming:

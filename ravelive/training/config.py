@@ -49,6 +49,7 @@ class TrainConfig:
     discriminator_scales: int = 3  # multi-scale discriminator: audio at 1, 1/2, 1/4 ... of the rate
     discriminator_capacity: int = 0  # channels of each discriminator's first conv, x4 per layer; 0: follow the model
     discriminator_layers: int = 4  # strided convs per discriminator
+    descriptor_confusion_weight: float = 1.0  # a conditioned model's encoder against its latent descriptor predictor
     augment: tuple[str, ...] = ()  # training/augment.py, applied in this order to every batch: mute, gain, compress
     seed: int = 0  # model initialisation, sampling order, crops, noise: the same seed trains the same model
     log_interval: int = 10  # steps between TensorBoard scalars
@@ -80,7 +81,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"training config {name} = {value!r}: expected an integer >= 0")
-        for name in ("lr", "beta", "clip_grad_norm", "adversarial_weight", "feature_matching_weight"):
+        for name in ("lr", "beta", "clip_grad_norm", "adversarial_weight", "feature_matching_weight",
+                     "descriptor_confusion_weight"):
             value = getattr(self, name)
             if not isinstance(value, float) or not value >= 0:
                 raise ConfigError(f"training config {name} = {value!r}: expected a number >= 0")

@@ -45,6 +45,7 @@ from ravelive.training.checkpoint import (
 from ravelive.training.augment import build_augmentations
 from ravelive.training.config import RunConfig
 from ravelive.training.data import EpochBatches
+from ravelive.training.descriptor_adversary import DescriptorAdversary, LatentDescriptorDiscriminator, corpus_range
 from ravelive.training.discriminators import CombinedDiscriminator, split_scores
 from ravelive.training.losses import (
     SpectralDistance,
@@ -81,9 +82,9 @@ class TrainingPass(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         out = self.model.autoencode(x)
-        return out.audio, out.bands, out.input_bands, out.regularization
+        return out.audio, out.bands, out.input_bands, out.regularization, out.latent, out.descriptors
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,7 @@ def _train(dataset, run, config, checkpoint, procs, on_step, dataset_path) -> Tr
     adam = {"lr": tc.lr, "betas": tc.adam_betas}
     model_optimizer = torch.optim.Adam(model.parameters(), **adam)
     discriminator_optimizer = torch.optim.Adam(discriminator.parameters(), **adam)
+    adversary = _descriptor_adversary(model, dataset, checkpoint, adam)  # None unless the model is conditioned
     distance = SpectralDistance(tc.stft_scales).to(device)
 
     step = 0
@@ -221,6 +223,8 @@ def _train(dataset, run, config, checkpoint, procs, on_step, dataset_path) -> Tr
 
     autoencoder = wrap(TrainingPass(model))
     judge = wrap(discriminator)
+    if adversary is not None:
+        adversary.judge = wrap(adversary.discriminator)
     encoder_frozen = False
     log = RunLog(run, step) if leader else None
     losses_seen: list[dict[str, float]] = []
@@ -239,13 +243,17 @@ def _train(dataset, run, config, checkpoint, procs, on_step, dataset_path) -> Tr
             x = augment(next(batches).to(device, non_blocking=True))
 
             # ---- forward: reconstruction losses ----
-            audio, bands, input_bands, regularization = autoencoder(x)
+            audio, bands, input_bands, regularization, latent, descriptors = autoencoder(x)
             spectral = distance(x, audio)
             multiband = distance(input_bands, bands)
             loss = spectral + multiband
             values = {"spectral": spectral, "multiband": multiband, "regularization": regularization}
             if not adversarial:
                 loss = loss + beta * regularization  # frozen in phase 2: the encoder would not move anyway
+            if adversary is not None and not adversarial:  # descriptor_adversary.py: keep them out of the latent
+                latent_discriminator, confusion = adversary.step(latent, descriptors)
+                loss = loss + tc.descriptor_confusion_weight * confusion
+                values.update(descriptor_discriminator=latent_discriminator, descriptor_confusion=confusion)
 
             if adversarial:
                 # ---- discriminator step: real vs the detached reconstruction, in one pass ----
@@ -290,12 +298,31 @@ def _train(dataset, run, config, checkpoint, procs, on_step, dataset_path) -> Tr
                                     "discriminator": discriminator_optimizer.state_dict()},
                         rng=rngs, world_size=procs.world_size, dataset_length=len(dataset),
                         dataset=str(Path(dataset_path).resolve()) if dataset_path is not None else None,
+                        **({"descriptor_adversary": adversary.state_dict()} if adversary is not None else {}),
                     )
                     logger.info("step %d: checkpoint written to %s", step, checkpoint_path(run))
     finally:
         if log is not None:
             log.close()
     return TrainResult(step, model, discriminator, losses_seen)
+
+
+def _descriptor_adversary(model, dataset, checkpoint, adam) -> DescriptorAdversary | None:
+    """A conditioned model's latent discriminator (resumed from `checkpoint`); a new run measures the corpus range.
+
+    Built before the random states are set or seeded, as the other networks. The range is a model buffer: a
+    resume has it from the checkpoint's model, and DDP broadcasts rank 0's.
+    """
+    if not model.conditioning:
+        return None
+    conditioning = model.conditioning[0]
+    if checkpoint is None:
+        conditioning.set_range(*corpus_range(dataset, conditioning))
+    latent = LatentDescriptorDiscriminator(model.latent_dims, model.descriptor_count).to(conditioning.range.device)
+    adversary = DescriptorAdversary(latent, **adam)
+    if checkpoint is not None:
+        adversary.load_state_dict(checkpoint["descriptor_adversary"])
+    return adversary
 
 
 def _clip(module: nn.Module, max_norm: float) -> None:

@@ -41,7 +41,7 @@ def test_lists_from_toml_become_tuples():
 
 
 def test_unknown_preset_names_the_choices():
-    choices = "causal, raspberry, tiny, v2, v2_small, wasserstein"
+    choices = "causal, descriptors, raspberry, tiny, v2, v2_small, wasserstein"
     with pytest.raises(ConfigError, match=rf"unknown RAVE preset 'v3': choose from {choices} \(list several"):
         resolve_config(["v2", "v3"])
 

@@ -43,7 +43,7 @@ def test_a_bad_value_names_the_key():
 
 
 def test_an_unknown_preset_names_the_choices():
-    with pytest.raises(ConfigError, match=r"^--config 'tinyy': neither a model preset \(causal, raspberry, tiny"):
+    with pytest.raises(ConfigError, match=r"^--config 'tinyy': neither a model preset \(causal, descriptors, raspberry, tiny"):
         build_config(["tinyy"])
 
 

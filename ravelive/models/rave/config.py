@@ -35,12 +35,24 @@ class RaveConfig:
     noise_ratios: tuple[int, ...] = (2, 2, 2)  # strides of the noise amplitude convs; their product is one noise frame
     noise_hidden: int = 128  # width of the noise amplitude convs
     causal: bool = False  # True: encoder and decoder convs never look ahead (the PQMF stays linear phase)
+    # dsp/descriptors.py names (rms, centroid, ...): the decoder is conditioned on them, one knob each, at the latent
+    # rate (hop = ratio, window = 2 * ratio); empty: a plain autoencoder
+    descriptors: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen dataclass)
         for name in ("ratios", "noise_ratios"):  # TOML / JSON give lists
             set_(name, tuple(getattr(self, name)))
         set_("dilations", tuple(tuple(stage) for stage in self.dilations))
+        if isinstance(self.descriptors, str):  # --set descriptors=rms,centroid
+            set_("descriptors", tuple(name.strip() for name in self.descriptors.split(",") if name.strip()))
+        set_("descriptors", tuple(self.descriptors))
+        if self.descriptors:
+            from ravelive.dsp.descriptors import check_descriptor_names  # torch: only for a conditioned model
+
+            check_descriptor_names(self.descriptors)
+            if len(set(self.descriptors)) < len(self.descriptors):
+                raise ConfigError(f"RAVE config descriptors = {self.descriptors}: each descriptor once")
         counts = ("sample_rate", "bands", "capacity", "kernel_size", "upsample_kernel", "latent_dims", "noise_hidden")
         for name in counts:
             value = getattr(self, name)
@@ -104,6 +116,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "causal": {"causal": True},
     # configs/wasserstein.gin: a deterministic latent regularised by MMD instead of a KL term
     "wasserstein": {"regularizer": "wasserstein"},
+    # RAVE has none (NeuroRave-style): a decoder conditioned on loudness and brightness, removed from the latent
+    "descriptors": {"descriptors": ("rms", "centroid")},
     # no RAVE counterpart: 4 bands, ratios 4.2 = 32 compression, 8 channels; tests and CPU smoke training
     "tiny": {
         "bands": 4, "capacity": 8, "ratios": (4, 2), "dilations": ((1, 3), (1, 3)), "latent_dims": 8,

@@ -37,7 +37,8 @@ class Decoder(nn.Module):
         super().__init__()
         common = dict(causal=config.causal, streaming=streaming, max_batch=max_batch)
         widths = config.widths
-        layers: list[nn.Module] = [CachedConv1d(config.latent_dims, widths[-1], config.kernel_size, **common)]
+        inputs = config.latent_dims + len(config.descriptors)  # a conditioned decoder reads [latent; descriptors]
+        layers: list[nn.Module] = [CachedConv1d(inputs, widths[-1], config.kernel_size, **common)]
         for index in reversed(range(len(config.ratios))):
             layers.append(
                 SubpixelUpsample(

@@ -35,6 +35,7 @@ from ravelive.dsp.fir_resample import FIRDecimator, FIRInterpolator
 from ravelive.errors import ConfigError
 from ravelive.models.export import export_model
 from ravelive.models.latent_codec import LatentCodec
+from ravelive.models.rave.conditioning import DescriptorInput
 from ravelive.models.rave.config import RaveConfig
 from ravelive.models.rave.decoder import Decoder
 from ravelive.models.rave.encoder import Encoder
@@ -51,6 +52,7 @@ class Reconstruction:
     input_bands: torch.Tensor  # PQMF analysis of the input, same shape
     latent: torch.Tensor  # the sampled latent the decoder ran on [b, latent, n / ratio]
     regularization: torch.Tensor  # scalar: KL (vae) or MMD (wasserstein); the loss weighs it by beta
+    descriptors: torch.Tensor | None = None  # a conditioned model's normalised descriptors of the input [b, d, n / ratio]
 
 
 class RaveModel(LatentCodec):
@@ -64,6 +66,7 @@ class RaveModel(LatentCodec):
     __jit_ignored_attributes__ = LatentCodec.__jit_ignored_attributes__ + ["config"]
     __jit_unused_properties__ = ["delays"]
     training_ratio: torch.jit.Final[int]
+    descriptor_count: torch.jit.Final[int]
 
     def __init__(
         self,
@@ -87,6 +90,14 @@ class RaveModel(LatentCodec):
         self.encoder = Encoder(config, raw_channels, input_delay=self.input_resampler.delay, **common)
         self.projection = LatentProjection(pca, config.latent_dims, input_delay=self.encoder.delay, **common)
         self.decoder = Decoder(config, **common)
+        self.descriptor_count = len(config.descriptors)
+        if config.descriptors and factor != 1:
+            raise ConfigError(f"--samplerate {sample_rate}: a descriptor-conditioned model exports at its training rate "
+                              f"({config.sample_rate} Hz) only; leave --samplerate out and let the host resample")
+        # empty, or the descriptors decode reads next to the latent and forward measures on its input (conditioning.py)
+        self.conditioning = nn.ModuleList(
+            [DescriptorInput(config, latent_delay=self.encoder.delay, **common)] if config.descriptors else []
+        )
         # forward's decoder output is later than decode's: its own resampler zeroes the frames before the signal
         forward_delay = self.encoder.delay * self.training_ratio + self.decoder.delay  # at the training rate
         self.output_resampler = _resampler(FIRInterpolator, factor, self.decoder.delay, **common)
@@ -94,7 +105,8 @@ class RaveModel(LatentCodec):
         live = int(streaming)  # an offline export has no stream, so no delay
         self.register_codec(encode_delay=self.encoder.delay * self.ratio * live,
                             decode_delay=self.output_resampler.delay * live,
-                            forward_delay=self.forward_resampler.delay * live)
+                            forward_delay=self.forward_resampler.delay * live,
+                            decode_controls=[f"(signal) descriptor: {name}" for name in config.descriptors])
 
     @property
     def delays(self) -> dict[str, int]:
@@ -108,12 +120,19 @@ class RaveModel(LatentCodec):
 
     @torch.jit.export
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Latent [b, kept, m] -> audio [b, 1, m * ratio], times `gain`."""
+        """Latent [b, kept, m] -> audio [b, 1, m * ratio], times `gain`; a conditioned model's descriptors
+        follow the latent."""
+        if self.descriptor_count > 0:
+            kept = z.shape[1] - self.descriptor_count
+            restored = self.projection.restore(z[:, :kept])
+            return self.output_resampler(self.decoder(torch.cat([restored, z[:, kept:]], 1))) * self.gain
         return self.output_resampler(self.decoder(self.projection.restore(z))) * self.gain
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """decode(encode(x)) times `gain`, on the same stream state as encode; one resampler, forward's own."""
         z = self.projection.restore(self.encode(x))
+        for conditioning in self.conditioning:  # a conditioned model follows its input's own descriptors
+            z = torch.cat([z, conditioning(x)], 1)
         if self.streaming:
             skipped = min(int(self.latent_skip), z.shape[-1])
             if skipped > 0:
@@ -132,8 +151,12 @@ class RaveModel(LatentCodec):
         input_bands = self.encoder.analysis(x)
         raw = self.encoder.net(input_bands)
         z, regularization = self.latent.sample(raw)
-        bands = self.decoder.decode_bands(z)
-        return Reconstruction(self.decoder.synthesis(bands), bands, input_bands, z, regularization)
+        if self.descriptor_count == 0:
+            bands = self.decoder.decode_bands(z)
+            return Reconstruction(self.decoder.synthesis(bands), bands, input_bands, z, regularization)
+        descriptors = self.conditioning[0](x)
+        bands = self.decoder.decode_bands(torch.cat([z, descriptors], 1))
+        return Reconstruction(self.decoder.synthesis(bands), bands, input_bands, z, regularization, descriptors)
 
     @torch.jit.export
     def reset(self) -> None:
@@ -141,6 +164,8 @@ class RaveModel(LatentCodec):
                   self.forward_resampler)
         for stage in stages:
             stage.reset()
+        for conditioning in self.conditioning:
+            conditioning.reset()
         self.latent_skip.fill_(self.encoder.delay)
 
 
@@ -213,6 +238,8 @@ def export_rave(
     extras = {"training_sample_rate": config.sample_rate, "latent": describe_latent(model, pca, fidelity)}
     if training is not None:
         extras["training"] = dict(training)
+    for conditioning in model.conditioning:
+        extras["descriptors"] = conditioning.describe()
     return export_model(
         model, path, offline=offline.eval(), config=config.to_dict(), streaming=streaming, extras=extras, seed=seed
     )
