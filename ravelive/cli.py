@@ -399,64 +399,72 @@ def latents(model, inputs, out, length) -> None:
                f"latents from {len(corpus.files)} file(s) to {out}")
 
 
-@main.command("train-diffusion")
-@click.argument("latents", type=click.Path())
-@click.option("--out", "-o", "run", required=True, type=click.Path(file_okay=False),
-              help="Run folder: checkpoint.pt, config.toml and TensorBoard logs/ go there.")
-@click.option("--config", "-c", "names", multiple=True, metavar="NAME",
-              help="Denoiser preset: raveld (RAVE-Latent-Diffusion's UNet, the default) or tiny, or a TOML file "
-              "with a [diffusion] table (e.g. an earlier RUN/config.toml); repeatable, later ones win.")
-@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
-              help="Set one key of the diffusion config (VALUE read as TOML), after --config: e.g. lr=3e-4, "
-              "steps=50000, channels=[64,128,256]. Repeatable.")
-@click.option("--resume", is_flag=True, help="Continue RUN from its last checkpoint, bit for bit; --set may only "
-              "change steps, intervals and device.")
-@reports_errors
+def _corpus_training_command(name: str, table: str, presets: str, examples: str):
+    """The options every trainer on a latent corpus shares (train-diffusion, train-prior): LATENTS, --out,
+    --config PRESET|TOML with its [table], --set KEY=VALUE, --resume."""
+    def decorate(function):
+        options = [
+            main.command(name),
+            click.argument("latents", type=click.Path()),
+            click.option("--out", "-o", "run", required=True, type=click.Path(file_okay=False),
+                         help="Run folder: checkpoint.pt, config.toml and TensorBoard logs/ go there."),
+            click.option("--config", "-c", "names", multiple=True, metavar="NAME",
+                         help=f"Preset: {presets}, or a TOML file with a [{table}] table (e.g. an earlier "
+                              f"RUN/config.toml); repeatable, later ones win."),
+            click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+                         help=f"Set one key of the {table} config (VALUE read as TOML), after --config: e.g. "
+                              f"{examples}. Repeatable."),
+            click.option("--resume", is_flag=True, help="Continue RUN from its last checkpoint, bit for bit; --set "
+                         "may only change steps, intervals and device."),
+            reports_errors,
+        ]
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+def _train_on_corpus(train_run, latents, run, names, settings, resume):
+    """Run `train_run` with one progress bar (rank 0's, under torchrun); its result on rank 0, else None."""
+    import os
+
+    leader = int(os.environ.get("RANK", "0")) == 0
+    with _progress("training") as show:
+        result = train_run(latents, run, names, settings, resume=resume, on_step=show if leader else None)
+    return result if leader else None
+
+
+@_corpus_training_command("train-diffusion", "diffusion",
+                          "raveld (RAVE-Latent-Diffusion's UNet, the default) or tiny",
+                          "lr=3e-4, steps=50000, channels=[64,128,256]")
 def train_diffusion(latents, run, names, settings, resume) -> None:
     """Train a latent diffusion denoiser (1-D U-Net, v-objective) on LATENTS (a `ravelive latents` folder) into RUN.
 
     torchrun --nproc_per_node N -m ravelive train-diffusion ... runs it on N processes.
     """
-    import os
-
     from ravelive.generation.diffusion_training import train_diffusion as train_run
 
-    leader = int(os.environ.get("RANK", "0")) == 0  # under torchrun, one bar
-    with _progress("training") as show:
-        result = train_run(latents, run, names, settings, resume=resume, on_step=show if leader else None)
-    if leader:
+    result = _train_on_corpus(train_run, latents, run, names, settings, resume)
+    if result is not None:
         click.echo(f"trained {run} to step {result.step}; generate: ravelive generate-latents {run} --model MODEL.ts "
                    f"--out DIR")
 
 
-@main.command("train-prior")
-@click.argument("latents", type=click.Path())
-@click.option("--out", "-o", "run", required=True, type=click.Path(file_okay=False),
-              help="Run folder: checkpoint.pt, config.toml and TensorBoard logs/ go there.")
-@click.option("--config", "-c", "names", multiple=True, metavar="NAME",
-              help="Prior preset: default (2 x 512 GRU) or tiny, or a TOML file with a [prior] table (e.g. an "
-              "earlier RUN/config.toml); repeatable, later ones win.")
-@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
-              help="Set one key of the prior config (VALUE read as TOML), after --config: e.g. hidden=256, "
-              "layers=3, steps=50000. Repeatable.")
-@click.option("--resume", is_flag=True, help="Continue RUN from its last checkpoint, bit for bit; --set may only "
-              "change steps, intervals and device.")
-@reports_errors
+@_corpus_training_command("train-prior", "prior", "default (2 x 512 GRU) or tiny", "hidden=256, layers=3, steps=50000")
 def train_prior(latents, run, names, settings, resume) -> None:
     """Train a prior (a GRU predicting each latent frame from the ones before) on LATENTS into RUN.
 
     LATENTS is a `ravelive latents` folder: it names the model the prior plays for.
     torchrun --nproc_per_node N -m ravelive train-prior ... runs it on N processes.
     """
-    import os
-
     from ravelive.generation.prior_training import train_prior as train_run
 
-    leader = int(os.environ.get("RANK", "0")) == 0  # under torchrun, one bar
-    with _progress("training") as show:
-        result = train_run(latents, run, names, settings, resume=resume, on_step=show if leader else None)
-    if leader:
+    result = _train_on_corpus(train_run, latents, run, names, settings, resume)
+    if result is not None:
         click.echo(f"trained {run} to step {result.step}; export: ravelive export-prior {run} --out PRIOR.ts")
+
+
 
 
 @main.command("export-prior")
