@@ -35,6 +35,7 @@ from ravelive.training.checkpoint import (
     CheckpointKind,
     checkpoint_path,
     load_checkpoint,
+    refuse_finished,
     save_checkpoint,
     set_rng_state,
 )
@@ -43,7 +44,7 @@ from ravelive.training.loop import (
     Processes,
     StepReport,
     every_rank_rng_state,
-    start_processes,
+    processes,
 )
 from ravelive.training.tensorboard_log import RunLog
 
@@ -115,16 +116,10 @@ def train_on_corpus(
             raise ConfigError(f"{latents} holds {corpus.length}-frame latents of {corpus.model.name}, but {run} was "
                               f"trained on {trained_on.length}-frame latents of {trained_on.model.name}: resume on "
                               f"{trained_on.folder}, or start a new run")
-        if config.steps <= checkpoint["step"]:
-            raise ConfigError(f"{run} is at step {checkpoint['step']} already, steps = {config.steps}: resume with "
-                              f"--set steps=... above {checkpoint['step']} to train on")
+        refuse_finished(run, checkpoint, config.steps)
     objective.check(config, corpus)
-    procs = start_processes(config.device)
-    try:
+    with processes(config.device) as procs:
         return _train(corpus, run, objective, config, checkpoint, procs, on_step)
-    finally:
-        if procs.distributed:
-            torch.distributed.destroy_process_group()
 
 
 def _train(corpus: LatentCorpus, run: Path, objective: CorpusObjective, config: Any,

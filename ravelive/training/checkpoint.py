@@ -56,6 +56,13 @@ def checkpoint_path(run: str | Path) -> Path:
     return Path(run) / CHECKPOINT
 
 
+def refuse_finished(run: str | Path, checkpoint: dict[str, Any], steps: int) -> None:
+    """ConfigError when a resume of `run` to `steps` would have nothing left to train."""
+    if steps <= checkpoint["step"]:
+        raise ConfigError(f"{run} is at step {checkpoint['step']} already, steps = {steps}: resume with "
+                          f"--set steps=... above {checkpoint['step']} to train on")
+
+
 def rng_state() -> dict[str, Any]:
     """Every random state the loop draws from in this process."""
     return {

@@ -22,10 +22,11 @@ A resumed run continues bit for bit: the checkpoint holds every rank's
 random states, and the data order is a function of the step (data.EpochBatches).
 """
 
+import contextlib
 import logging
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from ravelive.models.rave.model import RaveModel
 from ravelive.training.checkpoint import (
     checkpoint_path,
     load_checkpoint,
+    refuse_finished,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -100,7 +102,18 @@ class Processes:
         return self.world_size > 1
 
 
-def start_processes(device: str) -> Processes:
+@contextlib.contextmanager
+def processes(device: str) -> Iterator[Processes]:
+    """This process's place in the run, for the `with` block; torchrun's group is left at its end."""
+    procs = _start_processes(device)
+    try:
+        yield procs
+    finally:
+        if procs.distributed:
+            torch.distributed.destroy_process_group()
+
+
+def _start_processes(device: str) -> Processes:
     """Join torchrun's process group when WORLD_SIZE > 1; pick cuda when asked for "auto" and one exists."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
@@ -158,17 +171,10 @@ def train(
     if not resume and checkpoint_path(run).exists():
         raise ConfigError(f"{run} already holds a checkpoint: pass --resume to continue it, or choose another --out")
     checkpoint = load_checkpoint(run) if resume else None
-    if checkpoint is not None and tc.steps <= checkpoint["step"]:
-        raise ConfigError(
-            f"{run} is at step {checkpoint['step']} already, steps = {tc.steps}: resume with "
-            f"--set steps=... above {checkpoint['step']} to train on"
-        )
-    procs = start_processes(tc.device)
-    try:
+    if checkpoint is not None:
+        refuse_finished(run, checkpoint, tc.steps)
+    with processes(tc.device) as procs:
         return _train(dataset, run, config, checkpoint, procs, on_step, dataset_path)
-    finally:
-        if procs.distributed:
-            torch.distributed.destroy_process_group()
 
 
 def _train(dataset, run, config, checkpoint, procs, on_step, dataset_path) -> TrainResult:
