@@ -22,13 +22,14 @@ partials, built by the same torch code on both sides):
   shim whose `Spectrogram` is torch.stft (torchaudio has no CPU build for
   torch 2.13; RAVE's spectral distance is the only user in these configs).
 
-What a step is differs in phase 2: ours updates the discriminator and then
-the generator in every step; RAVE updates the discriminator in one step out
-of `update_discriminator_every` (4 for v2, 2 for v2_small) and the generator
-in the others, so `--steps` must be a multiple of 4 there and RAVE's rate is
-an average over its whole cycle. Ours does more per step, so phase 2 also
-gets a second ratio, of generator (decoder) updates per second: RAVE makes
-3/4 (v2) or 1/2 (v2_small) of one per step, ours one.
+A phase-2 step is the same on both sides: one network learns per step, the
+discriminator in one step out of `discriminator_every` (ours) or
+`update_discriminator_every` (RAVE's), 4 for v2 and 2 for v2_small in both,
+and the decoder in the others, so `--steps` must be a multiple of 4 there
+and each rate is an average over whole cycles. The second ratio counts
+generator (decoder) updates per second, 3/4 (v2) or 1/2 (v2_small) of the
+steps on both sides, so it equals the first: a check that both sides train
+the same schedule.
 
 The machine may be shared: the sides alternate (ours, RAVE, ours ...), each
 of `--repeats` rounds gives a ratio ours / RAVE of steps per second, and the
@@ -111,7 +112,9 @@ def time_ours(preset: str, phase: int, batch: int, length: int, steps: int, warm
         result = train(examples, Path(run) / "run", config, on_step=lambda report: stamps.append(time.perf_counter()))
     seconds = (stamps[-1] - stamps[warmup - 1]) / steps
     parameters = {"model": _count(result.model), "discriminator": _count(result.discriminator)}
-    return {"seconds_per_step": seconds, "generator_updates_per_step": 1.0, "parameters": parameters}
+    every = config.train.discriminator_every
+    generator_updates = 1 - 1 / every if phase == 2 and every > 1 else 1.0
+    return {"seconds_per_step": seconds, "generator_updates_per_step": generator_updates, "parameters": parameters}
 
 
 def time_rave(preset: str, phase: int, batch: int, length: int, steps: int, warmup: int) -> dict:

@@ -49,6 +49,7 @@ class TrainConfig:
     discriminator_scales: int = 3  # multi-scale discriminator: audio at 1, 1/2, 1/4 ... of the rate
     discriminator_capacity: int = 0  # channels of each discriminator's first conv, x4 per layer; 0: follow the model
     discriminator_layers: int = 4  # strided convs per discriminator
+    discriminator_every: int = 4  # phase 2: the discriminator trains 1 step in N, the decoder the others; 1: both
     descriptor_confusion_weight: float = 1.0  # a conditioned model's encoder against its latent descriptor predictor
     augment: tuple[str, ...] = ()  # training/augment.py, applied in this order to every batch: mute, gain, compress
     seed: int = 0  # model initialisation, sampling order, crops, noise: the same seed trains the same model
@@ -68,7 +69,7 @@ class TrainConfig:
             value = getattr(self, field.name)
             if field.type is float and isinstance(value, int) and not isinstance(value, bool):
                 set_(field.name, float(value))  # lr=1 means 1.0
-        positive = ("steps", "batch_size", "example_length", "discriminator_layers",
+        positive = ("steps", "batch_size", "example_length", "discriminator_layers", "discriminator_every",
                     "discriminator_scales", "log_interval", "audio_interval", "checkpoint_interval")
         for name in positive:
             value = getattr(self, name)
@@ -103,6 +104,16 @@ MODEL_KEYS = frozenset(field.name for field in fields(RaveConfig))
 TRAIN_KEYS = frozenset(field.name for field in fields(TrainConfig))
 # what a resume may change: how long, how often it reports, where it runs; nothing that changes the maths
 RESUMABLE_KEYS = frozenset({"steps", "log_interval", "audio_interval", "checkpoint_interval", "workers", "device"})
+
+
+TRAIN_PRESETS: dict[str, dict[str, Any]] = {
+    # RAVE's configs/v2_small.gin: update_discriminator_every = 2 (v2.gin's 4 is TrainConfig's default)
+    "v2_small": {"discriminator_every": 2},
+}
+"""What a model preset (models/rave/config.py PRESETS) changes in how it is trained, where RAVE's config does."""
+
+JOINT_STEPS_BEFORE_ALTERNATION = {"discriminator_every": 1}
+"""The schedule of a run saved before `discriminator_every` existed: both networks in every step."""
 
 
 MODEL_CAPACITY_PER_DISCRIMINATOR_CAPACITY = 6
@@ -140,7 +151,7 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "RunConfig":
-        return cls(RaveConfig(**data["model"]), TrainConfig(**data["train"]))
+        return cls(RaveConfig(**data["model"]), TrainConfig(**(JOINT_STEPS_BEFORE_ALTERNATION | data["train"])))
 
 
 def parse_setting(text: str) -> tuple[str, Any]:
@@ -173,7 +184,8 @@ def config_changes(names: Sequence[str], settings: Sequence[str]) -> list[tuple[
     changes: list[tuple[str, str, Any]] = []
     for name in names:
         if name in PRESETS:
-            changes += [(f"--config {name}", key, value) for key, value in PRESETS[name].items()]
+            preset = PRESETS[name] | TRAIN_PRESETS.get(name, {})
+            changes += [(f"--config {name}", key, value) for key, value in preset.items()]
         elif name.endswith(".toml"):
             changes += _toml_changes(Path(name))
         else:

@@ -8,9 +8,11 @@ Two phases, as RAVE v2:
    (full band + PQMF bands) plus beta(step) * KL, beta warming up linearly;
 2. from phase_1_steps: the encoder is frozen (its latent space is settled;
    what remains is to make the decoder's sound sharp), and a discriminator
-   joins: each step first trains it (hinge loss on real vs the detached
-   reconstruction), then the decoder against it (spectral + hinge +
-   feature matching).
+   joins. As in RAVE, a step trains one of the two: the discriminator
+   (hinge loss on real vs the reconstruction) in one step out of
+   `discriminator_every`, starting with phase 2's first, and the decoder
+   against it (spectral + hinge + feature matching) in the others. With
+   `discriminator_every = 1` every step trains both, the discriminator first.
 
 Devices: one process picks cuda when there is one, else the CPU, with the
 same command. Under torchrun (WORLD_SIZE > 1 in the environment) every
@@ -241,6 +243,8 @@ def _train(dataset, run, config, checkpoint, procs, on_step, dataset_path) -> Tr
             # ---- schedule: the KL weight warms up; phase 2 freezes the encoder and wakes the discriminator ----
             beta = kl_beta(step, tc.beta, tc.kl_warmup_steps)
             adversarial = step >= tc.phase_1_steps
+            discriminator_turn = adversarial and (step - tc.phase_1_steps) % tc.discriminator_every == 0
+            decoder_turn = not discriminator_turn or tc.discriminator_every == 1
             if adversarial and not encoder_frozen:
                 model.encoder.requires_grad_(False)  # Adam skips parameters without gradients
                 autoencoder = wrap(TrainingPass(model))  # DDP syncs only what requires grad when wrapped
@@ -248,10 +252,11 @@ def _train(dataset, run, config, checkpoint, procs, on_step, dataset_path) -> Tr
 
             x = augment(next(batches).to(device, non_blocking=True))
 
-            # ---- forward: reconstruction losses ----
-            audio, bands, input_bands, regularization, latent, descriptors = autoencoder(x)
-            spectral = distance(x, audio)
-            multiband = distance(input_bands, bands)
+            # ---- forward: reconstruction losses (no graph when only the discriminator learns) ----
+            with torch.set_grad_enabled(decoder_turn):
+                audio, bands, input_bands, regularization, latent, descriptors = autoencoder(x)
+                spectral = distance(x, audio)
+                multiband = distance(input_bands, bands)
             loss = spectral + multiband
             values = {"spectral": spectral, "multiband": multiband, "regularization": regularization}
             if not adversarial:
@@ -261,7 +266,7 @@ def _train(dataset, run, config, checkpoint, procs, on_step, dataset_path) -> Tr
                 loss = loss + tc.descriptor_confusion_weight * confusion
                 values.update(descriptor_discriminator=latent_discriminator, descriptor_confusion=confusion)
 
-            if adversarial:
+            if discriminator_turn:
                 # ---- discriminator step: real vs the detached reconstruction, in one pass ----
                 real, fake = split_scores(judge(torch.cat([x, audio.detach()])), len(x))
                 discriminator_loss = hinge_discriminator_loss([s for s, _ in real], [s for s, _ in fake])
@@ -269,22 +274,25 @@ def _train(dataset, run, config, checkpoint, procs, on_step, dataset_path) -> Tr
                 discriminator_loss.backward()
                 _clip(discriminator, tc.clip_grad_norm)
                 discriminator_optimizer.step()
-                # ---- the decoder against the updated discriminator: the unwrapped one (it gets no
-                # gradients here, so DDP has none to sync) ----
-                adversarial_loss, matching = generator_adversarial_losses(discriminator, x, audio)
-                loss = loss + tc.adversarial_weight * adversarial_loss + tc.feature_matching_weight * matching
-                values.update(discriminator=discriminator_loss, adversarial=adversarial_loss,
-                              feature_matching=matching)
+                values.update(discriminator=discriminator_loss)
 
-            # ---- backward, clip, step ----
-            model_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            _clip(model, tc.clip_grad_norm)
-            model_optimizer.step()
+            if decoder_turn:
+                if adversarial:
+                    # ---- the decoder against the discriminator: the unwrapped one (it gets no gradients
+                    # here, so DDP has none to sync) ----
+                    adversarial_loss, matching = generator_adversarial_losses(discriminator, x, audio)
+                    loss = loss + tc.adversarial_weight * adversarial_loss + tc.feature_matching_weight * matching
+                    values.update(adversarial=adversarial_loss, feature_matching=matching)
+                # ---- backward, clip, step ----
+                model_optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                _clip(model, tc.clip_grad_norm)
+                model_optimizer.step()
+                values.update(total=loss)  # what the model minimised; a discriminator turn has none
             step += 1
 
             # ---- log ----
-            values = {name: value.detach().item() for name, value in values.items()} | {"total": loss.detach().item()}
+            values = {name: value.detach().item() for name, value in values.items()}
             losses_seen.append(values)
             if leader:
                 if step % tc.log_interval == 0 or step == tc.steps:

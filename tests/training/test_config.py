@@ -73,3 +73,19 @@ def test_a_saved_discriminator_width_stays_and_resumes():
         resumed_config(saved, [], ["discriminator_capacity=0"])  # 0 means 8 for this model
     resolved = RunConfig.from_dict(build_config(["v2_small"]).to_dict())
     assert resumed_config(resolved, [], ["discriminator_capacity=0"]) == resolved
+
+
+def test_presets_alternate_the_networks_as_raves_configs_do():
+    assert build_config([]).train.discriminator_every == 4  # RAVE's v2.gin: update_discriminator_every = 4
+    assert build_config(["v2_small", "causal"]).train.discriminator_every == 2  # v2_small.gin: 2
+    assert build_config(["v2_small"], ["discriminator_every=1"]).train.discriminator_every == 1
+
+
+def test_a_run_saved_before_the_alternation_resumes_training_both_every_step():
+    older = build_config(["tiny"]).to_dict()
+    del older["train"]["discriminator_every"]
+    saved = RunConfig.from_dict(older)
+    assert saved.train.discriminator_every == 1
+    with pytest.raises(ConfigError, match=r"^--set discriminator_every=4 disagrees with the checkpoint's "
+                                          r"discriminator_every=1"):
+        resumed_config(saved, [], ["discriminator_every=4"])
