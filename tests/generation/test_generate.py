@@ -138,6 +138,11 @@ def test_bad_input_is_one_line_each(diffusion_run, model_file, tmp_path):
                                        "--out", str(tmp_path / "x")])
     assert result.exit_code == 1 and "decodes 4 latents" in result.output
     assert len(result.output.strip().splitlines()) == 1
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(main, ["generate-latents", str(tmp_path / "empty"), "--model", str(model_file),
+                                       "--out", str(tmp_path / "x")])
+    assert result.exit_code == 1 and "no checkpoint.pt in it" in result.output
+    assert len(result.output.strip().splitlines()) == 1
 
 
 def test_the_command_writes_a_longer_piece_than_the_training_context(diffusion_run, model_file, tmp_path):
