@@ -399,12 +399,14 @@ def latents(model, inputs, out, length) -> None:
                f"latents from {len(corpus.files)} file(s) to {out}")
 
 
-def _corpus_training_command(name: str, table: str, presets: str, examples: str):
-    """The options every trainer on a latent corpus shares (train-diffusion, train-prior): LATENTS, --out,
-    --config PRESET|TOML with its [table], --set KEY=VALUE, --resume."""
+def _corpus_training_command(name: str, table: str, presets: str, examples: str, leading_arguments=()):
+    """The options every trainer on a latent corpus shares (train-diffusion, train-prior): LATENTS (after
+    `leading_arguments`, click arguments of its own), --out, --config PRESET|TOML with its [table], --set KEY=VALUE,
+    --resume."""
     def decorate(function):
         options = [
             main.command(name),
+            *leading_arguments,
             click.argument("latents", type=click.Path()),
             click.option("--out", "-o", "run", required=True, type=click.Path(file_okay=False),
                          help="Run folder: checkpoint.pt, config.toml and TensorBoard logs/ go there."),
@@ -451,20 +453,26 @@ def train_diffusion(latents, run, names, settings, resume) -> None:
                    f"--out DIR")
 
 
-@_corpus_training_command("train-prior", "prior", "default (2 x 512 GRU) or tiny", "hidden=256, layers=3, steps=50000")
-def train_prior(latents, run, names, settings, resume) -> None:
-    """Train a prior (a GRU predicting each latent frame from the ones before) on LATENTS into RUN.
+@_corpus_training_command("train-prior", "prior", "default (2 x 512 GRU) or tiny", "hidden=256, layers=3, steps=50000",
+                          (click.argument("model", type=click.Path(exists=True)),))
+def train_prior(model, latents, run, names, settings, resume) -> None:
+    """Train a prior (a GRU predicting each latent frame from the ones before) for MODEL on LATENTS into RUN.
 
-    LATENTS is a `ravelive latents` folder: it names the model the prior plays for.
+    MODEL (a .ts file, or the training RUN it was exported from) is the model the prior plays for; LATENTS, a
+    `ravelive latents` folder, must have been encoded by it.
     torchrun --nproc_per_node N -m ravelive train-prior ... runs it on N processes.
     """
+    import functools
+    import tempfile
+    from pathlib import Path
+
     from ravelive.generation.prior_training import train_prior as train_run
 
-    result = _train_on_corpus(train_run, latents, run, names, settings, resume)
+    with tempfile.TemporaryDirectory(prefix="ravelive-train-prior-") as scratch:
+        model_path = _model_file(model, Path(scratch))
+        result = _train_on_corpus(functools.partial(train_run, model_path), latents, run, names, settings, resume)
     if result is not None:
         click.echo(f"trained {run} to step {result.step}; export: ravelive export-prior {run} --out PRIOR.ts")
-
-
 
 
 @main.command("export-prior")

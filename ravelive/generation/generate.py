@@ -2,8 +2,9 @@
 
 Latents are sampled (sampling.sample) in windows of the training length
 (the denoiser's context), denormalised with the corpus statistics the run
-saved, decoded by MODEL's `decode` and written as float wav. MODEL must
-decode the corpus's latent size at its ratio and rate (`check_model`).
+saved, decoded by MODEL's `decode` (its streaming delay taken back, so the
+wav starts with the first frame: `decode`) and written as float wav. MODEL
+must decode the corpus's latent size at its ratio and rate (`check_model`).
 
 Longer than one window, without a seam: window k+1 starts `overlap` frames
 (a quarter window) before window k ends. While it is sampled, its first
@@ -127,11 +128,21 @@ def generate_sequence(denoise: Callable[[torch.Tensor, torch.Tensor], torch.Tens
 
 
 def decode(model: NNModel, latents: np.ndarray) -> np.ndarray:
-    """Audio [channels, frames * ratio] of latents [dims, frames] through `model`'s decode, chunk by chunk."""
+    """Audio [channels, frames * ratio] of latents [dims, frames] through `model`'s decode, chunk by chunk, aligned:
+    sample 0 is latent frame 0's, as in the offline decode of the whole sequence.
+
+    A non-causal decode streams its output `delay` samples late (its look-ahead, `NNModel.delay`): those first
+    samples are dropped, and enough frames fed past the end for the last frame's audio to come out. They repeat
+    the last frame (the piece's own sound, not a jump to the latent origin); the piece's last `delay` samples
+    hear them where the offline decode hears its zero padding, so only those may differ from it.
+    """
+    delay = model.delay("decode")
+    samples_per_frame = model.methods["decode"].in_ratio // model.methods["decode"].out_ratio
+    padded = np.pad(latents, ((0, 0), (0, -(-delay // samples_per_frame))), mode="edge")
     with torch.inference_mode():
-        chunks = [model("decode", torch.from_numpy(np.ascontiguousarray(latents[None, :, start:start + DECODE_FRAMES])))
-                  for start in range(0, latents.shape[1], DECODE_FRAMES)]
-    return torch.cat(chunks, dim=-1)[0].numpy()
+        chunks = [model("decode", torch.from_numpy(np.ascontiguousarray(padded[None, :, start:start + DECODE_FRAMES])))
+                  for start in range(0, padded.shape[1], DECODE_FRAMES)]
+    return torch.cat(chunks, dim=-1)[0, :, delay : delay + latents.shape[1] * samples_per_frame].numpy()
 
 
 def generate_latents(run: str | Path, model_path: str | Path, out: str | Path, settings: GenerationSettings,

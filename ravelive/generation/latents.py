@@ -20,11 +20,13 @@ Diffusion encodes its corpus the same way). A folder LATENTS holds:
 
 `LatentCorpus.open(folder)` reads it back for training; `check_model`
 (`ModelIdentity.check_decoder`, which a prior file uses too) refuses a model
-of another latent size or rate in one line.
+of another latent size or rate in one line; `check_encoder` also warns when
+the model is another file than the one that encoded the corpus.
 """
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -45,6 +47,8 @@ SEQUENCES_NAME = "sequences.npy"
 ENCODED_DIR = "encoded"
 CHUNK_FRAMES = 65536  # source frames encoded at a time: memory stays constant whatever the file's length
 _READ_ERRORS = (soundfile.LibsndfileError, RuntimeError, OSError)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,20 @@ class LatentCorpus:
         self.model.check_decoder(model, f"{self.folder} holds",
                                  f"or encode the corpus again with `ravelive latents {model.path.name} ...`")
 
+    def check_encoder(self, model: NNModel) -> None:
+        """`check_model`, and a warning when `model` is not the very file that encoded the corpus (another sha256).
+
+        Only warned: the same model exported again under another file name has another sha256, and its latents
+        are these; a model that merely has their shape is the user's call.
+        """
+        self.check_model(model)
+        digest = file_sha256(model.path)
+        if digest != self.model.sha256:
+            logger.warning("%s was encoded by %s (sha256 %s), not by %s (sha256 %s): the latents have its shape, "
+                           "but what is learnt is %s's; pass that model, or encode the corpus again with `ravelive "
+                           "latents %s ...`", self.folder, self.model.name, self.model.sha256[:12], model.path.name,
+                           digest[:12], self.model.name, model.path.name)
+
     def to_json(self) -> str:
         return json.dumps({
             "format": FORMAT, "version": VERSION, "model": asdict(self.model),
@@ -192,8 +210,13 @@ def _identity(model_path: Path, model: NNModel) -> ModelIdentity:
     if encode is None or model.sample_rate is None:
         raise ConfigError(f"{model_path}: no encode method or no sample rate; latents need a RAVE-style model "
                           f"with encode and decode (methods here: {', '.join(model.methods)})")
-    digest = hashlib.sha256(Path(model_path).read_bytes()).hexdigest()
-    return ModelIdentity(Path(model_path).name, digest, model.sample_rate, encode.out_ratio, encode.out_channels)
+    return ModelIdentity(Path(model_path).name, file_sha256(model_path), model.sample_rate, encode.out_ratio,
+                         encode.out_channels)
+
+
+def file_sha256(path: str | Path) -> str:
+    """The identity a corpus records of its model file."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _previous_files(out: Path, identity: ModelIdentity) -> dict[str, EncodedFile]:

@@ -45,7 +45,7 @@ class PriorConfig:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # the defaults: 2 x 512 GRU, 3.35 M parameters at 128 latents (benchmarks/prior.py: its speed)
+    # the defaults: 2 x 512 GRU, 3.35 M parameters at 128 latents (benchmarks/generate.py: its speed)
     "default": {},
     # tests and quick looks: one 64-wide layer, 27 k parameters at 8 latents
     "tiny": {"hidden": 64, "layers": 1, "batch_size": 4, "lr": 3e-3, "log_interval": 1, "checkpoint_interval": 50},

@@ -8,13 +8,12 @@ gives); a model of the right shape that is not the one the prior learnt
 serve opens priors without importing the training code.
 """
 
-import hashlib
 import logging
 from pathlib import Path
 
 from ravelive.engine.stream import PRIOR_METHOD
 from ravelive.errors import ConfigError
-from ravelive.generation.latents import ModelIdentity
+from ravelive.generation.latents import ModelIdentity, file_sha256
 from ravelive.models.nn_model import NNModel
 
 logger = logging.getLogger(__name__)
@@ -40,7 +39,7 @@ def open_prior(path: str | Path, model: NNModel) -> NNModel:
                            f"or train a prior on its latents (ravelive latents {model.path.name} ..., ravelive "
                            f"train-prior)")
     if model.path.is_file():
-        if hashlib.sha256(model.path.read_bytes()).hexdigest() != identity.sha256:
+        if file_sha256(model.path) != identity.sha256:
             logger.warning("%s was trained on latents of %s (sha256 %s), not of %s: it decodes, but expect other "
                            "sounds than the prior learnt", prior.path.name, identity.name, identity.sha256[:12],
                            model.path.name)

@@ -90,6 +90,15 @@ class NNModel:
                 f"{self.path}: no method '{name}'; this model has: {', '.join(self.methods)}"
             ) from None
 
+    def delay(self, method: str) -> int:
+        """Samples by which `method`'s streamed output lags its offline output, as ravelive.json states it.
+
+        0 for a file that does not state it (RAVE's and nn~'s own exports): their delay is not known here.
+        """
+        described = self.metadata.get("methods") if isinstance(self.metadata, dict) else None
+        entry = described.get(method) if isinstance(described, dict) else None
+        return int(entry["delay"]) if isinstance(entry, dict) and "delay" in entry else 0
+
     def minimum_block(self, methods: Iterable[str] | None = None) -> int:
         """Smallest legal model block B for `methods` (default: all): a multiple of every ratio."""
         names = list(self.methods) if methods is None else list(methods)

@@ -33,7 +33,7 @@ def diffusion_run(latents_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def prior_run(latents_dir, tmp_path_factory):
+def prior_run(model_file, latents_dir, tmp_path_factory):
     run = tmp_path_factory.mktemp("run") / "prior"
-    train_prior(latents_dir, run, ["tiny"], [f"steps={TRAIN_STEPS}", "device=cpu"])
+    train_prior(model_file, latents_dir, run, ["tiny"], [f"steps={TRAIN_STEPS}", "device=cpu"])
     return run

@@ -85,3 +85,8 @@ def test_the_command_trains_and_says_what_to_do_next(latents_dir, tmp_path):
     refused = CliRunner().invoke(main, ["train-diffusion", str(run), "--out", str(tmp_path / "x")])
     assert refused.exit_code == 1 and "not a latent corpus" in refused.output
     assert len(refused.output.strip().splitlines()) == 1
+    (tmp_path / "empty").mkdir()
+    refused = CliRunner().invoke(main, ["train-diffusion", str(latents_dir), "--out", str(tmp_path / "empty"),
+                                        "--resume"])
+    assert refused.exit_code == 1 and "no checkpoint.pt in it" in refused.output
+    assert len(refused.output.strip().splitlines()) == 1

@@ -24,7 +24,8 @@ from ravelive.generation.generate import (
     slerp,
     window_count,
 )
-from ravelive.models.autoencoder import AutoencoderConfig, export_autoencoder
+from ravelive.models.autoencoder import AutoencoderConfig, StreamingAutoencoder, export_autoencoder
+from ravelive.models.nn_model import NNModel
 from ravelive.training.checkpoint import load_checkpoint
 
 STEPS = 12
@@ -99,11 +100,36 @@ def test_slerp_keeps_the_norm_and_the_series_ends_at_both_seeds(diffusion_run, m
     assert np.abs(audio[1] - audio[0]).max() > 1e-5 and np.abs(audio[1] - audio[2]).max() > 1e-5
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_the_piece_is_the_offline_decode_of_its_latents_from_its_first_sample(diffusion_run, tmp_path, causal):
+    config = AutoencoderConfig(causal=causal)  # the corpus model's shape (8 latents, ratio 512, 48 kHz)
+    torch.manual_seed(5)
+    offline = StreamingAutoencoder(config, streaming=False).eval()
+    path = export_autoencoder(config, tmp_path / "model.ts", state_dict=offline.state_dict())
+    delay = NNModel.load(path).delay("decode")
+    assert (delay > 0) == (not causal)
+    wav, = generate_latents(diffusion_run, path, tmp_path / "out", GenerationSettings(seconds=0.5, steps=4))
+    audio = soundfile.read(wav, dtype="float32")[0]
+    with torch.inference_mode():
+        expected = offline.decode(torch.from_numpy(np.load(wav.with_suffix(".npy")))[None])[0, 0].numpy()
+    assert len(audio) == RATE // 2  # exactly the length asked for
+    # all but the last `delay` samples, which hear the repeated last frame where the offline decode hears zeros
+    settled = min(len(audio), len(expected) - delay)
+    tolerance = 1e-4 * np.abs(expected).max()
+    np.testing.assert_allclose(audio[:settled], expected[:settled], atol=tolerance)
+    if delay:  # the comparison sees a shift of the delay: the stream as it comes out would fail it
+        assert np.abs(expected[: settled - delay] - expected[delay:settled]).max() > 100 * tolerance
+
+
 def test_bad_input_is_one_line_each(diffusion_run, model_file, tmp_path):
     other = export_autoencoder(AutoencoderConfig(latent_dims=4), tmp_path / "other.ts", seed=1)
     with pytest.raises(ConfigError, match=r"other.ts decodes 4 latents at ratio 512, 48000 Hz, but .* holds 8 at "
                                           r"ratio 512, 48000 Hz \(from ae.ts\): use that model"):
         generate_latents(diffusion_run, other, tmp_path / "x", GenerationSettings())
+    slower = export_autoencoder(AutoencoderConfig(sample_rate=44100), tmp_path / "slower.ts", seed=1)
+    with pytest.raises(ConfigError, match=r"slower.ts decodes 8 latents at ratio 512, 44100 Hz, but .* holds 8 at "
+                                          r"ratio 512, 48000 Hz \(from ae.ts\): use that model"):
+        generate_latents(diffusion_run, slower, tmp_path / "x", GenerationSettings())
     with pytest.raises(ConfigError, match=r"no checkpoint.pt in it .* train first: ravelive train-diffusion"):
         generate_latents(tmp_path, model_file, tmp_path / "x", GenerationSettings())
     with pytest.raises(ConfigError, match=r"--steps 0: expected at least 1"):
@@ -111,6 +137,11 @@ def test_bad_input_is_one_line_each(diffusion_run, model_file, tmp_path):
     result = CliRunner().invoke(main, ["generate-latents", str(diffusion_run), "--model", str(other),
                                        "--out", str(tmp_path / "x")])
     assert result.exit_code == 1 and "decodes 4 latents" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(main, ["generate-latents", str(tmp_path / "empty"), "--model", str(model_file),
+                                       "--out", str(tmp_path / "x")])
+    assert result.exit_code == 1 and "no checkpoint.pt in it" in result.output
     assert len(result.output.strip().splitlines()) == 1
 
 

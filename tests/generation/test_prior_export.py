@@ -67,7 +67,7 @@ def test_temperature_scales_the_randomness_and_the_frames_are_the_models_scale(p
 
 
 def test_bad_input_is_one_line_each(prior_run, prior_file, model_file, tmp_path):
-    with pytest.raises(ConfigError, match=r"no checkpoint.pt in it .* train first: ravelive train-prior LATENTS"):
+    with pytest.raises(ConfigError, match=r"no checkpoint.pt in it .* train first: ravelive train-prior MODEL LATENTS"):
         export_prior(tmp_path, tmp_path / "p.ts")
     other = export_autoencoder(AutoencoderConfig(latent_dims=4), tmp_path / "other.ts", seed=1)
     with pytest.raises(ConfigError, match=r"other.ts decodes 4 latents at ratio 512, 48000 Hz, but prior.ts plays 8 "

@@ -1,4 +1,5 @@
-"""`ravelive train-prior`: the tiny prior learns the corpus, steps as it trains, resumes bit for bit, bad input."""
+"""`ravelive train-prior MODEL LATENTS`: the tiny prior learns the corpus, steps as it trains, resumes bit for bit,
+refuses a model that did not encode the corpus, bad input."""
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from ravelive.generation.latents import LatentCorpus
 from ravelive.generation.prior import Prior
 from ravelive.generation.prior_config import build_prior_config
 from ravelive.generation.prior_training import PRIOR, train_prior
+from ravelive.models.autoencoder import AutoencoderConfig, export_autoencoder
 from ravelive.training.checkpoint import load_checkpoint
 
 TINY = ["tiny"]
@@ -62,34 +64,60 @@ def test_the_trained_prior_explains_the_corpus_better_than_the_untrained_one(lat
     assert trained_nll < untrained_nll - 0.5  # half a nat per value: clearly learnt, not noise
 
 
-def test_resume_continues_bit_for_bit_and_refuses_a_disagreeing_key(latents_dir, tmp_path):
-    straight = train_prior(latents_dir, tmp_path / "straight", TINY, ["steps=12", "device=cpu"])
-    train_prior(latents_dir, tmp_path / "halves", TINY, ["steps=6", "device=cpu"])
+def test_resume_continues_bit_for_bit_and_refuses_a_disagreeing_key(model_file, latents_dir, tmp_path):
+    straight = train_prior(model_file, latents_dir, tmp_path / "straight", TINY, ["steps=12", "device=cpu"])
+    train_prior(model_file, latents_dir, tmp_path / "halves", TINY, ["steps=6", "device=cpu"])
     with pytest.raises(ConfigError, match=r"--set hidden=32 disagrees with the checkpoint's hidden=64"):
-        train_prior(latents_dir, tmp_path / "halves", (), ["steps=12", "hidden=32"], resume=True)
-    resumed = train_prior(latents_dir, tmp_path / "halves", (), ["steps=12"], resume=True)
+        train_prior(model_file, latents_dir, tmp_path / "halves", (), ["steps=12", "hidden=32"], resume=True)
+    resumed = train_prior(model_file, latents_dir, tmp_path / "halves", (), ["steps=12"], resume=True)
     assert resumed.losses == straight.losses[6:]
     for name, value in straight.network.state_dict().items():
         assert torch.equal(value, resumed.network.state_dict()[name]), name
 
 
-def test_bad_input_is_one_line_each(latents_dir, tmp_path):
+def test_bad_input_is_one_line_each(model_file, latents_dir, tmp_path):
     with pytest.raises(ConfigError, match="not a latent corpus; make one with `ravelive latents`"):
-        train_prior(tmp_path, tmp_path / "run", TINY)
-    with pytest.raises(ConfigError, match=r"no checkpoint.pt in it .* ravelive train-prior LATENTS --out"):
-        train_prior(latents_dir, tmp_path / "never", TINY, resume=True)
+        train_prior(model_file, tmp_path, tmp_path / "run", TINY)
+    with pytest.raises(ConfigError, match=r"no checkpoint.pt in it .* ravelive train-prior MODEL LATENTS --out"):
+        train_prior(model_file, latents_dir, tmp_path / "never", TINY, resume=True)
     with pytest.raises(ConfigError, match="unknown prior key 'hiden'; did you mean 'hidden'"):
-        train_prior(latents_dir, tmp_path / "run", TINY, ["hiden=4"])
+        train_prior(model_file, latents_dir, tmp_path / "run", TINY, ["hiden=4"])
     with pytest.raises(ConfigError, match="prior config layers = 0: expected a positive integer"):
-        train_prior(latents_dir, tmp_path / "run", TINY, ["layers=0"])
+        train_prior(model_file, latents_dir, tmp_path / "run", TINY, ["layers=0"])
 
 
-def test_the_command_trains_and_says_what_to_do_next(latents_dir, tmp_path):
+@pytest.mark.parametrize(("changes", "found"), [({"latent_dims": 4}, "4 latents at ratio 512, 48000 Hz"),
+                                                ({"sample_rate": 44100}, "8 latents at ratio 512, 44100 Hz")])
+def test_a_model_that_did_not_encode_the_corpus_is_refused_naming_both(model_file, latents_dir, tmp_path, changes,
+                                                                         found):
+    other = export_autoencoder(AutoencoderConfig(**changes), tmp_path / "other.ts", seed=1)
+    with pytest.raises(ConfigError, match=rf"^other.ts decodes {found}, but .* holds 8 at ratio 512, 48000 Hz \(from "
+                                          rf"ae.ts\): use that model, or encode the corpus again with `ravelive "
+                                          rf"latents other.ts \.\.\.`$"):
+        train_prior(other, latents_dir, tmp_path / "run", TINY)
+    refused = CliRunner().invoke(main, ["train-prior", str(other), str(latents_dir), "--out", str(tmp_path / "x")])
+    assert refused.exit_code == 1 and f"other.ts decodes {found}" in refused.output
+    assert len(refused.output.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists() and not (tmp_path / "x").exists()
+
+
+def test_another_file_of_the_corpus_model_s_shape_trains_with_a_warning(model_file, latents_dir, tmp_path, caplog):
+    twin = export_autoencoder(AutoencoderConfig(), tmp_path / "twin.ts", seed=4)  # the shape, other weights
+    train_prior(model_file, latents_dir, tmp_path / "quiet", TINY, ["steps=1", "device=cpu"])
+    assert not caplog.records
+    result = train_prior(twin, latents_dir, tmp_path / "run", TINY, ["steps=1", "device=cpu"])
+    assert result.step == 1
+    (warning,) = caplog.records
+    assert warning.levelname == "WARNING" and "was encoded by ae.ts (sha256 " in warning.getMessage()
+    assert "not by twin.ts" in warning.getMessage() and "pass that model" in warning.getMessage()
+
+
+def test_the_command_trains_and_says_what_to_do_next(model_file, latents_dir, tmp_path):
     run = tmp_path / "run"
-    result = CliRunner().invoke(main, ["train-prior", str(latents_dir), "--out", str(run), "--config", "tiny",
-                                       "--set", "steps=3", "--set", "device=cpu"])
+    result = CliRunner().invoke(main, ["train-prior", str(model_file), str(latents_dir), "--out", str(run),
+                                       "--config", "tiny", "--set", "steps=3", "--set", "device=cpu"])
     assert result.exit_code == 0, result.output
     assert f"trained {run} to step 3; export: ravelive export-prior {run} --out PRIOR.ts" in result.output
-    refused = CliRunner().invoke(main, ["train-prior", str(run), "--out", str(tmp_path / "x")])
+    refused = CliRunner().invoke(main, ["train-prior", str(model_file), str(run), "--out", str(tmp_path / "x")])
     assert refused.exit_code == 1 and "not a latent corpus" in refused.output
     assert len(refused.output.strip().splitlines()) == 1

@@ -169,3 +169,9 @@ def test_outputs_at_control_rate_or_labelled_latents_are_not_audio(codec_model_p
 def test_reset_state_calls_the_models_own_reset_only(codec_model_path, identity_model_path):
     assert NNModel.load(codec_model_path).reset_state()  # StreamingCodec.reset() clears its caches
     assert not NNModel.load(identity_model_path).reset_state()
+
+
+def test_delay_is_ravelive_json_s_and_0_where_a_file_does_not_state_it(rave_like_model, codec_model_path):
+    model = NNModel.load(rave_like_model)
+    assert (model.delay("encode"), model.delay("decode"), model.delay("forward")) == (8192, 5408, 13600)
+    assert NNModel.load(codec_model_path).delay("decode") == 0  # no ravelive.json: not known, taken as none
