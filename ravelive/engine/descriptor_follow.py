@@ -27,7 +27,7 @@ class DescriptorFollower:
         self.names = model.descriptors
         described, encode = model.metadata["descriptors"], model.methods["encode"]
         self._measure = DescriptorInput(RaveConfig(**model.metadata["config"]), streaming=True, max_batch=1,
-                                        latent_delay=model.metadata["methods"]["encode"]["delay"] // encode.out_ratio)
+                                        latent_delay=model.delay("encode") // encode.out_ratio)
         low = torch.tensor([described["min"][name] for name in self.names])
         high = torch.tensor([described["max"][name] for name in self.names])
         self._measure.set_range(low, high)

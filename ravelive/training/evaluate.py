@@ -21,7 +21,7 @@ from ravelive.training.losses import SpectralDistance
 
 def streamed_reconstruction(model: NNModel, audio: np.ndarray) -> np.ndarray:
     """`forward` of a fresh stream on mono `audio`, its delay taken back: the same length as `audio`."""
-    delay = model.metadata["methods"]["forward"]["delay"]
+    delay = model.delay("forward")
     block = model.minimum_block()
     length = -(-(len(audio) + delay) // block) * block  # the input, then zeros until its last sample is out
     x = torch.zeros(1, 1, length)
