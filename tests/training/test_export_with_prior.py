@@ -1,19 +1,24 @@
-"""`ravelive export RUN --prior PRIOR`: the trained prior as the model's own `prior`, checked against its corpus."""
+"""`ravelive export RUN --prior PRIOR`: the trained prior as the model's own `prior`, checked, and served."""
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
+import soundfile
 import torch
 from click.testing import CliRunner
+from headless_serve import headless_config, play_collecting_latents
 from training_fixtures import SAMPLE_RATE, quick_run
 
 from ravelive.cli import main
+from ravelive.control.model_params import PRIOR_PLAY, PRIOR_TEMPERATURE
 from ravelive.errors import ConfigError
 from ravelive.generation.latents import encode_corpus
 from ravelive.generation.prior_export import export_prior
 from ravelive.generation.prior_stream import TrainedPrior
 from ravelive.generation.prior_training import train_prior
 from ravelive.models.nn_model import NNModel
+from ravelive.server import Server
 from ravelive.training.export import export_checkpoint
 
 LENGTH = 64  # latent frames per corpus sequence: 46 ms at ratio 32
@@ -102,3 +107,18 @@ def test_a_prior_of_another_latent_space_is_refused_in_one_line(run, prior_run, 
     unchecked = replace(trained, corpus=replace(trained.corpus, model=replace(trained.corpus.model, latent_digest=None)))
     with pytest.raises(ConfigError, match=r"records no latent digest .* ravelive export-prior .* --out PRIOR.ts"):
         unchecked.check_latent_space(digest="0" * 64, sample_rate=SAMPLE_RATE, ratio=32, dims=8, step=3)
+
+
+def test_serve_plays_the_models_own_prior_without_a_prior_file(embedded, model_file, prior_run, tmp_path):
+    server = Server(headless_config(embedded, tmp_path, SAMPLE_RATE, output_file=tmp_path / "out.wav"))
+    assert server.swapper.playing.engine.prior is server.swapper.playing.model
+    server.controls.update({PRIOR_PLAY: True, PRIOR_TEMPERATURE: 0.0})
+    decoded = play_collecting_latents(server, SAMPLE_RATE // 512)
+    with torch.inference_mode():
+        expected = TrainedPrior.load(prior_run).stream()(torch.zeros(1, 1, decoded.shape[1]))[0].numpy()
+    np.testing.assert_allclose(decoded, expected, rtol=1e-5, atol=1e-6)  # from the first block: the mean path
+    played = soundfile.read(tmp_path / "out.wav", dtype="float32")[0]
+    assert np.all(np.isfinite(played))
+    separate = export_prior(prior_run, tmp_path / "prior.ts").path
+    assert Server(headless_config(embedded, tmp_path, SAMPLE_RATE, prior=separate)).swapper.playing.engine.prior.path == separate
+    assert PRIOR_PLAY not in Server(headless_config(model_file, tmp_path, SAMPLE_RATE)).controls.specs  # the noise prior: no knob
