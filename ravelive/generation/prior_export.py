@@ -9,7 +9,7 @@ the noise around the predicted mean, and the frames come out denormalised,
 so they feed the model's `decode` directly: in Max, `[nn~ prior.ts prior]`
 into `[nn~ model.ts decode]`, one outlet per latent into one inlet per latent.
 The `sr` is the model's, and `ravelive.json` names the model it belongs to
-(`prior.model`: name, sha256, rate, ratio, dims); prior_file's
+(`prior.model`: name, sha256, rate, ratio, dims; the run and its step); prior_file's
 `open_prior` checks it against the model it is to play into.
 
 Why a file of its own rather than a `prior` method inside the model's file:

@@ -110,7 +110,8 @@ class TrainedPrior:
         return {"model": asdict(self.corpus.model), "run": str(self.run), "step": self.step}
 
     def check_latent_space(self, *, digest: str, sample_rate: int, ratio: int, dims: int, step: int | None) -> None:
-        """ConfigError unless a model of latent `digest`, rate, ratio and dims (weights of `step`) has the corpus's latents."""
+        """ConfigError unless a model of latent `digest`, rate, ratio and dims (weights of `step`) encodes the
+        corpus's latent space."""
         model = self.corpus.model
         if model.latent_digest is None:
             raise ConfigError(f"{self.run} was trained on latents of {model.name}, which records no latent digest "

@@ -104,7 +104,8 @@ def test_a_prior_of_another_latent_space_is_refused_in_one_line(run, prior_run, 
                                         "--prior", str(prior_run)])
     assert refused.exit_code == 1 and len(refused.output.strip().splitlines()) == 1
     trained = TrainedPrior.load(prior_run)
-    unchecked = replace(trained, corpus=replace(trained.corpus, model=replace(trained.corpus.model, latent_digest=None)))
+    undigested = replace(trained.corpus.model, latent_digest=None)  # encoded by RAVE's export, say
+    unchecked = replace(trained, corpus=replace(trained.corpus, model=undigested))
     with pytest.raises(ConfigError, match=r"records no latent digest .* ravelive export-prior .* --out PRIOR.ts"):
         unchecked.check_latent_space(digest="0" * 64, sample_rate=SAMPLE_RATE, ratio=32, dims=8, step=3)
 
@@ -120,5 +121,7 @@ def test_serve_plays_the_models_own_prior_without_a_prior_file(embedded, model_f
     played = soundfile.read(tmp_path / "out.wav", dtype="float32")[0]
     assert np.all(np.isfinite(played))
     separate = export_prior(prior_run, tmp_path / "prior.ts").path
-    assert Server(headless_config(embedded, tmp_path, SAMPLE_RATE, prior=separate)).swapper.playing.engine.prior.path == separate
-    assert PRIOR_PLAY not in Server(headless_config(model_file, tmp_path, SAMPLE_RATE)).controls.specs  # the noise prior: no knob
+    preferred = Server(headless_config(embedded, tmp_path, SAMPLE_RATE, prior=separate))
+    assert preferred.swapper.playing.engine.prior.path == separate  # a --prior file takes precedence
+    noise_only = Server(headless_config(model_file, tmp_path, SAMPLE_RATE))
+    assert PRIOR_PLAY not in noise_only.controls.specs and noise_only.swapper.playing.engine.prior is None
