@@ -556,8 +556,11 @@ def _progress(label: str):
 @click.option("--streaming/--no-streaming", default=True, show_default=True,
               help="Cached convolutions that play in blocks (nn~, serve); --no-streaming writes the plain offline "
               "network, which serve refuses.")
+@click.option("--prior", "prior_run", type=click.Path(file_okay=False), help="A `ravelive train-prior` run on latents "
+              "of an export of this run (same step, --fidelity, --dataset, --samplerate): the model's `prior` method "
+              "plays it instead of N(0, 1) noise, and serve's prior/play needs no --prior file.")
 @reports_errors
-def export(run, out, fidelity, dataset, sample_rate, streaming) -> None:
+def export(run, out, fidelity, dataset, sample_rate, streaming, prior_run) -> None:
     """Export the last checkpoint of the training run RUN as a verified nn~ model (.ts).
 
     The file holds ravelive.json: format version, config, latency per method, the latent dims kept and the
@@ -566,7 +569,8 @@ def export(run, out, fidelity, dataset, sample_rate, streaming) -> None:
     """
     from ravelive.training.export import export_run
 
-    report = export_run(run, out, fidelity=fidelity, dataset=dataset, sample_rate=sample_rate, streaming=streaming)
+    report = export_run(run, out, fidelity=fidelity, dataset=dataset, sample_rate=sample_rate, streaming=streaming,
+                        prior=prior_run)
     exported = report.export
     if exported.latent_note:
         click.echo(exported.latent_note, err=True)
@@ -574,6 +578,9 @@ def export(run, out, fidelity, dataset, sample_rate, streaming) -> None:
     click.echo(f"wrote {exported.path} (step {exported.step}), verified: {checked}")
     kept = f"{exported.kept_dims} of {exported.latent_dims}"
     click.echo(f"  latent   {kept} dims" + (f" (fidelity {fidelity})" if not exported.latent_note else " (no PCA)"))
+    if exported.prior_step is not None:
+        click.echo(f"  prior    trained: {prior_run} (step {exported.prior_step}); play it: ravelive serve --model "
+                   f"{exported.path}, /ravelive/prior/play 1, or [nn~ {exported.path.name} prior] into decode")
     for method in report.latencies:
         click.echo(f"  {method.name:<8} latency {method.samples:>6} samples ({method.milliseconds:.1f} ms)")
     if report.realtime_factor is not None:

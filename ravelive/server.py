@@ -42,6 +42,7 @@ from ravelive.engine.stream import LatentSink, StreamEngine
 from ravelive.engine.swap import Done, EngineSettings, ModelSwapper
 from ravelive.engine.warmup import margin_from_compute
 from ravelive.errors import AudioDeviceError, ConfigError, ParameterError
+from ravelive.generation.prior_file import has_trained_prior
 from ravelive.models.default import DEFAULT_MODEL_PATH
 from ravelive.models.nn_model import NNModel
 
@@ -76,7 +77,7 @@ class Server:
         self._memory_locked = False  # by the first thread entering the worker scope
         self.controls: ParameterStore[ControlSnapshot] = ModelControls.from_model(
             model, method=probe.method, allow_control_output=config.allow_control_output,
-            prior=config.prior is not None and probe.latent_dims > 0).store()
+            prior=(config.prior is not None or has_trained_prior(model)) and probe.latent_dims > 0).store()
         settings = EngineSettings(self.sample_rate, self.channels, config.period, config.block, config.resample_quality,
                                   config.prior)
         method = self._recall_preset(probe.method)  # before any model plays: nothing can hot-swap yet

@@ -11,7 +11,8 @@ through a StreamEngine. Per push, in order:
       -> back to the stream rate (only when the rates differ)
       -> every output sample that became available, [output_channels, m]
 
-With a `prior` (a `ravelive export-prior` file for this model), a block
+With a `prior` (a `ravelive export-prior` file for this model, or the
+model itself when its own `prior` is a trained one), a block
 whose LatentTransform says `prior.play` takes its latent frames from the
 prior's method `prior` (the temperature held over the block) instead of
 from `encode`, on the same thread as the model; the latent edits and the
@@ -65,7 +66,7 @@ from ravelive.models.nn_model import NNModel
 logger = logging.getLogger(__name__)
 
 LATENT_METHODS = ("encode", "decode")  # the latent path runs encode -> transform -> decode in place of forward
-PRIOR_METHOD = "prior"  # a prior file's method (ravelive export-prior): temperature in, latent frames out
+PRIOR_METHOD = "prior"  # a prior file's method (ravelive export-prior), or a model's: temperature in, latents out
 BLOCK_FLOOR = 256  # default block is at least this: 5.3 ms at 48 kHz, per-call overhead ~1% (docs/architecture.md)
 _READY_FRAMES = 16384  # initial capacity of FixedLatency's FIFO; it grows once if a push needs more
 

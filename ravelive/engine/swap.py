@@ -62,7 +62,8 @@ class EngineSettings:
     period: int  # frames per audio callback (warm-up pushes)
     block: int | None  # model block; None: the smallest legal one for each model
     resample_quality: str
-    prior: Path | None = None  # serve --prior: a prior file played into the decode of each model it fits
+    prior: Path | None = None  # serve --prior: a prior file played into the decode of each model it fits (else a
+    # model's own trained prior plays, when it has one)
 
 
 @dataclass(frozen=True)
@@ -136,22 +137,23 @@ class ModelSwapper:
                        float(np.percentile(times, 99)))
 
     def _prior_for(self, model: NNModel) -> NNModel | None:
-        """The --prior file loaded afresh for `model` (a stream state of its own); None without one.
+        """The prior `model` plays: the --prior file loaded afresh for it (a stream state of its own), else
+        the model itself when its `prior` method is a trained prior (`ravelive export --prior`), else None.
 
-        A prior for another model refuses the first model (serve stops, one line); a later model plays
-        without it, with a warning, so a swap to a model of another latent size still works.
+        A --prior file for another model refuses the first model (serve stops, one line); a later model plays
+        without it (or with its own trained prior), with a warning, so a swap to a model of another latent
+        size still works.
         """
-        if self.settings.prior is None:
-            return None
-        from ravelive.generation.prior_file import open_prior
+        from ravelive.generation.prior_file import has_trained_prior, open_prior
 
-        try:
-            return open_prior(self.settings.prior, model)
-        except ConfigError as error:
-            if self.playing is None:
-                raise
-            log.warning("%s; %s plays without the prior", error, model.path.name)
-            return None
+        if self.settings.prior is not None:
+            try:
+                return open_prior(self.settings.prior, model)
+            except ConfigError as error:
+                if self.playing is None:
+                    raise
+                log.warning("%s; %s plays without that prior", error, model.path.name)
+        return model if has_trained_prior(model) else None
 
     def preload(self, paths: list[Path]) -> None:
         """Load these files now (before the stream starts), so that swapping to them later loads nothing."""

@@ -8,12 +8,14 @@ cosine schedule, v-objective, DPM-Solver++ and DDIM, inpainting),
 `diffusion_training` (`ravelive train-diffusion`), `generate` (`ravelive
 generate-latents`: windows, slerp, decoding); `prior_config`, `prior` (a GRU
 over latent frames, a diagonal Gaussian per frame), `prior_training`
-(`ravelive train-prior`), `prior_export` (`ravelive export-prior`: the nn~
-file), `prior_file` (a prior file opened for a model, as `serve --prior`
-does); shared by both trainers: `table_config` (presets, TOML, `--set`,
-resume rules) and `corpus_training` (the loop, checkpoints, torchrun). The
-defaults live here, apart from the modules, so the CLI can show them
-without importing torch.
+(`ravelive train-prior`), `prior_stream` (the trained prior sampled frame
+by frame, and the run it is read from: what both exports embed),
+`prior_export` (`ravelive export-prior`: the nn~ file), `prior_file` (a
+prior file opened for a model, as `serve --prior` does); shared by both
+trainers: `table_config` (presets, TOML, `--set`, resume rules) and
+`corpus_training` (the loop, checkpoints, torchrun). The defaults live
+here, apart from the modules, so the CLI can show them without importing
+torch.
 """
 
 DEFAULT_LENGTH = 2048  # latent frames per sequence: ~95 s at 44.1 kHz and ratio 2048 (RAVE-Latent-Diffusion's)

@@ -14,7 +14,8 @@ Diffusion encodes its corpus the same way). A folder LATENTS holds:
   one window is left out; windows never cross files), each dimension
   normalised with the corpus mean and standard deviation.
 - `latents.json`: the model the frames came from (name, sha256, rate,
-  ratio, latent size), the statistics, the length, the files and where
+  ratio, latent size; for a `ravelive export`, its latent digest and
+  training step, which `export --prior` checks), the statistics, the length, the files and where
   each sequence starts. A rerun with another `--length` rebuilds only the
   sequences; another model is refused (its latents would mean nothing).
 
@@ -60,6 +61,8 @@ class ModelIdentity:
     sample_rate: int
     ratio: int  # audio samples per latent frame
     dims: int  # latent size
+    latent_digest: str | None = None  # a `ravelive export`'s weights and latent rotation (its ravelive.json)
+    step: int | None = None  # training steps of those weights (its ravelive.json), for messages
 
     def check_decoder(self, model: NNModel, holder: str, fix: str) -> None:
         """ConfigError unless `model`'s decode takes latents of this size, ratio and rate.
@@ -210,8 +213,10 @@ def _identity(model_path: Path, model: NNModel) -> ModelIdentity:
     if encode is None or model.sample_rate is None:
         raise ConfigError(f"{model_path}: no encode method or no sample rate; latents need a RAVE-style model "
                           f"with encode and decode (methods here: {', '.join(model.methods)})")
+    described = model.metadata if isinstance(model.metadata, dict) else {}
+    latent, training = described.get("latent") or {}, described.get("training") or {}
     return ModelIdentity(Path(model_path).name, file_sha256(model_path), model.sample_rate, encode.out_ratio,
-                         encode.out_channels)
+                         encode.out_channels, latent.get("digest"), training.get("step"))
 
 
 def file_sha256(path: str | Path) -> str:

@@ -4,7 +4,10 @@
 in one line, a prior whose frames do not fit `model`'s decode (latent size,
 ratio, rate: ModelIdentity.check_decoder, the refusal a latent corpus
 gives); a model of the right shape that is not the one the prior learnt
-(another sha256) plays with a warning. Kept apart from prior_export so that
+(another sha256) plays with a warning. `has_trained_prior(model)`: whether
+a model file carries a trained prior in its own `prior` method (`ravelive
+export --prior`, checked against its latent space at export), which serve
+plays when no prior file is given. Kept apart from prior_export so that
 serve opens priors without importing the training code.
 """
 
@@ -26,6 +29,12 @@ def prior_identity(prior: NNModel) -> ModelIdentity:
     except (TypeError, KeyError):
         raise ConfigError(f"{prior.path}: not a prior exported by `ravelive export-prior` (no prior.model in its "
                           f"ravelive.json); export one: ravelive export-prior PRIOR --out {prior.path.name}") from None
+
+
+def has_trained_prior(model: NNModel) -> bool:
+    """Whether `model` is a model (it decodes) whose own `prior` method is a trained prior (its ravelive.json)."""
+    described = model.metadata if isinstance(model.metadata, dict) else {}
+    return isinstance(described.get("prior"), dict) and PRIOR_METHOD in model.methods and "decode" in model.methods
 
 
 def open_prior(path: str | Path, model: NNModel) -> NNModel:

@@ -15,7 +15,12 @@ needed to load the file, so nn~ and the RAVE VST load it. There is no
 streams, model config, and whatever the architecture adds), reloads the file
 as a host would, checks the contract and, at batch 1 and 4, that streaming
 equals offline after each method's delay, and only then moves the file into
-place: a failed export leaves nothing behind.
+place: a failed export leaves nothing behind. A random method (declared not
+deterministic: a `prior`, its input a temperature) has no offline output to
+equal; it is checked where it is deterministic, at input 0 (the noise
+prior's zeros, a trained prior's mean path), streamed in blocks against one
+call on the whole signal (its stream state carries over between calls), and
+at input 1, where its output must be finite.
 
 A non-streaming export (`streaming=False`: plain convolutions, no cached
 state, what RAVE writes without `--streaming`) plays whole signals only; its
@@ -28,7 +33,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List
@@ -202,7 +207,6 @@ def export_model(
     streaming: bool = True,
     extras: Mapping[str, Any] | None = None,
     seed: int = 0,
-    check: Callable[[NNModel], None] | None = None,
 ) -> Path:
     """Script `module`, save it to `path`, reload and verify it, then return `path`.
 
@@ -212,9 +216,7 @@ def export_model(
     call on the whole signal. `streaming=False`: `module` is itself offline
     and one call on the reloaded file must equal `offline`'s. `extras` go into
     `ravelive.json` beside the standard entries. `seed` draws the test signals.
-`check` is a further check of the reloaded file, run last (a random
-method's deterministic case, say: prior_export checks temperature 0). Raises
-    ModelFormatError / ModelRuntimeError and leaves no file when a check
+    Raises ModelFormatError / ModelRuntimeError and leaves no file when a check
     fails; ConfigError when the folder is missing.
     """
     path = Path(path)
@@ -229,8 +231,6 @@ method's deterministic case, say: prior_export checks temperature 0). Raises
     try:
         script_and_save(module, partial, metadata)
         verify_export(partial, module, metadata, offline=offline, seed=seed)
-        if check is not None:
-            check(NNModel.load(partial))
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
@@ -261,11 +261,8 @@ def verify_export(
         for batch in VERIFY_BATCHES:
             for declared in module.exported_methods.values():
                 x = _test_input(declared, batch, generator)
-                if not declared.deterministic:  # random: it must run, there is nothing to compare
-                    if streaming:
-                        _run_blocks(model, declared, x)
-                    else:
-                        model(declared.name, x)
+                if not declared.deterministic:
+                    _verify_random(model, declared, x, streaming)
                 elif streaming:
                     _verify_streaming(model, declared, offline, x)
                 elif offline is not None:
@@ -303,6 +300,18 @@ def _verify_streaming(model: NNModel, method: ExportedMethod, offline: nn.Module
         f"{'its offline output' if offline is not None else 'one call on the whole signal'} "
         f"delayed by {method.delay} samples",
     )
+
+
+def _verify_random(model: NNModel, method: ExportedMethod, x: torch.Tensor, streaming: bool) -> None:
+    """A random method: deterministic at input 0, streamed as in one call; finite at input 1."""
+    if streaming:
+        _verify_streaming(model, method, None, torch.zeros_like(x))
+        y = _run_blocks(model, method, torch.ones_like(x))
+    else:
+        y = model(method.name, torch.ones_like(x))
+    if not torch.isfinite(y).all():
+        raise ModelRuntimeError(f"{model.path}: method '{method.name}' at batch {y.shape[0]} gives non-finite values "
+                                f"at input 1 (a prior's temperature 1); fix the network before exporting")
 
 
 def _check_equal(

@@ -19,8 +19,11 @@ What it adds to a subclass's `encode` and its `decoder`:
   encoder's (in samples) plus the decoder's;
 - `prior(temperature)`: latents drawn from N(0, 1) times the temperature,
   the prior a VAE's KL term (and a Wasserstein MMD term) pulls the latent
-  towards, so the draws sound like the model's own material;
-- `reset()`: both stacks' caches, and the skipped frames, as a fresh stream.
+  towards, so the draws sound like the model's own material; or, once
+  `embed_prior` gave it one, a trained prior (generation/prior_stream's
+  PriorStream: `ravelive export --prior`), its stream state in its buffers;
+- `reset()`: both stacks' caches, the skipped frames and a trained prior's
+  sequence, as a fresh stream.
 
 `register_codec` declares the methods nn~ sees, with their delays from the
 stacks: `encode` [1, 1, latent, ratio], `decode` [latent, ratio, 1, 1],
@@ -31,6 +34,7 @@ ratio] (not deterministic), and the attribute `gain`.
 from typing import List, Tuple
 
 import torch
+from torch import nn
 
 from ravelive.models.attributes import AttributeType
 from ravelive.models.export import ContractModule
@@ -56,6 +60,13 @@ class LatentCodec(ContractModule):
         self.latent_dims = latent_dims
         self.max_gain = float(max_gain)
         self.gain = 1.0
+        self.trained_prior = nn.ModuleList()  # empty: `prior` draws noise; or the one trained prior it plays
+
+    def embed_prior(self, stream: nn.Module) -> None:
+        """Play `stream` (temperature [b, 1, m] -> latents [b, latent_dims, m], with `reset()`) as `prior`.
+
+        Call it after loading the weights: a training checkpoint has no prior in it."""
+        self.trained_prior.append(stream)
 
     def register_codec(self, *, encode_delay: int | None = None, decode_delay: int | None = None,
                        forward_delay: int | None = None, decode_controls: List[str] = ()) -> None:
@@ -104,7 +115,9 @@ class LatentCodec(ContractModule):
 
     @torch.jit.export
     def prior(self, temperature: torch.Tensor) -> torch.Tensor:
-        """Random latents [batch, latent_dims, m], scaled by temperature [batch, 1, m]."""
+        """Random latents [batch, latent_dims, m] at temperature [batch, 1, m]: the trained prior's, else noise."""
+        for trained in self.trained_prior:
+            return trained(temperature)
         noise = torch.randn(
             temperature.shape[0], self.latent_dims, temperature.shape[-1], dtype=temperature.dtype,
             device=temperature.device,
@@ -128,3 +141,5 @@ class LatentCodec(ContractModule):
         self.encoder.reset()
         self.decoder.reset()
         self.latent_skip.fill_(self.encoder.delay)
+        for trained in self.trained_prior:
+            trained.reset()

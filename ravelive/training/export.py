@@ -22,6 +22,11 @@ Options:
 - `streaming=False`: the offline network (what RAVE writes without
   `--streaming`), marked `"streaming": false`; `serve` and the block engine
   refuse it. No realtime factor is measured for it (it does not run in blocks).
+- `prior`: a `ravelive train-prior` run folder, played by the model's own
+  `prior` method in place of N(0, 1) noise (generation/prior_stream). Its
+  corpus must have been encoded by an export of this run at this step with
+  the same latent options (`latent.digest`, models/rave/model.py): anything
+  else is refused in one line, before anything is written.
 """
 
 from dataclasses import dataclass
@@ -52,6 +57,7 @@ class ExportedCheckpoint:
     latent_dims: int  # the model's latent
     kept_dims: int  # what encode gives
     latent_note: str | None  # why no PCA was fitted, when none was
+    prior_step: int | None = None  # training steps of the trained prior it plays; None: the N(0, 1) noise prior
 
 
 @dataclass(frozen=True)
@@ -70,9 +76,15 @@ def export_checkpoint(
     dataset: str | Path | None = None,
     sample_rate: int | None = None,
     streaming: bool = True,
+    prior: str | Path | None = None,
 ) -> ExportedCheckpoint:
     """The last checkpoint of `run` as a verified model file `out`; see the module for the options."""
     check_fidelity(fidelity)
+    trained_prior = None
+    if prior is not None:
+        from ravelive.generation.prior_stream import TrainedPrior  # generation code only for a prior
+
+        trained_prior = TrainedPrior.load(prior)
     checkpoint = load_checkpoint(run)
     config, step = checkpoint["config"], checkpoint["step"]
     resampling_factor(config.model.sample_rate, sample_rate or config.model.sample_rate)  # refused before the fit
@@ -83,9 +95,11 @@ def export_checkpoint(
         pca = pca.with_fidelity(fidelity)
     path = export_rave(config.model, out, state_dict=checkpoint["model"], pca=pca,
                        fidelity=fidelity if pca is not None else None, sample_rate=sample_rate, streaming=streaming,
-                       training={"step": step, "config": config.train.to_dict()})  # how the weights came about
+                       training={"step": step, "config": config.train.to_dict()},  # how the weights came about
+                       prior=trained_prior)
     kept = pca.kept if pca is not None else config.model.latent_dims
-    return ExportedCheckpoint(path, step, config.model.latent_dims, kept, note)
+    return ExportedCheckpoint(path, step, config.model.latent_dims, kept, note,
+                              trained_prior.step if trained_prior is not None else None)
 
 
 def _fit_pca(
@@ -110,13 +124,14 @@ def export_run(
     dataset: str | Path | None = None,
     sample_rate: int | None = None,
     streaming: bool = True,
+    prior: str | Path | None = None,
 ) -> ExportReport:
     """Export the last checkpoint of `run` to `out` (.ts), verified, and measure it."""
     from ravelive.engine.bench import benchmark
     from ravelive.models.nn_model import NNModel
 
     exported = export_checkpoint(run, out, fidelity=fidelity, dataset=dataset, sample_rate=sample_rate,
-                                 streaming=streaming)
+                                 streaming=streaming, prior=prior)
     model = NNModel.load(exported.path)
     latencies = tuple(
         MethodLatency(name, entry["delay"], 1000 * entry["delay"] / model.sample_rate)

@@ -11,7 +11,8 @@ from latent_fixtures import RATE, RATIO
 from ravelive.cli import main
 from ravelive.errors import ConfigError
 from ravelive.generation.latents import LatentCorpus
-from ravelive.generation.prior_export import MAX_TEMPERATURE, export_prior
+from ravelive.generation.prior_export import export_prior
+from ravelive.generation.prior_stream import MAX_TEMPERATURE
 from ravelive.generation.prior_file import open_prior
 from ravelive.models.autoencoder import AutoencoderConfig, export_autoencoder
 from ravelive.models.nn_model import NNModel

@@ -1,14 +1,12 @@
 """serve's prior: `prior/play` feeds the prior's frames to decode in place of the encoder's, edits still apply."""
 
-import time
-
 import numpy as np
 import pytest
 import soundfile
 import torch
+from headless_serve import headless_config, play_collecting_latents
 from latent_fixtures import RATE, RATIO
 
-from ravelive.config import ServeConfig
 from ravelive.control.model_params import PRIOR_PLAY, PRIOR_TEMPERATURE, ModelControls
 from ravelive.engine.stream import StreamEngine
 from ravelive.errors import ConfigError, ParameterError
@@ -85,34 +83,17 @@ def test_a_prior_for_another_model_is_refused_in_one_line(prior_file, tmp_path):
         StreamEngine(other, prior=NNModel.load(prior_file))
 
 
-def serve_config(model, prior, tmp_path, **options) -> ServeConfig:
-    silence = tmp_path / "silence.wav"
-    soundfile.write(silence, np.zeros(RATE // 2, np.float32), RATE)
-    return ServeConfig(model=model, prior=prior, input_device="none", output_device="none", input_file=silence,
-                       realtime=False, latency_margin_ms=50, threads=1, **options)
-
-
 def test_serve_plays_the_prior_when_asked_and_refuses_another_models(model_file, prior_file, tmp_path):
     recorded = tmp_path / "out.wav"
-    server = Server(serve_config(model_file, prior_file, tmp_path, output_file=recorded))
+    server = Server(headless_config(model_file, tmp_path, RATE, prior=prior_file, output_file=recorded))
     assert server.swapper.playing.engine.prior is not None
     server.controls.update({PRIOR_PLAY: True, PRIOR_TEMPERATURE: 0.0})
-    frames = []
-    server.swapper.set_latent_sink(lambda z: frames.append(z.copy()))
-    server.start()
-    try:
-        periods = server.realtime.counters.periods
-        deadline = time.monotonic() + 30
-        while server.realtime.counters.periods < periods + RATE // 256 and time.monotonic() < deadline:
-            time.sleep(0.02)
-    finally:
-        server.stop()
+    decoded = play_collecting_latents(server, RATE // 256)
     played = soundfile.read(recorded, dtype="float32")[0]
     assert np.all(np.isfinite(played)) and np.abs(played).max() > 1e-3
-    decoded = np.concatenate(frames, axis=1)
     with torch.inference_mode():
         expected = NNModel.load(prior_file)("prior", torch.zeros(1, 1, decoded.shape[1]))[0].numpy()
     np.testing.assert_allclose(decoded, expected, rtol=1e-5, atol=1e-6)  # from the first block: the prior's mean path
     other = export_autoencoder(AutoencoderConfig(latent_dims=4), tmp_path / "other.ts", seed=1)
     with pytest.raises(ConfigError, match=r"other.ts decodes 4 latents .* but prior.ts plays 8"):
-        Server(serve_config(other, prior_file, tmp_path))
+        Server(headless_config(other, tmp_path, RATE, prior=prior_file))

@@ -45,14 +45,16 @@ def test_kept_dims_are_what_encode_and_decode_declare(tmp_path):
     assert len(model.methods["encode"].output_labels) == 3
     latent = model.metadata["latent"]
     assert latent == {"dims": 8, "kept": 3, "pca": True, "fidelity": 0.95, "fidelity_curve": list(pca.fidelity),
-                      "kept_fidelity": 0.96, "examples": 10, "padding": "zeros"}
+                      "kept_fidelity": 0.96, "examples": 10, "padding": "zeros", "digest": latent["digest"]}
     assert model.metadata["streaming"] is True and model.metadata["format_version"] == 2
 
 
 def test_with_every_dim_kept_the_rotation_changes_no_reconstruction(tmp_path):
     plain = NNModel.load(export_rave(TINY, tmp_path / "plain.ts", seed=4))
     rotated = NNModel.load(export_rave(TINY, tmp_path / "rotated.ts", pca=random_pca(8, 5), fidelity=1.0, seed=4))
-    assert plain.metadata["latent"] == {"dims": 8, "kept": 8, "pca": False}
+    digest = plain.metadata["latent"]["digest"]
+    assert plain.metadata["latent"] == {"dims": 8, "kept": 8, "pca": False, "digest": digest}
+    assert rotated.metadata["latent"]["digest"] != digest  # the same weights, other latents
     x = 0.5 * torch.randn(1, 1, 32 * 40, generator=torch.Generator().manual_seed(6))
     torch.testing.assert_close(stream(rotated, "forward", x, 64), stream(plain, "forward", x, 64), rtol=0, atol=1e-5)
     # encode rotates: the latents differ, but decode undoes it

@@ -5,23 +5,13 @@ import shutil
 import pytest
 import torch
 from click.testing import CliRunner
-from training_fixtures import QUICK
+from training_fixtures import quick_run
 
 from ravelive.cli import main
 from ravelive.models.nn_model import NNModel
 from ravelive.models.rave import export_rave
 from ravelive.training.checkpoint import load_checkpoint
 from ravelive.training.export import export_checkpoint
-from ravelive.training.loop import train_run
-
-STEPS = 3  # a checkpoint with trained-ish weights; what is tested is the export, not the training
-
-
-def quick_run(audio, folder):
-    run = folder / "run"
-    train_run(audio, run, ("tiny",), QUICK + (f"steps={STEPS}", f"checkpoint_interval={STEPS}"))
-    return run
-
 
 @pytest.fixture(scope="module")
 def run(sines, tmp_path_factory):
@@ -90,7 +80,7 @@ def test_a_dataset_that_is_gone_exports_every_dim_unrotated_and_says_so(sines, t
     assert f"the run's dataset {data.resolve()} is gone: exported all 8 latent dims unrotated; pass --dataset PATH" \
         in result.output
     latent = NNModel.load(tmp_path / "m.ts").metadata["latent"]
-    assert latent == {"dims": 8, "kept": 8, "pca": False}
+    assert latent == {"dims": 8, "kept": 8, "pca": False, "digest": latent["digest"]}
     assert export(run, "--out", tmp_path / "d.ts", "--dataset", sines, "--fidelity", 0.5).exit_code == 0
     assert NNModel.load(tmp_path / "d.ts").metadata["latent"]["pca"] is True
 

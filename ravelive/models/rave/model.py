@@ -20,12 +20,21 @@ back), a declared rate a whole multiple of the training rate
 (`dsp.fir_resample` before the encoder and after the decoder, their delay in
 every method's), and `streaming=False` for the plain offline network (no
 delay, marked in ravelive.json). The training graph uses none of them.
+A trained prior (`prior=`, generation/prior_stream's TrainedPrior) becomes
+the `prior` method, once its corpus's latent space is checked to be this
+export's: `latent.digest` in ravelive.json is a sha256 of what encode and
+decode depend on (rate and ratio, the trained weights, the kept PCA axes;
+the fit is deterministic, latent_fit.py), so a corpus encoded by this file
+and a later export of the same run, step and options share it, and any
+other model differs.
 """
+
+import hashlib
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -166,6 +175,8 @@ class RaveModel(LatentCodec):
             stage.reset()
         for conditioning in self.conditioning:
             conditioning.reset()
+        for trained in self.trained_prior:
+            trained.reset()
         self.latent_skip.fill_(self.encoder.delay)
 
 
@@ -195,12 +206,39 @@ def resampling_factor(trained_rate: int, sample_rate: int) -> int:
     return sample_rate // trained_rate
 
 
+class PriorEmbedding(Protocol):
+    """A trained prior `export_rave` plays as the model's `prior` (generation.prior_stream.TrainedPrior)."""
+
+    def check_latent_space(self, *, digest: str, sample_rate: int, ratio: int, dims: int, step: int | None) -> None:
+        """ConfigError unless the model's latents are the ones the prior learnt."""
+
+    def stream(self, max_batch: int) -> nn.Module:
+        """The prior's streaming sampler: temperature [b, 1, m] -> latents [b, dims, m], with `reset()`."""
+
+    def describe(self) -> dict[str, Any]:
+        """Its `prior` entry in ravelive.json."""
+
+
+def latent_digest(model: RaveModel, pca: LatentPCA | None) -> str:
+    """sha256 of what `model`'s encode and decode depend on: its rate and ratio, its weights (a trained
+    prior's aside) and the PCA axes it keeps (fixed buffers, outside the state_dict)."""
+    digest = hashlib.sha256(f"{model.sr} {model.ratio}".encode())
+    tensors = {name: tensor for name, tensor in model.state_dict().items() if not name.startswith("trained_prior.")}
+    if pca is not None:
+        tensors.update({"pca.mean": pca.mean, "pca.components": pca.components[: pca.kept]})
+    for name, tensor in sorted(tensors.items()):
+        digest.update(f"{name} {tensor.dtype} {list(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def describe_latent(model: RaveModel, pca: LatentPCA | None, fidelity: float | None) -> dict[str, Any]:
-    """The `latent` entry of a RAVE export's ravelive.json: what encode gives and how it was chosen."""
+    """The `latent` entry of a RAVE export's ravelive.json: what encode gives, how it was chosen, its digest."""
     described: dict[str, Any] = {
         "dims": model.config.latent_dims,  # the decoder's latent
         "kept": model.projection.kept,  # encode's output channels, decode's input channels
         "pca": pca is not None,  # rotated onto principal axes, centred; dropped axes decoded at their mean
+        "digest": latent_digest(model, pca),  # what a latent corpus records of its model, for `export --prior`
     }
     if pca is not None:
         described.update(fidelity=fidelity, fidelity_curve=list(pca.fidelity), kept_fidelity=pca.fidelity[pca.kept - 1],
@@ -218,6 +256,7 @@ def export_rave(
     sample_rate: int | None = None,
     streaming: bool = True,
     training: Mapping[str, Any] | None = None,
+    prior: PriorEmbedding | None = None,
     seed: int = 0,
     max_batch: int = DEFAULT_MAX_BATCH,
 ) -> Path:
@@ -226,6 +265,8 @@ def export_rave(
     `pca` (its `kept` dims chosen for `fidelity`, recorded in the file), `sample_rate` and `streaming`
     are RaveModel's export options; `streaming=False` writes the offline network (no cached state).
     `training` (e.g. the step and training config of `state_dict`) is stored in the file's `ravelive.json`.
+    `prior` becomes the `prior` method (its stream state reset with the model's), once it accepts the
+    latent space (ConfigError before anything is written); ravelive.json's `prior` entry describes it.
     """
     options = dict(pca=pca, sample_rate=sample_rate)
     with torch.random.fork_rng(devices=[]):
@@ -240,6 +281,11 @@ def export_rave(
         extras["training"] = dict(training)
     for conditioning in model.conditioning:
         extras["descriptors"] = conditioning.describe()
+    if prior is not None:  # after the offline copy: only the streamed file plays it, nothing compares it
+        prior.check_latent_space(digest=extras["latent"]["digest"], sample_rate=model.sr, ratio=model.ratio,
+                                 dims=model.latent_dims, step=(training or {}).get("step"))
+        model.embed_prior(prior.stream(max_batch))
+        extras["prior"] = prior.describe()
     return export_model(
         model, path, offline=offline.eval(), config=config.to_dict(), streaming=streaming, extras=extras, seed=seed
     )
