@@ -245,7 +245,8 @@ def _device(text: str | None) -> int | str | None:
                    "gate threshold); default: the --midi-map file. See docs/midi.md.")
 @click.option("--prior", type=click.Path(exists=True, dir_okay=False),
               help="A prior for this model (ravelive export-prior): /ravelive/prior/play 1 decodes its latents in "
-                   "place of the input's, at /ravelive/prior/temperature (0..2).")
+                   "place of the input's, at /ravelive/prior/temperature (0..2). Not needed for a model exported "
+                   "with its prior inside (ravelive export RUN --prior PRIOR); given, it takes precedence.")
 @reports_errors
 def serve(model, method, device, input_device, output_device, samplerate, channels, period, block, resample_quality,
           latency_margin, threads, input_file, output_file, duration, stats, fallback, no_realtime, no_limiter,
@@ -472,7 +473,8 @@ def train_prior(model, latents, run, names, settings, resume) -> None:
         model_path = _model_file(model, Path(scratch))
         result = _train_on_corpus(functools.partial(train_run, model_path), latents, run, names, settings, resume)
     if result is not None:
-        click.echo(f"trained {run} to step {result.step}; export: ravelive export-prior {run} --out PRIOR.ts")
+        click.echo(f"trained {run} to step {result.step}; export: ravelive export-prior {run} --out PRIOR.ts, or "
+                   f"into the model's own file: ravelive export MODEL_RUN --out MODEL.ts --prior {run}")
 
 
 @main.command("export-prior")
