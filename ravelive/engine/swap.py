@@ -41,7 +41,7 @@ from ravelive.control.model_params import ControlSnapshot, ModelControls
 from ravelive.control.params import Change, ParameterStore
 from ravelive.engine.realtime import Processor, Realtime
 from ravelive.engine.stream import LatentSink, StreamEngine
-from ravelive.engine.warmup import warm_up
+from ravelive.engine.warmup import compute_p99, warm_up
 from ravelive.errors import ConfigError, RaveliveError
 from ravelive.models.nn_model import NNModel
 
@@ -76,7 +76,7 @@ class Playing:
     engine: StreamEngine
     processor: Processor
     controls: ModelControls
-    p99: float  # warm-up compute seconds per model block (99th percentile)
+    p99: float  # warm-up compute seconds per model block (99th percentile, stalls aside: warmup.compute_p99)
 
 
 MakeProcessor = Callable[[StreamEngine, ModelControls], Processor]
@@ -130,11 +130,11 @@ class ModelSwapper:
         live.warm_prior()
         live.latent_sink = self._latent_sink
         controls = ModelControls.from_model(model, method=probe.method, prior=live.prior is not None)
+        p99 = compute_p99(times)
         log.info("warm-up: %d blocks, compute median %.2f ms, p99 %.2f ms per %.2f ms block",
-                 len(times), 1000 * np.median(times), 1000 * np.percentile(times, 99),
-                 1000 * live.block / live.model_rate)
+                 len(times), 1000 * np.median(times), 1000 * p99, 1000 * live.block / live.model_rate)
         return Playing(Path(model.path), model, probe.method, live, self._make_processor(live, controls), controls,
-                       float(np.percentile(times, 99)))
+                       p99)
 
     def _prior_for(self, model: NNModel) -> NNModel | None:
         """The prior `model` plays: the --prior file loaded afresh for it (a stream state of its own), else
