@@ -133,6 +133,7 @@ class StreamEngine:
         self._to_model, self._from_model = self._resamplers(resample_quality)
         self._pending = np.zeros((self.channels, self.block), dtype=np.float32)  # a block being filled
         self._filled = 0  # samples of self._pending filled so far
+        self.blocks_run = 0  # model blocks computed so far (the warm-up times each one)
         self._nothing = np.zeros((self.output_channels, 0), dtype=np.float32)  # a push that completes no block
         self.latency = self._compute_latency()
         logger.info(
@@ -215,6 +216,7 @@ class StreamEngine:
         return y
 
     def _run_block(self, audio: np.ndarray, out: np.ndarray) -> None:
+        self.blocks_run += 1
         transform, sink = self._latent, self.latent_sink  # one snapshot of each per block (other threads set them)
         if transform is not None and (transform.active or sink is not None):
             self._run_latent_block(transform, sink, audio, out)

@@ -5,6 +5,7 @@ import logging
 import numpy as np
 import pytest
 
+from ravelive.engine import warmup
 from ravelive.engine.warmup import STALL_FACTOR, compute_p99
 
 STEADY = list(np.linspace(0.018, 0.024, 40))  # 40 blocks of 18-24 ms, as a 33 M model on one core
@@ -24,3 +25,33 @@ def test_an_isolated_stall_is_left_out_and_warned(caplog):
 def test_frequent_slow_blocks_count_they_are_how_the_machine_runs():
     times = STEADY + [STALL_FACTOR * 0.03] * 6  # 6 of 46: more than one block in ten
     assert compute_p99(times) == pytest.approx(np.percentile(times, 99))
+
+
+class ResampledEngine:
+    """What warm_up sees of a 44.1 kHz model's engine at 48 kHz: blocks of 2048 model samples, periods of 256
+    stream samples, so a push runs no block, one, or now and then two; each block costs 10 ms of a fake clock.
+    The converter holds back CONVERTER_DELAY model samples (its filter's look-ahead)."""
+
+    channels, block, model_rate, sample_rate = 1, 2048, 44100, 48000
+    BLOCK_SECONDS = 0.010
+    CONVERTER_DELAY = 100
+
+    def __init__(self, clock: list[float]) -> None:
+        self.clock, self.blocks_run, self._filled = clock, 0, -self.CONVERTER_DELAY
+
+    def push(self, x: np.ndarray) -> None:
+        self._filled += x.shape[1] * self.model_rate / self.sample_rate
+        while self._filled >= self.block:
+            self._filled -= self.block
+            self.blocks_run += 1
+            self.clock[0] += self.BLOCK_SECONDS
+
+
+def test_each_model_block_is_timed_once_when_a_push_runs_two(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(warmup.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(warmup.time, "sleep", lambda seconds: None)
+    engine = ResampledEngine(clock)
+    times = warmup.warm_up(engine, 256, paced=False)
+    assert engine.blocks_run >= len(times) + warmup.WARMUP_UNTIMED
+    assert times == pytest.approx([ResampledEngine.BLOCK_SECONDS] * len(times))  # not 20 ms and 0 ms ones
