@@ -302,10 +302,14 @@ def serve(model, method, device, input_device, output_device, samplerate, channe
 @click.option("--augment", "augment", multiple=True, metavar="NAME",
               help="Augment every batch: mute, gain, compress (ravelive/training/augment.py), in the order given; "
               "repeatable. The same as --set augment=[...].")
+@click.option("--descriptors", metavar="NAMES",
+              help="Condition the decoder on these descriptors, comma-separated (rms, centroid, bandwidth, flatness, "
+              "rolloff): each becomes a knob of the export (docs/generation.md). The same as --set descriptors=NAMES; "
+              "--config descriptors is rms,centroid.")
 @click.option("--resume", is_flag=True, help="Continue RUN from its last checkpoint, bit for bit; --set may only "
               "change steps, intervals, workers and device.")
 @reports_errors
-def train(dataset, run, names, settings, augment, resume) -> None:
+def train(dataset, run, names, settings, augment, descriptors, resume) -> None:
     """Train a RAVE-family model on DATASET (a `ravelive preprocess` output, or a folder of .wav files) into RUN.
 
     One command for the CPU, one GPU (used when present) or several processes:
@@ -319,6 +323,8 @@ def train(dataset, run, names, settings, augment, resume) -> None:
     with _progress("training") as show:
         if augment:
             settings = (*settings, "augment=[" + ", ".join(f'"{name}"' for name in augment) + "]")
+        if descriptors is not None:
+            settings = (*settings, f"descriptors={descriptors}")
         result = train_run(dataset, run, tuple(names), tuple(settings), resume=resume, on_step=show if leader else None)
     if leader:
         click.echo(f"trained {run} to step {result.step}; export it: ravelive export {run} --out MODEL.ts")

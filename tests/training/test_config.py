@@ -89,3 +89,15 @@ def test_a_run_saved_before_the_alternation_resumes_training_both_every_step():
     with pytest.raises(ConfigError, match=r"^--set discriminator_every=4 disagrees with the checkpoint's "
                                           r"discriminator_every=1"):
         resumed_config(saved, [], ["discriminator_every=4"])
+
+
+def test_train_descriptors_conditions_the_model_and_names_a_wrong_one(sines, tmp_path):
+    run = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", str(sines), "--out", str(run), "-c", "tiny",
+                                       "--descriptors", "rms,flatness", *[f"--set={text}" for text in QUICK + ("steps=1",)]])
+    assert result.exit_code == 0, result.output
+    assert load_checkpoint(run)["config"].model.descriptors == ("rms", "flatness")
+    wrong = CliRunner().invoke(main, ["train", str(sines), "--out", str(tmp_path / "other"), "-c", "tiny",
+                                      "--descriptors", "rms,brightness"])
+    assert wrong.exit_code != 0 and len(wrong.output.strip().splitlines()) == 1, wrong.output
+    assert "brightness" in wrong.output and "centroid" in wrong.output  # the wrong name and the valid ones
