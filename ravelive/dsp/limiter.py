@@ -64,6 +64,23 @@ def interpolator(oversampling: int = OVERSAMPLING, half_taps: int = HALF_TAPS, b
     return taps / taps.sum(axis=0, keepdims=True)  # unity gain at DC for every phase
 
 
+def running_min(x: np.ndarray, width: int) -> np.ndarray:
+    """min(x[i : i + width]) for every i in [0, len(x) - width], in O(len(x)) (van Herk / Gil-Werman).
+
+    Cut into segments of `width`: a window spans the end of one and the start of the next, so its minimum
+    is that of the first's suffix minimum and the second's prefix minimum, each one accumulate over the
+    whole array (a strided min over every window costs `width` times more: 2/3 of the limiter's time).
+    """
+    count = len(x) - width + 1
+    segments = -(-len(x) // width)
+    padded = np.full(segments * width, np.inf)
+    padded[: len(x)] = x
+    rows = padded.reshape(segments, width)
+    prefix = np.minimum.accumulate(rows, axis=1).ravel()
+    suffix = np.minimum.accumulate(rows[:, ::-1], axis=1)[:, ::-1].ravel()
+    return np.minimum(suffix[:count], prefix[width - 1 : width - 1 + count])
+
+
 class TruePeakLimiter:
     """Lookahead limiter on float32 `[channels, n]`; see the module docstring."""
 
@@ -76,10 +93,10 @@ class TruePeakLimiter:
         self.lookahead = max(1, round(lookahead * sample_rate))  # L
         self.delay = self.lookahead - 1 + HALF_TAPS  # D
         self._beta = math.exp(-1.0 / (release * sample_rate))
-        self._taps = interpolator()
+        self._taps = np.ascontiguousarray(interpolator().T)  # [phases, taps]: the points come out [phases, n]
         # Below this sample peak no point between samples can reach the ceiling (each interpolated point is at
         # most the sum of its taps' magnitudes times the largest sample): such blocks skip the detector.
-        self._safe_peak = self.ceiling / (DETECTOR_HEADROOM * np.abs(self._taps).sum(axis=0).max())
+        self._safe_peak = self.ceiling / (DETECTOR_HEADROOM * np.abs(self._taps).sum(axis=1).max())
         self._unity = True  # the last L-1 gains are all exactly 1.0 and nothing is being released
         self._gain = 1.0
         self._history = 2 * HALF_TAPS + self.lookahead - 1  # raw input kept from the previous push (H = D + K)
@@ -138,7 +155,9 @@ class TruePeakLimiter:
         k = HALF_TAPS
         first, last = self._history - self.delay, xs.shape[1] - k  # i range of q, last exclusive
         window = sliding_window_view(xs[:, first - k : last + k], 2 * k, axis=1)  # rows start at i - K + 1 - 1
-        between = np.abs(window @ self._taps).max(axis=2)  # interval peak inside (t-1, t) and (t, t+1) below
+        # interval peak inside (t-1, t) and (t, t+1) below; the points as [channels, phases, n], so the max is
+        # over a short outer axis (over the innermost one it costs three times more)
+        between = np.abs(self._taps @ np.swapaxes(window, 1, 2)).max(axis=1)
         samples = np.abs(xs[:, first - 1 : last + 1])
         interval = np.maximum(np.maximum(samples[:, :-1], samples[:, 1:]), between)  # e over [t-1, t+1)
         peak = np.maximum(interval[:, :-1], interval[:, 1:]).max(axis=0) * DETECTOR_HEADROOM
@@ -148,7 +167,7 @@ class TruePeakLimiter:
     def _lookahead_min(self, required: np.ndarray) -> np.ndarray:
         if required.min() >= 1.0:
             return np.ones(required.shape[0] - self.lookahead + 1)
-        return sliding_window_view(required, self.lookahead).min(axis=1)
+        return running_min(required, self.lookahead)
 
     def _release(self, reduction: np.ndarray) -> np.ndarray:
         """u[t] = max(a[t], beta u[t-1]) from the stored u, solved as beta^k * running max(a[j] beta^-j)."""
