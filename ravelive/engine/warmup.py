@@ -23,6 +23,7 @@ WARMUP_UNTIMED = 4  # first blocks not timed: TorchScript profiles and optimises
 SWAP_REST = 3.0  # a hot swap's warm-up rests this many times each block's compute time (a quarter of a core)
 STALL_FACTOR = 4.0  # a warm-up block slower than this many medians waited for the CPU: a stall (compute_p99)
 STALL_SHARE = 0.1  # ... unless more than this share of the blocks did: then that is how the machine runs
+STALL_SECONDS = 0.004  # ... and a stall is at least a scheduler's time slice; a small model's 0.3 ms is jitter
 
 
 def warm_up(engine: StreamEngine, period: int, paced: bool) -> list[float]:
@@ -60,15 +61,15 @@ def warm_up(engine: StreamEngine, period: int, paced: bool) -> list[float]:
 def compute_p99(times: Sequence[float]) -> float:
     """The p99 of warm-up compute times, isolated stalls aside.
 
-    A block that took over STALL_FACTOR times the median did not compute for that long: its threads waited
-    for a CPU another process held (seen: one 0.37 s block among 40 of 20 ms, with tests running beside
+    A block that took over STALL_FACTOR times the median, and over STALL_SECONDS, did not compute for that
+    long: its threads waited for a CPU another process held (seen: one 0.37 s block among 40 of 20 ms, with tests running beside
     serve on 2 cores, which made the auto margin 0.55 s for a run whose p99 then played at 25 ms). With
     12 to 48 timed blocks the p99 is their slowest, so one stall would set the margin, and the latency,
     for the whole session. Stalls are left out, with a warning, while they are isolated (at most
     STALL_SHARE of the blocks); more often than that they are how this machine runs, and they count.
     """
     median = float(np.median(times))
-    steady = [t for t in times if t <= STALL_FACTOR * median]
+    steady = [t for t in times if t <= max(STALL_FACTOR * median, STALL_SECONDS)]
     stalls = len(times) - len(steady)
     if stalls and stalls <= STALL_SHARE * len(times):
         log.warning("warm-up: %d of %d blocks stalled (slowest %.1f ms, median %.1f ms): the machine was busy; "
