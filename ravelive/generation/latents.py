@@ -213,8 +213,7 @@ def _identity(model_path: Path, model: NNModel) -> ModelIdentity:
     if encode is None or model.sample_rate is None:
         raise ConfigError(f"{model_path}: no encode method or no sample rate; latents need a RAVE-style model "
                           f"with encode and decode (methods here: {', '.join(model.methods)})")
-    described = model.metadata if isinstance(model.metadata, dict) else {}
-    latent, training = described.get("latent") or {}, described.get("training") or {}
+    latent, training = model.described("latent") or {}, model.described("training") or {}
     return ModelIdentity(Path(model_path).name, file_sha256(model_path), model.sample_rate, encode.out_ratio,
                          encode.out_channels, latent.get("digest"), training.get("step"))
 

@@ -33,8 +33,7 @@ def prior_identity(prior: NNModel) -> ModelIdentity:
 
 def has_trained_prior(model: NNModel) -> bool:
     """Whether `model` is a model (it decodes) whose own `prior` method is a trained prior (its ravelive.json)."""
-    described = model.metadata if isinstance(model.metadata, dict) else {}
-    return isinstance(described.get("prior"), dict) and PRIOR_METHOD in model.methods and "decode" in model.methods
+    return isinstance(model.described("prior"), dict) and PRIOR_METHOD in model.methods and "decode" in model.methods
 
 
 def open_prior(path: str | Path, model: NNModel) -> NNModel:

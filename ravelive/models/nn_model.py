@@ -60,15 +60,19 @@ class NNModel:
         logger.info("loaded %s: methods %s, sample rate %s", path, ", ".join(contract.methods), contract.sample_rate)
         return cls(path, module, contract.methods, contract.attributes, contract.sample_rate, metadata)
 
+    def described(self, key: str) -> Any:
+        """The `key` entry of the file's ravelive.json; None when it has none (or no ravelive.json at all)."""
+        return self.metadata.get(key) if isinstance(self.metadata, dict) else None
+
     @property
     def streaming(self) -> bool:
         """Whether the file plays in blocks: False only for a ravelive export marked `"streaming": false`."""
-        return not (isinstance(self.metadata, dict) and self.metadata.get("streaming") is False)
+        return self.described("streaming") is not False
 
     @property
     def descriptors(self) -> tuple[str, ...]:
         """A descriptor-conditioned ravelive export's descriptor names: decode's inputs after the latent."""
-        described = self.metadata.get("descriptors") if isinstance(self.metadata, dict) else None
+        described = self.described("descriptors")
         return tuple(described["names"]) if isinstance(described, dict) else ()
 
     def require_streaming(self) -> None:
@@ -95,7 +99,7 @@ class NNModel:
 
         0 for a file that does not state it (RAVE's and nn~'s own exports): their delay is not known here.
         """
-        described = self.metadata.get("methods") if isinstance(self.metadata, dict) else None
+        described = self.described("methods")
         entry = described.get(method) if isinstance(described, dict) else None
         return int(entry["delay"]) if isinstance(entry, dict) and "delay" in entry else 0
 

@@ -30,7 +30,6 @@ other model differs.
 """
 
 import hashlib
-
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
