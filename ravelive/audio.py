@@ -121,6 +121,42 @@ def device_sample_rate(device: int | str | None) -> int:
         ) from error
 
 
+def check_device(settings: AudioSettings) -> None:
+    """Refuse, before a model warms up, settings the devices cannot run (AudioPath.start's own refusals).
+
+    A JACK server runs one rate: another is refused here, with its fix, rather than after the warm-up;
+    other devices are asked whether they take the channels and the rate.
+    """
+    if not settings.use_device:
+        return
+    sd = _sounddevice()
+    try:
+        output = sd.query_devices(settings.output_device, "output")
+        if sd.query_hostapis(output["hostapi"])["name"] == JACK_API:
+            if int(output["default_samplerate"]) != settings.sample_rate:
+                raise AudioDeviceError(_jack_refusal(output["name"], settings,
+                                                     f"the server runs at {int(output['default_samplerate'])} Hz"))
+            return
+        sd.check_input_settings(settings.input_device, channels=settings.channels, dtype="float32",
+                                samplerate=settings.sample_rate)
+        sd.check_output_settings(settings.output_device, channels=settings.channels, dtype="float32",
+                                 samplerate=settings.sample_rate)
+    except (ValueError, sd.PortAudioError) as error:
+        raise AudioDeviceError(_device_refusal(settings.input_device, settings.output_device, settings, error)) from error
+
+
+def _device_refusal(input_device, output_device, s: AudioSettings, error: Exception) -> str:
+    return (f"audio device {input_device or 'default'}/{output_device or 'default'} cannot run "
+            f"{s.channels} channels at {s.sample_rate} Hz, period {s.period}: {one_line(error)}; "
+            f"check `ravelive devices` and pick a device or settings it lists")
+
+
+def _jack_refusal(device: str, s: AudioSettings, reason: str) -> str:
+    return (f"JACK client '{device}' cannot run {s.channels} channels at {s.sample_rate} Hz, period {s.period}: "
+            f"{reason}; start jackd with -r {s.sample_rate} -p {s.period}, or give serve the server's --samplerate "
+            f"and --period")
+
+
 class FileInput:
     """A whole audio file in memory, played in a loop at the stream's rate and channel count."""
 
@@ -251,11 +287,7 @@ class AudioPath:
                 userdata=sd._ffi.cast("void *", self._native.userdata_address),
             )
         except (sd.PortAudioError, ValueError) as error:
-            raise AudioDeviceError(
-                f"audio device {input_device or 'default'}/{output_device or 'default'} cannot run "
-                f"{s.channels} channels at {s.sample_rate} Hz, period {s.period}: {one_line(error)}; "
-                f"check `ravelive devices` and pick a device or settings it lists"
-            ) from error
+            raise AudioDeviceError(_device_refusal(input_device, output_device, s, error)) from error
         devices = [sd.query_devices(index) for index in stream.device]
         api = sd.query_hostapis(devices[1]["hostapi"])["name"]
         if api != JACK_API:  # PortAudio does not make its ALSA (or other) callback thread realtime itself
@@ -285,9 +317,7 @@ class AudioPath:
         try:
             self._jack = self._native.open_jack("ravelive", device, s.period, s.sample_rate)
         except OSError as error:
-            raise AudioDeviceError(f"JACK client '{device}' cannot run {s.channels} channels at {s.sample_rate} Hz, "
-                                   f"period {s.period}: {error}; start jackd with -r {s.sample_rate} -p {s.period}, "
-                                   f"or give serve the server's --samplerate and --period") from error
+            raise AudioDeviceError(_jack_refusal(device, s, str(error))) from error
         self._jack_device = device
         self.description = f"{JACK_API}: in '{device}', out '{device}'"
 

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ravelive.audio import AudioPath, AudioSettings, device_sample_rate, has_output_device
+from ravelive.audio import AudioPath, AudioSettings, check_device, device_sample_rate, has_output_device
 from ravelive.config import ServeConfig, default_threads
 from ravelive.control.model_params import ALLOW_CONTROL_OUTPUT, OUTPUT_GAIN, ControlSnapshot, ModelControls
 from ravelive.control.named_files import NamedFiles
@@ -67,6 +67,7 @@ class Server:
         self.channels = probe.channels
         # CV and gate jacks (ravelive.control.cv) are device channels above the audio ones
         self.device_channels = config.cv.device_channels(self.channels) if config.cv else self.channels
+        check_device(self._audio_settings())  # before the warm-up: a rate JACK cannot run fails at once
         self.cv_signals = CvSignals(config.cv, self.sample_rate) if config.cv else None
         self._latents = LatentFanout()  # the engines' one latent sink: OSC's latent feed and the CV outputs
         self._cv_tap = LatentTap() if config.cv and config.cv.latent_outputs else None
