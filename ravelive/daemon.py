@@ -22,6 +22,7 @@ from ravelive.config import ServeConfig
 from ravelive.control.cv_control import CvControl
 from ravelive.control.midi.service import MidiService, preset_recall
 from ravelive.control.morph import PresetMorph
+from ravelive.control.osc import check_port
 from ravelive.control.presets import AUTOSAVE_NAME, Autosave, PresetLibrary, default_presets_dir
 from ravelive.control.service import ControlService
 from ravelive.demo import with_demo
@@ -37,6 +38,8 @@ def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
     With no sound card and no files, the built-in demo plays and is recorded (ravelive.demo).
     """
     config = with_demo(config, report)
+    if config.osc is not None:
+        check_port(config.osc)  # a busy port fails at once, not after the model's warm-up
     server = Server(config)
     stop = StopRequest()
     previous = {}

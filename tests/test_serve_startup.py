@@ -30,20 +30,26 @@ def test_samplerate_still_forces_a_rate(jack_server, sr44100_model_path):
     assert re.fullmatch(r"Error: JACK client 'system' cannot run 1 channels at 44100 Hz.*48000 Hz.*\n", result.stderr)
 
 
-def test_a_rate_the_jack_server_does_not_run_is_refused_before_the_model_warms_up(jack_server, sr44100_model_path):
-    result = subprocess.run([sys.executable, "-m", "ravelive", "-v", "serve", "--no-discovery", "--device", "system",
-                             "--no-osc", "--model", sr44100_model_path, "--samplerate", "44100"],
-                            env=jack_server.env, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 1
-    assert "the server runs at 48000 Hz" in result.stderr
-    assert "warm-up" not in result.stderr  # -v logs the warm-up: it never started
-
-
 @pytest.fixture
 def busy_udp_port():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         taken.bind(("127.0.0.1", 0))
         yield taken.getsockname()[1]
+
+
+@pytest.mark.parametrize("failure", ["rate", "busy port"])
+def test_settings_that_cannot_run_are_refused_before_the_model_warms_up(jack_server, sr44100_model_path,
+                                                                         busy_udp_port, failure):
+    options, expected = {
+        "rate": (["--no-osc", "--samplerate", 44100], "the server runs at 48000 Hz"),
+        "busy port": (["--osc-port", busy_udp_port], f"OSC port {busy_udp_port}"),
+    }[failure]
+    result = subprocess.run([sys.executable, "-m", "ravelive", "-v", "serve", "--no-discovery", "--device", "system",
+                             "--model", sr44100_model_path, *map(str, options)],
+                            env=jack_server.env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert expected in result.stderr
+    assert "warm-up" not in result.stderr  # -v logs the warm-up: it never started
 
 
 @pytest.mark.parametrize("failure", ["bad device", "bad rate", "busy port", "bad model"])

@@ -467,6 +467,12 @@ class OscServer:
             logger.debug("OSC push to %s failed: %s", target, error)
 
 
+def check_port(config: OscConfig) -> None:
+    """Refuse, before a model loads and warms up, an OSC port that cannot be opened (ConfigError, one line)."""
+    if config.port:
+        _bind(config.host, config.port).close()
+
+
 def _bind(host: str, port: int) -> socket.socket:
     try:
         family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
