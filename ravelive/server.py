@@ -37,10 +37,10 @@ from ravelive.engine.cv_stage import CvSignals, CvStage, LatentTap
 from ravelive.engine.latent_fanout import LatentFanout
 from ravelive.dsp.smoothing import db_to_gain
 from ravelive.engine.output import RAMP_SECONDS, NonFiniteBurst, OutputStage, SafetyCounters
-from ravelive.engine.realtime import AUDIO_PRIORITY, Processor, Realtime, RealtimeConfig, lock_memory
+from ravelive.engine.realtime import AUDIO_PRIORITY, Processor, Realtime, RealtimeConfig, lock_memory, schedule
 from ravelive.engine.stream import LatentSink, StreamEngine
 from ravelive.engine.swap import Done, EngineSettings, ModelSwapper
-from ravelive.engine.warmup import margin_from_compute
+from ravelive.engine.warmup import margin_from_compute, nn_tilde_ceiling
 from ravelive.errors import AudioDeviceError, ConfigError, ParameterError
 from ravelive.generation.prior_file import has_trained_prior
 from ravelive.models.default import DEFAULT_MODEL_PATH
@@ -86,7 +86,10 @@ class Server:
         self.swapper.set_latent_sink(self._latents if self._latents.active else None)
         first = self.swapper.prepare(model, method)
         if config.latency_margin_ms is None:
-            margin = margin_from_compute(first.p99, self.sample_rate, config.period)
+            engine, processor = first.engine, first.processor
+            _, alignment = schedule(processor.latency, processor.step, config.period, 0)
+            ceiling = nn_tilde_ceiling(engine.block, engine.model_rate, self.sample_rate, alignment, config.period)
+            margin = margin_from_compute(first.p99, self.sample_rate, config.period, ceiling)
         else:
             margin = math.ceil(config.latency_margin_ms * self.sample_rate / 1000)  # Realtime: whole periods
         self.realtime = Realtime(

@@ -23,7 +23,7 @@ from ravelive.control.osc import OscConfig
 from ravelive.dsp.dc_blocker import DCBlocker
 from ravelive.dsp.limiter import CEILING_DBTP, TruePeakLimiter
 from ravelive.engine.stream import FixedLatency, StreamEngine
-from ravelive.engine.warmup import margin_from_compute
+from ravelive.engine.warmup import margin_from_compute, nn_tilde_ceiling
 from ravelive.errors import AudioDeviceError
 from ravelive.models.default import DEFAULT_MODEL_PATH
 from ravelive.models.nn_model import NNModel
@@ -282,6 +282,18 @@ def test_auto_margin_is_p99_plus_the_larger_of_half_of_it_and_one_period_in_whol
     assert margin_from_compute(0.0, RATE, 256) == 256  # one period of jitter headroom, even for no compute
     assert margin_from_compute(0.002, RATE, 256) == 2 * 256  # 96 samples + a period -> two periods
     assert margin_from_compute(0.030, RATE, 256) == 9 * 256  # 1.5 x 1440 = 2160 samples -> nine periods
+
+
+def test_auto_margin_asks_no_more_latency_than_nn_tilde_for_a_model_its_budget_runs():
+    block, alignment = 2048, 1871  # a RAVE v2 block at 48 kHz and its alignment (limiter lookahead included)
+    ceiling = nn_tilde_ceiling(block, RATE, RATE, alignment, 256)
+    assert alignment + ceiling < 2 * block - 64 <= alignment + ceiling + 256  # below nn~, by less than a period
+    p99 = 0.035  # 1680 samples: 1.5 x p99 = 10 periods would be more latency than nn~'s
+    assert margin_from_compute(p99, RATE, 256) == 10 * 256
+    assert margin_from_compute(p99, RATE, 256, ceiling) == ceiling == 8 * 256
+    assert margin_from_compute(0.040, RATE, 256, ceiling) == 12 * 256  # no period of slack under it: 1.5 x p99
+    assert margin_from_compute(0.010, RATE, 256, ceiling) == 3 * 256  # a light model: 1.5 x p99, under it anyway
+    assert nn_tilde_ceiling(block, 44100, RATE, 2300, 256) == (4389 - 1 - 2300) // 256 * 256  # nn~ at 44.1 kHz
 
 
 def test_systemd_unit_carries_the_serve_options_and_the_limits():

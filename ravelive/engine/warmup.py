@@ -79,7 +79,7 @@ def compute_p99(times: Sequence[float]) -> float:
     return float(np.percentile(times, 99))
 
 
-def margin_from_compute(p99_seconds: float, sample_rate: int, period: int) -> int:
+def margin_from_compute(p99_seconds: float, sample_rate: int, period: int, ceiling: int | None = None) -> int:
     """Auto margin: the p99 compute time plus headroom, in whole periods.
 
     The worker gets a block when the callback that completes it returns, and the callback `margin / period`
@@ -88,7 +88,20 @@ def margin_from_compute(p99_seconds: float, sample_rate: int, period: int) -> in
     the larger of AUTO_HEADROOM x p99 (slow blocks of a heavy model) and one period (scheduling jitter:
     with a budget of one period and a p99 near it, a single late wake-up of the audio or worker thread is
     a late block; seen as 2 late blocks in 10 s on a JACK dummy server with the bundled model).
+
+    `ceiling` (`nn_tilde_ceiling`): the largest margin whose latency stays below nn~'s for this model. A
+    model heavy enough that 1.5 x p99 passes it, yet whose p99 leaves a period of slack under it, gets the
+    ceiling: nn~'s own budget runs it, so the auto margin asks no more latency than nn~ would (a 33 M
+    model at 80% of a block on one core: 10 periods otherwise, 8 under the ceiling, no late block seen).
     """
     compute = p99_seconds * sample_rate
     frames = max(AUTO_HEADROOM * compute, compute + period)
+    if ceiling is not None and compute + period <= ceiling:
+        frames = min(frames, ceiling)
     return math.ceil(frames / period) * period
+
+
+def nn_tilde_ceiling(block: int, model_rate: int, sample_rate: int, alignment: int, period: int) -> int:
+    """The largest whole-period margin with alignment + margin below nn~'s 2 * block - 64 (at the model's rate)."""
+    nn_tilde = math.ceil((2 * block - 64) * sample_rate / model_rate)  # in stream samples
+    return (nn_tilde - 1 - alignment) // period * period
