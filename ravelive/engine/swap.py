@@ -130,9 +130,10 @@ class ModelSwapper:
         live.warm_prior()
         live.latent_sink = self._latent_sink
         controls = ModelControls.from_model(model, method=probe.method, prior=live.prior is not None)
-        p99 = compute_p99(times)
+        block_seconds = live.block / live.model_rate
+        p99 = compute_p99(times, block_seconds)
         log.info("warm-up: %d blocks, compute median %.2f ms, p99 %.2f ms per %.2f ms block",
-                 len(times), 1000 * np.median(times), 1000 * p99, 1000 * live.block / live.model_rate)
+                 len(times), 1000 * np.median(times), 1000 * p99, 1000 * block_seconds)
         return Playing(Path(model.path), model, probe.method, live, self._make_processor(live, controls), controls,
                        p99)
 
