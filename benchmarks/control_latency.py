@@ -1,19 +1,21 @@
 """Time from an OSC message, or a MIDI CC, to its effect in the output audio, through the real daemon.
 
 Runs `ravelive serve` in file mode (no sound card; the clock paces the audio)
-with the bundled default model and OSC on a free port, then mutes the output
-with `/ravelive/gain/out -60` (from another UDP socket) several times. For
-each message it records the playback position when the message was sent and
-finds, in the recorded output, the sample where the gain ramp starts. The
-total delay includes the audio path's own latency (input to output); the
-control delay is the rest: the time for the message to reach the store and
-the worker to pick up the next snapshot. The output gain acts on the
-worker's output, which plays `latency - engine latency` samples after its
-input was captured (the margin plus the schedule's alignment; the engine's own
-delay is inside that output), so the control delay is the total minus that
-shift, measured to the resolution of one audio period.
-Target: control delay at most one model block. Prints both, and their ratio
-to one model block.
+with an identity model at the bundled default model's block (512: the
+default model's own output swings 60x in level from one period to the next,
+which hid where a boost starts) and OSC on a free port, then moves the output
+gain several times: a cut (`/ravelive/gain/out -60`, from another UDP socket)
+and a boost (+24 dB). For each message it records the playback position when
+the message was sent and finds, in the recorded output, the sample where the
+gain ramp starts. The C callback applies the output gain as each period
+plays, before its limiter, so that is the control delay itself: the time for
+the message to reach the store, and for the next period to carry it (plus,
+with the limiter, its 79-sample lookahead: the boost is measured with it on,
+as serve runs by default; the cut with it off, since the DC blocker's tail
+would hide the first exact zero after a mute), measured to the resolution of
+one audio period.
+Target: control delay at most one model block. Prints it, and its ratio to
+one model block.
 
 `--path midi` does the same with MIDI: a `jackd -d dummy` server
 (tests/jack_server.py), a controller port in this process sending CC 7
@@ -44,7 +46,12 @@ from ravelive.config import ServeConfig
 from ravelive.engine.output import RAMP_SECONDS
 from ravelive.server import Server
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from jack_server import JackServer  # noqa: E402 (the tests' dummy-driver server)
+from nn_fixtures import build_identity  # noqa: E402
+
 RATE = 48000
+DEFAULT_BLOCK = 512  # the bundled default model's block: the unit of the target
 SETTLE_SECONDS = 0.25  # between messages: the ramp (10 ms) and any block in flight are long over
 
 
@@ -61,7 +68,7 @@ cc = 8
 min = 0
 max = 24
 """
-CHANGES = {"cut": -60.0, "boost": 24.0}  # from 0 dB: a mute (the C callback's per-period cut), a boost (the worker's)
+CHANGES = {"cut": -60.0, "boost": 24.0}  # from 0 dB: a mute, a boost (both applied by the C callback per period)
 
 
 @contextlib.contextmanager
@@ -76,9 +83,6 @@ def osc_path(server):
 @contextlib.contextmanager
 def midi_path(server, directory, jack_period):
     """send(db) as CC 7 (0 -> -60 dB, 127 -> 0 dB) from a JACK MIDI port into the server's MidiService."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from jack_server import JackServer
-
     import rtmidi
 
     jack = JackServer(period=jack_period).start()  # JACK MIDI is delivered once per JACK cycle
@@ -105,13 +109,14 @@ def measure(path: str, kind: str, repeats: int, margin_ms: float, jack_period: i
         source, recorded = Path(directory) / "noise.wav", Path(directory) / "out.wav"
         noise = np.random.default_rng(0).uniform(-0.05, 0.05, RATE).astype(np.float32)  # room for a 24 dB boost
         soundfile.write(source, noise, RATE)
-        config = ServeConfig(input_device="none", output_device="none", input_file=source, output_file=recorded,
+        model = build_identity(Path(directory))
+        config = ServeConfig(model=model, block=DEFAULT_BLOCK, input_device="none", output_device="none",
+                             input_file=source, output_file=recorded,
                              latency_margin_ms=margin_ms, realtime=False,
-                             limiter=False)  # the DC blocker's tail would hide the first exact zero after a mute
+                             limiter=kind == "boost")  # see the module docstring
         server = Server(config)
         server.start()
         period, latency, block = config.period, server.latency, server.status()["block"]
-        margin = latency - server.realtime.processor.latency  # where the worker's output plays: see the docstring
         sent_at, stored = [], []
         surface = osc_path(server) if path == "osc" else midi_path(server, directory, jack_period)
         with surface as send:
@@ -139,24 +144,20 @@ def measure(path: str, kind: str, repeats: int, margin_ms: float, jack_period: i
         else:  # the first sample above 3x the loudest of the settled quarter second before: early in the ramp
             before = np.abs(played[position - int(SETTLE_SECONDS * RATE * 0.5) : position]).max()
             totals.append(int(np.argmax(np.abs(segment) > 3 * before)))
-    totals = np.array(totals)
-    # A cut acts as the period plays (no audio path between); a boost acts on the worker's output, `margin` early
-    controls = totals if kind == "cut" else totals - margin
+    delays = np.array(totals)
     path = f"{path} {kind} to {CHANGES[kind]:+g} dB"
-    print(f"[{path}] control delays, samples: {sorted(controls.tolist())}")
+    print(f"[{path}] control delays, samples: {sorted(delays.tolist())}")
     label = "OSC message" if path.startswith("osc") else f"MIDI CC (JACK, period {jack_period})"
-    print(f"[{path}] default model, block {block} samples ({1000 * block / RATE:.1f} ms), period {period}, "
-          f"audio latency {latency} samples ({1000 * latency / RATE:.1f} ms) of which output shift {margin}, "
-          f"{repeats} messages")
-    print(f"[{path}] {label} -> audible change (total): median {np.median(totals):.0f} samples "
-          f"({1000 * np.median(totals) / RATE:.1f} ms), max {totals.max()} ({1000 * totals.max() / RATE:.1f} ms)")
-    print(f"[{path}] control delay ({'total' if kind == 'cut' else 'total - shift'}): median {np.median(controls):.0f} samples "
-          f"({1000 * np.median(controls) / RATE:.1f} ms), max {controls.max()} ({1000 * controls.max() / RATE:.1f} ms)")
+    print(f"[{path}] identity model, block {block} samples ({1000 * block / RATE:.1f} ms), period {period}, "
+          f"audio latency {latency} samples ({1000 * latency / RATE:.1f} ms), limiter "
+          f"{'on' if config.limiter else 'off'}, {repeats} messages")
+    print(f"[{path}] {label} -> audible change: median {np.median(delays):.0f} samples "
+          f"({1000 * np.median(delays) / RATE:.1f} ms), max {delays.max()} ({1000 * delays.max() / RATE:.1f} ms)")
     print(f"[{path}] {label} -> value in the store: median {1e3 * np.median(stored):.2f} ms, "
           f"max {1e3 * max(stored):.2f} ms")
     print(f"[{path}] (the audio is measured in whole periods of {period} samples: 0 means the change was heard in "
           f"the first period that could carry it)")
-    print(f"[{path}] ratio of the max control delay to one model block: {controls.max() / block:.2f} (target <= 1.00)")
+    print(f"[{path}] ratio of the max control delay to one model block: {delays.max() / block:.2f} (target <= 1.00)")
 
 
 if __name__ == "__main__":
@@ -166,7 +167,7 @@ if __name__ == "__main__":
     parser.add_argument("--path", choices=["osc", "midi", "both"], default="osc", help="which control surface")
     parser.add_argument("--jack-period", type=int, default=256, help="JACK's period for the MIDI path (frames)")
     parser.add_argument("--change", choices=[*CHANGES, "both"], default="both",
-                        help="a cut (gain/out to -60 dB, per period in C) or a boost (+24 dB, per block in the worker)")
+                        help="a cut (gain/out to -60 dB) or a boost (+24 dB), both per period in C")
     arguments = parser.parse_args()
     for path in ("osc", "midi") if arguments.path == "both" else (arguments.path,):
         for kind in CHANGES if arguments.change == "both" else (arguments.change,):

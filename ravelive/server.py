@@ -99,12 +99,13 @@ class Server:
                 block=first.engine.block * self.sample_rate // first.engine.model_rate,
                 margin=margin, ring_frames=_ring_frames(first.processor.latency + margin, self.sample_rate),
                 fallback=config.fallback, startup=round(STARTUP_SECONDS * self.sample_rate),
-                cut_ramp=max(1, int(RAMP_SECONDS * self.sample_rate)), audio_channels=self.channels,
+                gain_ramp=max(1, int(RAMP_SECONDS * self.sample_rate)), audio_channels=self.channels,
+                limiter=config.limiter,
             ),
         )
-        # gain/out below 0 dB is applied by the C callback as each period plays (engine/output.py)
-        self.realtime.native.set_cut(db_to_gain(self.controls.get(OUTPUT_GAIN)))
-        self.controls.add_listener(self._follow_output_cut)
+        # gain/out is applied by the C callback as each period plays, before its limiter (engine/output.py)
+        self.realtime.native.set_gain(db_to_gain(self.controls.get(OUTPUT_GAIN)))
+        self.controls.add_listener(self._follow_output_gain)
         self.realtime.worker_scope = self._worker_scope
         self.realtime.follow_audio_priority = config.realtime
         self.swapper.attach(self.realtime, first)
@@ -115,9 +116,9 @@ class Server:
         self._started = 0.0
         self.midi_status: Callable[[], dict[str, Any]] | None = None  # MidiService.status while MIDI runs
 
-    def _follow_output_cut(self, change: Change) -> None:
+    def _follow_output_gain(self, change: Change) -> None:
         if change.name == OUTPUT_GAIN:
-            self.realtime.native.set_cut(db_to_gain(change.value))
+            self.realtime.native.set_gain(db_to_gain(change.value))
 
     def _make_processor(self, engine: StreamEngine, controls: ModelControls) -> Processor:
         """What every model (the first and each swapped-in one) plays through: its OutputStage, inside the CV jacks."""
@@ -255,7 +256,7 @@ class Server:
             "nonfinite_blocks": self.safety.nonfinite_blocks,
             "nonfinite_inputs": self.safety.nonfinite_inputs,
             "limiter": self.config.limiter,
-            "limiter_gain_db": 20 * math.log10(max(self._stage().limiter_gain, 1e-6)),
+            "limiter_gain_db": 20 * math.log10(max(self.realtime.native.limiter_gain, 1e-6)),
             "compute_ms_median": 1000 * median,
             "compute_ms_p99": 1000 * p99,
             "block_ms": 1000 * block_seconds,
@@ -280,7 +281,7 @@ class Server:
 
     def describe_start(self) -> str:
         s = self.status()
-        stage = self._stage()
+        lookahead = self.realtime.native.lookahead
         resampled = "" if s["model_sample_rate"] == s["sample_rate"] else \
             f" (resampled from the model's {s['model_sample_rate']} Hz)"
         jacks = f" + CV jacks {', '.join(map(str, sorted(self.config.cv.channels)))}" if self.config.cv else ""
@@ -289,8 +290,8 @@ class Server:
             f"on {s['audio']}; "
             f"block {s['block']}, period {s['period']}; latency {s['latency']} samples = {s['latency_ms']:.1f} ms "
             f"(alignment {s['alignment']} + margin {s['margin']}); "
-            + (f"output: DC blocker, limiter {CEILING_DBTP:g} dBTP (its {stage.limiter.delay}-sample lookahead is "
-               f"in the engine's latency)" if stage.limiter else "output: no DC blocker, no limiter (--no-limiter)")
+            + (f"output: DC blocker, limiter {CEILING_DBTP:g} dBTP (its {lookahead}-sample lookahead is in the "
+               f"alignment)" if self.config.limiter else "output: no DC blocker, no limiter (--no-limiter)")
         )
 
     def stats_line(self) -> str:

@@ -35,7 +35,7 @@ from ravelive.models.nn_model import NNModel
 logger = logging.getLogger(__name__)
 
 ALLOW_CONTROL_OUTPUT = "allow_control_output"  # the flag that lets a non-audio method play (serve --allow-control-output)
-OUTPUT_GAIN = "gain/out"  # dB; above 0 the worker applies it before the limiter, below 0 the C callback per period
+OUTPUT_GAIN = "gain/out"  # dB; the C callback applies it per period, before its limiter
 LATENT_RANGE = 5.0  # latents of RAVE-style models are roughly unit normal: +-5 covers any useful bias or value
 LOOP_SECONDS = (0.1, 60.0, 4.0)  # latent/loop/seconds: shortest, longest, default
 PRIOR_PLAY = "prior/play"  # decode the prior's frames in place of the encoder's (serve --prior, or the model's own)

@@ -30,16 +30,19 @@ BS.1770's meter, the short interpolator does not see content near Nyquist
 well: loud full-band white noise can still peak up to ~1 dB over the
 ceiling between samples (every sample itself stays under it).
 
-Output `delay` samples late, as many samples out as in (zeros first). State
-is a few arrays allocated once; a block costs a few numpy calls when nothing
-is limited, a few more when something is. Streaming in any chunk sizes
-equals one-shot processing to float64 rounding.
+Output `delay` samples late, as many samples out as in (zeros first).
+Streaming in any chunk sizes equals one-shot processing.
+
+The limiter runs in C (ravelive/engine/native/rtlimiter.c), one sample at a
+time: the audio callback runs it after the output gain, so a boost is heard
+and limited in the period it is asked for, with no Python on the audio path.
+This module owns the design (the constants, the interpolator) and
+`TruePeakLimiter`, the same C code on numpy arrays.
 """
 
 import math
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 CEILING_DBTP = -1.0  # the usual safety ceiling: leaves room for lossy codecs and DAC reconstruction filters
 LOOKAHEAD_SECONDS = 0.0015  # attack ramp: 1.5 ms is inaudible as a click, short enough to add little latency
@@ -49,7 +52,6 @@ HALF_TAPS = 8  # interpolator taps each side of the point: 16 per phase
 KAISER_BETA = 8.0  # interpolator window: > 80 dB sidelobes, passband flat to ~0.8 x Nyquist
 DETECTOR_HEADROOM = 10 ** (0.6 / 20)  # estimates are raised 0.6 dB: covers 4x's worst case (cos(pi/8) ~ -0.7 dB at Nyquist)
 RELEASE_FLOOR = 1e-6  # a reduction this small (-0.00001 dB) ends the release: unity is exact, not asymptotic
-RELEASE_SEGMENT = 8192  # longest stretch of the release recursion solved in one go (beta^-k stays small)
 
 
 def interpolator(oversampling: int = OVERSAMPLING, half_taps: int = HALF_TAPS, beta: float = KAISER_BETA) -> np.ndarray:
@@ -64,21 +66,28 @@ def interpolator(oversampling: int = OVERSAMPLING, half_taps: int = HALF_TAPS, b
     return taps / taps.sum(axis=0, keepdims=True)  # unity gain at DC for every phase
 
 
-def running_min(x: np.ndarray, width: int) -> np.ndarray:
-    """min(x[i : i + width]) for every i in [0, len(x) - width], in O(len(x)) (van Herk / Gil-Werman).
+def configure(limiter, ffi, channels: int, audio_channels: int, sample_rate: int, ceiling_db: float = CEILING_DBTP,
+              lookahead: float = LOOKAHEAD_SECONDS, release: float = RELEASE_SECONDS) -> list[np.ndarray]:
+    """Fill a `struct rl_limiter *` for a stream; returns the arrays its pointers refer to (keep them alive).
 
-    Cut into segments of `width`: a window spans the end of one and the start of the next, so its minimum
-    is that of the first's suffix minimum and the second's prefix minimum, each one accumulate over the
-    whole array (a strided min over every window costs `width` times more: 2/3 of the limiter's time).
+    All `channels` are delayed by the limiter's delay; the first `audio_channels` are detected and limited.
     """
-    count = len(x) - width + 1
-    segments = -(-len(x) // width)
-    padded = np.full(segments * width, np.inf)
-    padded[: len(x)] = x
-    rows = padded.reshape(segments, width)
-    prefix = np.minimum.accumulate(rows, axis=1).ravel()
-    suffix = np.minimum.accumulate(rows[:, ::-1], axis=1)[:, ::-1].ravel()
-    return np.minimum(suffix[:count], prefix[width - 1 : width - 1 + count])
+    if ceiling_db > 0:
+        raise ValueError(f"limiter ceiling {ceiling_db} dBTP is above full scale; give 0 or less (e.g. -1)")
+    length = max(1, round(lookahead * sample_rate))  # L
+    delay = length - 1 + HALF_TAPS  # D
+    limiter.channels, limiter.audio_channels, limiter.lookahead = channels, audio_channels, length
+    limiter.half_taps, limiter.phases, limiter.delay = HALF_TAPS, OVERSAMPLING - 1, delay
+    limiter.history = max(delay + 1, 2 * HALF_TAPS)
+    limiter.ceiling, limiter.headroom = 10 ** (ceiling_db / 20), DETECTOR_HEADROOM
+    limiter.beta, limiter.floor = math.exp(-1.0 / (release * sample_rate)), RELEASE_FLOOR
+    taps = np.ascontiguousarray(interpolator().T)  # [phases, 2K]
+    x = np.zeros(limiter.history * channels)
+    q, r = np.ones(length), np.ones(length)
+    limiter.taps, limiter.x, limiter.q, limiter.r = (ffi.cast("double *", ffi.from_buffer(a)) for a in (taps, x, q, r))
+    limiter.n, limiter.since_limited, limiter.r_below, limiter.r_sum = 0, length, 0, float(length)
+    limiter.e_last, limiter.reduction, limiter.gain = 0.0, 0.0, 1.0
+    return [taps, x, q, r]
 
 
 class TruePeakLimiter:
@@ -86,99 +95,23 @@ class TruePeakLimiter:
 
     def __init__(self, channels: int, sample_rate: int, ceiling_db: float = CEILING_DBTP,
                  lookahead: float = LOOKAHEAD_SECONDS, release: float = RELEASE_SECONDS) -> None:
-        if ceiling_db > 0:
-            raise ValueError(f"limiter ceiling {ceiling_db} dBTP is above full scale; give 0 or less (e.g. -1)")
+        from ravelive.engine import native  # the C library: loaded (or built) on first use
+
+        self._ffi, self._lib = native.load()
+        self._state = self._ffi.new("struct rl_limiter *")
+        self._keep = configure(self._state, self._ffi, channels, channels, sample_rate, ceiling_db, lookahead, release)
         self.channels = channels
-        self.ceiling = 10 ** (ceiling_db / 20)
-        self.lookahead = max(1, round(lookahead * sample_rate))  # L
-        self.delay = self.lookahead - 1 + HALF_TAPS  # D
-        self._beta = math.exp(-1.0 / (release * sample_rate))
-        self._taps = np.ascontiguousarray(interpolator().T)  # [phases, taps]: the points come out [phases, n]
-        # Below this sample peak no point between samples can reach the ceiling (each interpolated point is at
-        # most the sum of its taps' magnitudes times the largest sample): such blocks skip the detector.
-        self._safe_peak = self.ceiling / (DETECTOR_HEADROOM * np.abs(self._taps).sum(axis=1).max())
-        self._unity = True  # the last L-1 gains are all exactly 1.0 and nothing is being released
-        self._gain = 1.0
-        self._history = 2 * HALF_TAPS + self.lookahead - 1  # raw input kept from the previous push (H = D + K)
-        self._x = np.zeros((channels, self._history), dtype=np.float64)
-        self._smoothing = np.ones(self.lookahead - 1)  # r of the last L-1 positions, for the mean
-        self._reduction = 0.0  # 1 - r of the last position: where the release continues from
-        k = np.arange(RELEASE_SEGMENT, dtype=np.float64)
-        self._decay, self._growth = self._beta ** k, self._beta ** -k
+        self.ceiling = self._state.ceiling
+        self.delay = self._state.delay  # D
 
     @property
     def gain(self) -> float:
         """The gain on the last sample output (1.0: not limiting)."""
-        return self._gain
-
-    def reset(self) -> None:
-        """Forget the past (silence before the next block)."""
-        self._x.fill(0.0)
-        self._smoothing.fill(1.0)
-        self._reduction = 0.0
-        self._unity = True
-        self._gain = 1.0
+        return self._state.gain
 
     def process(self, x: np.ndarray) -> np.ndarray:
         """Limit x `[channels, n]`; returns a new float32 `[channels, n]`: input t comes out at t + delay."""
-        n = x.shape[1]
-        if n == 0:
-            return np.zeros_like(x, dtype=np.float32)
-        xs = np.concatenate([self._x, x], axis=1)  # positions -H .. n-1 relative to this push; float64
-        self._x = xs[:, -self._history:]
-        due = xs[:, self._history - self.delay : self._history - self.delay + n]  # x[t] for the n outputs due
-        if self._unity and max(xs.max(), -xs.min()) <= self._safe_peak:
-            self._gain = 1.0
-            return due.astype(np.float32)  # the common case: a few calls, and exactly the input
-        required = self._required(xs)  # q for the n + L - 1 positions whose output is due or needed ahead
-        reduction = 1.0 - self._lookahead_min(required)  # 1 - m for the n positions due now
-        if self._reduction == 0.0 and not reduction.any():
-            fresh = np.ones(n)  # nothing to limit and nothing to release from: exactly unity
-        else:
-            fresh = 1.0 - self._release(reduction)
-        gains = np.concatenate([self._smoothing, fresh])
-        self._reduction = 1.0 - gains[-1]
-        self._smoothing = gains[n:]  # the last L-1 values of r
-        self._unity = bool((gains == 1.0).all())
-        if self._unity:
-            self._gain = 1.0
-            return due.astype(np.float32)
-        sums = np.cumsum(np.concatenate([[0.0], gains]))
-        smooth = (sums[self.lookahead :] - sums[:-self.lookahead]) / self.lookahead
-        self._gain = float(smooth[-1])
-        return (due * smooth).astype(np.float32)
-
-    def _required(self, xs: np.ndarray) -> np.ndarray:
-        """q[t] = min(1, ceiling / true peak around t) for the last n + L - 1 computable positions."""
-        # xs index i holds x at i - H. Outputs due: t = i - H for i in [H - D, H - D + n); q is needed from
-        # the first of them to L - 1 beyond the last, and q[t] needs x[t - K .. t + K] (both intervals).
-        k = HALF_TAPS
-        first, last = self._history - self.delay, xs.shape[1] - k  # i range of q, last exclusive
-        window = sliding_window_view(xs[:, first - k : last + k], 2 * k, axis=1)  # rows start at i - K + 1 - 1
-        # interval peak inside (t-1, t) and (t, t+1) below; the points as [channels, phases, n], so the max is
-        # over a short outer axis (over the innermost one it costs three times more)
-        between = np.abs(self._taps @ np.swapaxes(window, 1, 2)).max(axis=1)
-        samples = np.abs(xs[:, first - 1 : last + 1])
-        interval = np.maximum(np.maximum(samples[:, :-1], samples[:, 1:]), between)  # e over [t-1, t+1)
-        peak = np.maximum(interval[:, :-1], interval[:, 1:]).max(axis=0) * DETECTOR_HEADROOM
-        with np.errstate(divide="ignore"):
-            return np.minimum(1.0, self.ceiling / peak)
-
-    def _lookahead_min(self, required: np.ndarray) -> np.ndarray:
-        if required.min() >= 1.0:
-            return np.ones(required.shape[0] - self.lookahead + 1)
-        return running_min(required, self.lookahead)
-
-    def _release(self, reduction: np.ndarray) -> np.ndarray:
-        """u[t] = max(a[t], beta u[t-1]) from the stored u, solved as beta^k * running max(a[j] beta^-j)."""
-        out = np.empty_like(reduction)
-        previous = self._reduction
-        for start in range(0, reduction.shape[0], RELEASE_SEGMENT):
-            a = reduction[start : start + RELEASE_SEGMENT]
-            m = a.shape[0]
-            held = np.maximum.accumulate(np.maximum(a * self._growth[:m], self._beta * previous))
-            decayed = held * self._decay[:m]
-            decayed[decayed < RELEASE_FLOOR] = 0.0  # released: the gain is exactly 1.0 again
-            out[start : start + m] = decayed
-            previous = decayed[-1]
-        return out
+        frames = np.array(x.T, dtype=np.float32, order="C")  # a copy: the C code works in place
+        if frames.size:
+            self._lib.rl_limit(self._state, self._ffi.cast("float *", self._ffi.from_buffer(frames)), frames.shape[0])
+        return np.ascontiguousarray(frames.T)

@@ -25,10 +25,11 @@ from pathlib import Path
 
 import cffi
 
+from ravelive.dsp import limiter
 from ravelive.errors import ConfigError, one_line
 
 NATIVE_DIR = Path(__file__).with_name("native")
-SOURCES = (NATIVE_DIR / "rtcallback.c", NATIVE_DIR / "rtjack.c")
+SOURCES = (NATIVE_DIR / "rtcallback.c", NATIVE_DIR / "rtjack.c", NATIVE_DIR / "rtlimiter.c")
 HEADER = NATIVE_DIR / "rtcallback.h"
 HASH_MARK = b"RAVELIVE_RT_SOURCE="
 CFLAGS = ("-std=c11", "-O2", "-fPIC", "-shared", "-pthread", "-Wall", "-Wextra", "-Werror")
@@ -126,7 +127,7 @@ def load() -> tuple[cffi.FFI, object]:
 FALLBACK_CODES = {"dry": 0, "silence": 1}
 RT_OUTCOMES = {0: "no period yet", 1: "raised to SCHED_FIFO", 2: "realtime already", 3: "not asked"}
 XRUN_STATUS = 0x4  # paOutputUnderflow: what the test hook passes for `xrun`
-_CUT_ONE = 1 << 30  # rl_state.cut of exactly 1.0 (CUT_ONE in rtcallback.c)
+_GAIN_ONE = 1 << 30  # rl_state.gain of exactly 1.0 (GAIN_ONE in rtcallback.c)
 
 
 class CallbackState:
@@ -138,7 +139,8 @@ class CallbackState:
     """
 
     def __init__(self, input_ring, output_ring, fade_in, fallback: str, startup: int, wake_fd: int,
-                 max_frames: int, cut_ramp: int = 1, cut_channels: int | None = None):
+                 max_frames: int, gain_ramp: int = 1, audio_channels: int | None = None,
+                 limiter_rate: int | None = None):
         self.ffi, self.lib = load()
         self.channels = input_ring.channels
         self._keep = [input_ring.data, output_ring.data, fade_in]  # the C pointers refer to these
@@ -148,13 +150,17 @@ class CallbackState:
         s.channels, s.ring_frames, s.max_frames = self.channels, input_ring.frames, max_frames
         s.fade, s.startup, s.fallback, s.wake_fd = len(fade_in), startup, FALLBACK_CODES[fallback], wake_fd
         s.last_late_block = -1  # no block counted late yet: block 0 (the stream's first) can be
-        s.cut, s.cut_now, s.cut_ramp = _CUT_ONE, 1.0, cut_ramp
-        s.cut_channels = self.channels if cut_channels is None else cut_channels  # not the CV jacks above them
+        s.gain, s.gain_target, s.gain_now, s.gain_ramp = _GAIN_ONE, _GAIN_ONE, 1.0, gain_ramp
+        s.audio_channels = self.channels if audio_channels is None else audio_channels  # not the CV jacks above them
+        if limiter_rate is not None:  # the true-peak limiter after the gain, at this stream rate
+            s.limit = 1
+            self._keep += limiter.configure(self.ffi.addressof(s, "limiter"), self.ffi, self.channels,
+                                            s.audio_channels, limiter_rate)
         s.input, s.output = self._pointer(input_ring.data), self._pointer(output_ring.data)
         s.fade_in, s.last, s.clock_output = self._pointer(fade_in), self._pointer(self._last), self._pointer(
             self._clock_output)
         self._positions = {name: self.ffi.addressof(s, name) for name in
-                           ("latency", "block", "played", "wake_at", "ready", "recorded", "saved", "cut")}
+                           ("latency", "block", "played", "wake_at", "ready", "recorded", "saved", "gain")}
 
     def _array(self, n: int):
         import numpy as np
@@ -177,9 +183,19 @@ class CallbackState:
     def store(self, name: str, value: int) -> None:
         self.lib.rl_store(self._positions[name], value)
 
-    def set_cut(self, gain: float) -> None:
-        """The output gain's attenuation, from the next period played (ramped): `gain` clipped to [0, 1]."""
-        self.store("cut", round(min(1.0, max(0.0, gain)) * _CUT_ONE))
+    def set_gain(self, gain: float) -> None:
+        """The output gain (linear, at least 0), from the next period played, ramped; the limiter follows it."""
+        self.store("gain", round(max(0.0, gain) * _GAIN_ONE))
+
+    @property
+    def lookahead(self) -> int:
+        """Frames the callback reads the output ring ahead of the device: the limiter's delay (0 without one)."""
+        return self._state.limiter.delay if self._state.limit else 0
+
+    @property
+    def limiter_gain(self) -> float:
+        """The limiter's gain on the last frame played (1.0: not limiting, or no limiter)."""
+        return self._state.limiter.gain if self._state.limit else 1.0
 
     def counter(self, name: str) -> int:
         return getattr(self._state, name)

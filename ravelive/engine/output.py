@@ -11,18 +11,15 @@ push, on the worker thread:
     engine output     the NaN/Inf guard: a chunk with any non-finite sample is replaced by the fallback
                       (the latency-aligned dry input, or silence), faded in and out, counted, and the
                       model's streaming state is reset (its own reset(), or `on_nonfinite` reloads it)
-      -> wet/dry mix against the dry -> output gain above 0 dB (a boost goes through the limiter)
-      -> DC blocker -> true-peak limiter   (`safety=True`, the default; `serve --no-limiter` turns both off)
+      -> wet/dry mix against the dry -> DC blocker (`safety=True`, the default; `serve --no-limiter` drops it)
 
-The output gain's attenuation (below 0 dB) is not applied here: the C callback applies it as each period
-plays (`CallbackState.set_cut`, set by the server as gain/out changes), so a fader going down is heard in
-the next period rather than after the model's next block, and it silences a late block's fallback too.
+The output gain and the true-peak limiter after it are not applied here: the C callback applies both as
+each period plays (`CallbackState.set_gain`, set by the server as gain/out changes; dsp/limiter.py), so a
+fader or a boost is heard in the next period rather than after the model's next block, limited, and it
+acts on a late block's fallback too.
 
-Output sample j of the stage is the response to input sample j, and it is
-out once input j + `latency` has been pushed: `latency` is the engine's plus
-the limiter's lookahead (`limiter.delay`). The limiter holds its lookahead
-back instead of emitting leading zeros, so the realtime scheduler's
-arithmetic (output j plays at device frame j + latency + margin) stays exact.
+Output sample j of the stage is the response to input sample j, and it is out once input j + `latency`
+has been pushed: `latency` is the engine's.
 
 The guard replaces the model's output, not the final mix, so the gains still
 apply: a muted output stays muted while the dry input stands in.
@@ -38,7 +35,6 @@ from ravelive.control.model_params import AttributeApplier, ControlSnapshot, Mod
 from ravelive.control.params import ParameterStore
 from ravelive.dsp.dc_blocker import DCBlocker
 from ravelive.dsp.fifo import AudioFifo
-from ravelive.dsp.limiter import TruePeakLimiter
 from ravelive.dsp.smoothing import GainRamp, WetDryMix
 from ravelive.engine.realtime import FALLBACKS
 from ravelive.engine.stream import StreamEngine
@@ -94,14 +90,11 @@ class OutputStage:
         ramp = max(1, int(RAMP_SECONDS * engine.sample_rate))
         snapshot = store.snapshot()
         self._input_gain = GainRamp(ramp, snapshot.input_gain)
-        self._output_gain = GainRamp(ramp, max(1.0, snapshot.output_gain))  # boosts only: see the module
         self._mix = WetDryMix(ramp, snapshot.wet)
         self._dry = AudioFifo(engine.channels, 2 * engine.latency + 4096)  # inputs whose output is not out yet
         channels, rate = engine.output_channels, engine.sample_rate
         self.dc_blocker = DCBlocker(channels, rate) if safety else None
-        self.limiter = TruePeakLimiter(channels, rate) if safety else None
-        self._held_back = self.limiter.delay if self.limiter else 0  # the limiter's leading zeros, not emitted
-        self.latency = engine.latency + self._held_back
+        self.latency = engine.latency
         fade = np.linspace(0.0, 1.0, FADE + 2, dtype=np.float32)[1:-1]
         self._fade_in, self._fade_out = fade, 1.0 - fade
         self._last_wet = np.zeros((channels, 1), dtype=np.float32)  # the last model sample played
@@ -109,11 +102,6 @@ class OutputStage:
 
     def frames_wanted(self) -> int:
         return self.engine.frames_wanted()
-
-    @property
-    def limiter_gain(self) -> float:
-        """The limiter's current gain (1.0: not limiting, or no limiter)."""
-        return self.limiter.gain if self.limiter else 1.0
 
     def push(self, x: np.ndarray) -> np.ndarray:
         snapshot = self._store.snapshot()  # one immutable snapshot per push
@@ -132,8 +120,8 @@ class OutputStage:
             return wet
         dry = self._dry.read(wet.shape[1])
         wet = self._guard(wet, dry)
-        y = self._output_gain.apply(self._mix.apply(wet, dry, snapshot.wet), max(1.0, snapshot.output_gain))
-        return self._make_safe(y)
+        y = self._mix.apply(wet, dry, snapshot.wet)
+        return self.dc_blocker.process(y) if self.dc_blocker else y
 
     # -- the NaN/Inf guard ---------------------------------------------------------------------
 
@@ -167,18 +155,6 @@ class OutputStage:
         log.warning("%s", burst.message(self.fallback))
         if self.on_nonfinite is not None:
             self.on_nonfinite(burst)
-
-    # -- DC blocker and limiter ----------------------------------------------------------------
-
-    def _make_safe(self, y: np.ndarray) -> np.ndarray:
-        if self.limiter is None:
-            return y
-        y = self.limiter.process(self.dc_blocker.process(y))
-        if self._held_back:  # the first `delay` samples out of the limiter are its zeros, not output
-            skip = min(self._held_back, y.shape[1])
-            self._held_back -= skip
-            y = y[:, skip:]
-        return y
 
 
 def _zero_nonfinite(x: np.ndarray) -> np.ndarray:

@@ -24,6 +24,10 @@ from a push's first frame to the callback that completes it, less the one
 period that the margin already counts. So no sample of the latency is spent on
 nothing: one sample less and the worst-placed push would lose a period.
 
+The output gain and the true-peak limiter are the callback's too (a fader or a boost is heard in the next
+period, limited): it reads the output ring the limiter's delay ahead of the device, so the schedule counts
+that delay as part of the processor's latency.
+
 Fallback: a period whose output is not ready plays the dry input delayed by
 the same latency (or silence), faded in from the last played sample; when the
 model catches up, a short crossfade goes back to it. Such periods count as
@@ -91,8 +95,9 @@ class RealtimeConfig:
     fallback: str = "dry"  # what a late period plays: "dry" (delayed input) or "silence"
     fade: int = 64  # samples of the fades into and out of the fallback
     startup: int = 0  # frames after the stream starts whose late periods count as start-up, not as late ones
-    cut_ramp: int = 1  # frames a change of the output cut (CallbackState.set_cut) ramps over
-    audio_channels: int | None = None  # the channels the cut applies to, the first ones (CV jacks follow); None: all
+    gain_ramp: int = 1  # frames a change of the output gain (CallbackState.set_gain) ramps over
+    audio_channels: int | None = None  # the channels the gain and limiter act on, the first ones (CV jacks follow)
+    limiter: bool = False  # the true-peak limiter after the output gain, in the callback (its delay is latency)
 
 
 def whole_periods(margin: int, period: int) -> int:
@@ -165,7 +170,16 @@ class Realtime:
             raise ConfigError(f"fallback {config.fallback!r} is not one of {FALLBACKS}; pick one of them")
         self.config = config
         self.margin = whole_periods(config.margin, config.period)  # the compute budget
-        latency, self.alignment = schedule(processor.latency, processor.step, config.period, self.margin)
+        self._input = Ring(config.ring_frames, config.channels)
+        self._output = Ring(config.ring_frames, config.channels)
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_write, False)
+        fade = np.linspace(0.0, 1.0, config.fade + 2, dtype=np.float32)[1:-1].copy()
+        self.native = CallbackState(self._input, self._output, fade, config.fallback, config.startup,
+                                    self._wake_write, max_frames=config.ring_frames // 4, gain_ramp=config.gain_ramp,
+                                    audio_channels=config.audio_channels,
+                                    limiter_rate=config.sample_rate if config.limiter else None)
+        latency, self.alignment = self._schedule(processor)
         if config.ring_frames < 4 * (latency + config.period + processor.step):
             raise ConfigError(
                 f"ring of {config.ring_frames} frames is too short for a latency of {latency} samples and "
@@ -179,14 +193,6 @@ class Realtime:
         self._processor = processor
         self._pending: tuple[Processor, int, int, int] | None = None  # processor, crossfade, block, latency
         self._fade: _Crossfade | None = None
-        self._input = Ring(config.ring_frames, config.channels)
-        self._output = Ring(config.ring_frames, config.channels)
-        self._wake_read, self._wake_write = os.pipe()
-        os.set_blocking(self._wake_write, False)
-        fade = np.linspace(0.0, 1.0, config.fade + 2, dtype=np.float32)[1:-1].copy()
-        self.native = CallbackState(self._input, self._output, fade, config.fallback, config.startup,
-                                    self._wake_write, max_frames=config.ring_frames // 4, cut_ramp=config.cut_ramp,
-                                    cut_channels=config.audio_channels)
         self.native.store("latency", latency)
         self.native.store("block", config.block)
         # Positions on the device timeline: `played` (callback) lives in C, the worker's own ones here.
@@ -283,11 +289,16 @@ class Realtime:
 
         `block`: the new model block in stream samples (default: unchanged), for the statistics.
         """
-        latency, _ = schedule(processor.latency, processor.step, self.config.period, self.margin)
+        latency, _ = self._schedule(processor)
         block = block or self.compute.block_frames
         self._pending = (processor, crossfade, block, latency)
         self._latency = latency
         self.native.store("latency", latency)  # the dry fallback follows the new latency at once
+
+    def _schedule(self, processor: Processor) -> tuple[int, int]:
+        """(latency, alignment) of `processor` here: the callback reads the ring the limiter's delay early,
+        so its output must be there as if the processor's latency held that delay too."""
+        return schedule(processor.latency + self.native.lookahead, processor.step, self.config.period, self.margin)
 
     @property
     def swapping(self) -> bool:

@@ -79,15 +79,6 @@ def test_streaming_in_any_chunk_sizes_equals_one_shot(sizes):
     np.testing.assert_allclose(in_chunks(TruePeakLimiter(2, RATE), x, sizes), whole, rtol=0, atol=1e-6)
 
 
-def test_reset_forgets_the_reduction():
-    limiter = TruePeakLimiter(1, RATE)
-    limiter.process(sine(1000, PLUS_24_DB, 0.1))
-    assert limiter.gain < 0.1
-    limiter.reset()
-    quiet = sine(1000, 0.25, 0.1)
-    np.testing.assert_array_equal(limiter.process(quiet)[:, limiter.delay :], quiet[:, : -limiter.delay])
-
-
 def test_a_ceiling_above_full_scale_is_refused():
     with pytest.raises(ValueError, match="above full scale"):
         TruePeakLimiter(1, RATE, ceiling_db=1.0)

@@ -62,5 +62,5 @@ def test_the_committed_library_plays_model_output_then_the_faded_dry_fallback(ar
     result = subprocess.run([*runner, str(driver)], capture_output=True, text=True, timeout=60, check=True)
     # three periods of model output (input x 10, 8 frames later), then the input 8 frames back (0.13, NaN, 5, 0.16)
     # made safe (0.13, 0, the -1 dBFS ceiling 0.891, 0.16), faded in from the last output (0.843, 0.4, 0.891, 0.16)
-    # and cut to a half (a ramp of 2 frames for a full swing: x 0.5 from the first frame)
+    # and the output gain halved (no ramp: x 0.5 from the first frame)
     assert result.stdout == EXPECTED_DRIVE

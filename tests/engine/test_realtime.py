@@ -10,9 +10,10 @@ import time
 import numpy as np
 import pytest
 
-from ravelive.dsp.limiter import CEILING_DBTP
+from ravelive.dsp.limiter import CEILING_DBTP, TruePeakLimiter
 from ravelive.engine.realtime import Realtime, RealtimeConfig
 from ravelive.errors import ConfigError
+from signals import band_limited_noise, true_peak
 
 RATE = 8000
 PERIOD = 64
@@ -59,9 +60,9 @@ class BlockDelay:
         return self.gain * joined[:, :whole]
 
 
-def make(processor, margin=PERIOD, fallback="dry", startup=0):
+def make(processor, margin=PERIOD, fallback="dry", startup=0, limiter=False):
     config = RealtimeConfig(sample_rate=RATE, channels=1, period=PERIOD, block=BLOCK, margin=margin,
-                            ring_frames=1 << 14, fallback=fallback, fade=16, startup=startup)
+                            ring_frames=1 << 14, fallback=fallback, fade=16, startup=startup, limiter=limiter)
     return Realtime(processor, config)
 
 
@@ -71,7 +72,7 @@ def drive(realtime, signal, wait_for_worker: bool):
     for start in range(0, len(signal), PERIOD):
         if wait_for_worker:
             deadline = time.monotonic() + 1
-            while realtime.ready < realtime.played + PERIOD and time.monotonic() < deadline:
+            while realtime.ready < realtime.played + realtime.native.lookahead + PERIOD and time.monotonic() < deadline:
                 time.sleep(0.0005)
         else:
             time.sleep(PERIOD / RATE)
@@ -413,24 +414,44 @@ def test_a_thread_started_after_memory_locking_does_not_lock_its_whole_stack():
     assert grown < 4096  # KiB resident: the pages the thread touched, not its 8 MiB stack
 
 
-def test_the_output_cut_is_heard_in_the_next_period_on_the_model_output_and_on_the_fallback():
-    realtime = make(BlockDelay())  # cut_ramp 1: a change is complete at the first sample it reaches
+@pytest.mark.parametrize("gain", [0.25, 4.0])
+def test_the_output_gain_is_heard_in_the_next_period_on_the_model_output_and_on_the_fallback(gain):
+    realtime = make(BlockDelay())  # gain_ramp 1: a change is complete at the first sample it reaches
     realtime.start()
     signal = ramp(40 * PERIOD) + 1
     played = drive(realtime, signal[: 20 * PERIOD], wait_for_worker=True)
-    realtime.native.set_cut(0.25)  # as the server does when gain/out goes to -12 dB
+    realtime.native.set_gain(gain)  # as the server does when gain/out goes to -12 dB or +12 dB
     after = drive(realtime, signal[20 * PERIOD :], wait_for_worker=True)
     realtime.close()
     latency = realtime.latency
     np.testing.assert_array_equal(played[latency:], signal[: 20 * PERIOD - latency])
-    np.testing.assert_allclose(after, 0.25 * signal[20 * PERIOD - latency : 40 * PERIOD - latency], rtol=1e-6)
-    # no worker at all (never started): past the latency the dry fallback plays, and the cut applies to it too
-    for cut, expected in ((1.0, 0.5), (0.0, 0.0)):
+    np.testing.assert_allclose(after, gain * signal[20 * PERIOD - latency : 40 * PERIOD - latency], rtol=1e-6)
+    # no worker at all (never started): past the latency the dry fallback plays, and the gain applies to it too
+    for level, expected in ((1.0, 0.5), (0.0, 0.0), (gain, 0.5 * gain)):
         idle = make(BlockDelay())
-        idle.native.set_cut(cut)
+        idle.native.set_gain(level)
         tail = drive(idle, np.full((4 * BLOCK, 1), 0.5, dtype=np.float32), wait_for_worker=False)[-PERIOD:]
         idle.close()
-        np.testing.assert_array_equal(tail, expected)
+        np.testing.assert_allclose(tail, expected, rtol=1e-6)
+
+
+def test_the_limiter_holds_a_24_db_boost_under_the_ceiling_from_the_next_period_at_the_same_alignment():
+    bare, limited = make(BlockDelay()), make(BlockDelay(ramp=False), limiter=True)
+    lookahead = limited.native.lookahead
+    assert lookahead == TruePeakLimiter(1, RATE).delay and limited.latency == bare.latency + lookahead
+    bare.close()
+    half = 100 * PERIOD
+    signal = band_limited_noise(1, 2 * half, cutoff=3000, rms=0.1, rate=RATE).T.copy()
+    limited.start()
+    before = drive(limited, signal[:half], wait_for_worker=True)
+    limited.native.set_gain(10 ** (24 / 20))
+    after = drive(limited, signal[half:], wait_for_worker=True)
+    limited.close()
+    latency = limited.latency
+    np.testing.assert_allclose(before[latency:], signal[: half - latency], atol=1e-6)  # unity below the ceiling
+    heard = after[lookahead : lookahead + PERIOD]  # the boost enters the limiter with the next period it reads
+    assert np.abs(heard).max() > 4 * np.abs(before[-PERIOD:]).max()  # heard at once ...
+    assert true_peak(after.T) <= np.float32(10 ** (CEILING_DBTP / 20))  # ... and limited
 
 
 def test_the_fallback_plays_no_nan_and_nothing_over_the_ceiling():

@@ -6,9 +6,11 @@
  *   3. the output ring is played where the worker has published it (below `ready`); the rest of the
  *      period plays the fallback (the input `latency` frames back, or silence), faded in from the last
  *      sample played, and the first period that is ready again fades back to the model; the dry input
- *      bypasses the output stage, so it is made safe here: a non-finite sample plays 0, the rest is
- *      clipped to the limiter's ceiling;
- *   4. what was played is copied for the recorder, and the period is counted.
+ *      bypasses the worker's output stage, so it is made safe here: a non-finite sample plays 0 (it must
+ *      not reach the limiter's state), the rest is clipped to the limiter's ceiling;
+ *   4. the output gain (ramped) and, unless --no-limiter, the true-peak limiter (rtlimiter.c): the ring is
+ *      read the limiter's delay ahead of the device, so what it plays is still at `start + latency`;
+ *   5. what was played is copied for the recorder, and the period is counted.
  * The same function runs on PortAudio's thread (a PaStreamCallback: rl_callback's signature is
  * PortAudio's) and on the clock thread below, which paces headless runs from absolute deadlines.
  */
@@ -105,22 +107,25 @@ static void fallback(struct rl_state *s, int64_t position, float *target, int64_
     }
 }
 
-#define CUT_ONE ((double)(1 << 30)) /* `cut` of exactly 1.0: nothing to do */
+#define GAIN_ONE ((double)(1 << 30)) /* `gain` of exactly 1.0 */
 
-/* The output gain's attenuation, as the period plays: a fader going down is heard in this period, not after
- * the model's next block. Ramps linearly (cut_ramp frames for a full swing), so a cut never clicks. */
-static void apply_cut(struct rl_state *s, float *out, int64_t frames) {
-    double target = (double)atomic_load_explicit(&s->cut, memory_order_relaxed) / CUT_ONE;
-    double now = s->cut_now;
-    if (now == 1.0 && target == 1.0) return;
-    double step = 1.0 / (double)(s->cut_ramp > 0 ? s->cut_ramp : 1);
-    int64_t channels = s->channels, audio = s->cut_channels < channels ? s->cut_channels : channels;
+/* The output gain, as the period plays: a fader is heard in this period, not after the model's next block.
+ * Each change ramps linearly over gain_ramp frames, so it never clicks. */
+static void apply_gain(struct rl_state *s, float *out, int64_t frames) {
+    int64_t target = atomic_load_explicit(&s->gain, memory_order_relaxed);
+    double goal = (double)target / GAIN_ONE, now = s->gain_now;
+    if (target != s->gain_target) {
+        s->gain_target = target;
+        s->gain_step = (goal - now) / (double)(s->gain_ramp > 0 ? s->gain_ramp : 1);
+    }
+    if (now == 1.0 && goal == 1.0) return;
+    double step = s->gain_step;
+    int64_t channels = s->channels, audio = s->audio_channels < channels ? s->audio_channels : channels;
     for (int64_t i = 0; i < frames; i++) {
-        if (now < target) now = now + step < target ? now + step : target;
-        else if (now > target) now = now - step > target ? now - step : target;
+        if (now != goal) now = (step > 0 ? now + step >= goal : now + step <= goal) ? goal : now + step;
         for (int64_t c = 0; c < audio; c++) out[i * channels + c] *= (float)now;
     }
-    s->cut_now = now;
+    s->gain_now = now;
 }
 
 static void count_late(struct rl_state *s, int64_t start, int64_t ready, int64_t frames) {
@@ -226,15 +231,17 @@ int rl_callback(const void *input, void *output, unsigned long frame_count, cons
             ssize_t written = write((int)s->wake_fd, &byte, 1); /* EAGAIN: the pipe is full, the worker awake */
             (void)written;
         }
-        int64_t ready = atomic_load_explicit(&s->ready, memory_order_acquire) - start;
+        int64_t at = start + (s->limit ? s->limiter.delay : 0); /* the limiter plays it `delay` frames later */
+        int64_t ready = atomic_load_explicit(&s->ready, memory_order_acquire) - at;
         if (ready >= frames) {
-            ring_read(s->output, s->ring_frames, s->channels, start, out, frames);
-            if (s->in_fallback) leave_fallback(s, start, out, frames);
+            ring_read(s->output, s->ring_frames, s->channels, at, out, frames);
+            if (s->in_fallback) leave_fallback(s, at, out, frames);
         } else {
-            enter_fallback(s, start, ready > 0 ? ready : 0, out, frames);
+            enter_fallback(s, at, ready > 0 ? ready : 0, out, frames);
         }
-        memcpy(s->last, out + (frames - 1) * s->channels, (size_t)s->channels * sizeof(float)); /* before the cut */
-        apply_cut(s, out, frames); /* the fallback too: a fader down silences a late block's dry input */
+        memcpy(s->last, out + (frames - 1) * s->channels, (size_t)s->channels * sizeof(float)); /* before the gain */
+        apply_gain(s, out, frames); /* the fallback too: a fader down silences a late block's dry input */
+        if (s->limit) rl_limit(&s->limiter, out, frames);
         if (s->record != NULL) record(s, out, frames);
     }
     if (status & XRUN_FLAGS) atomic_fetch_add_explicit(&s->xruns, 1, memory_order_relaxed);

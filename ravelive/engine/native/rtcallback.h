@@ -16,6 +16,31 @@ typedef struct {
     double outputBufferDacTime;
 } rl_time_info; /* PaStreamCallbackTimeInfo */
 
+struct rl_limiter {        /* rtlimiter.c: the true-peak limiter's constants (dsp/limiter.py's) and state */
+    int64_t channels;       /* channels of a frame, all delayed by `delay` */
+    int64_t audio_channels; /* the first ones: detected and limited (the CV jacks above them pass unscaled) */
+    int64_t lookahead;      /* L: the attack ramp, in samples */
+    int64_t half_taps;      /* K: interpolator taps each side of a point */
+    int64_t phases;         /* points between two samples */
+    int64_t delay;          /* D = L - 1 + K: input n comes out as output n + D */
+    int64_t history;        /* frames of `x`, at least D + 1 and 2K */
+    double ceiling;         /* linear */
+    double headroom;        /* the detector's estimates are raised by this factor */
+    double beta;            /* release decay per sample */
+    double floor;           /* a reduction below this is none */
+    const double *taps;     /* [phases][2K]: point p after sample i from x[i-K+1 .. i+K] */
+    double *x;              /* [history][channels]: the input, circular (zeros before the start) */
+    double *q;              /* [lookahead]: the last L required gains, circular (ones before the start) */
+    double *r;              /* [lookahead]: the last L released gains, circular (ones before the start) */
+    int64_t n;              /* frames taken in */
+    int64_t since_limited;  /* q values since the last one below 1 (from `lookahead` on, m = 1: no scan) */
+    int64_t r_below;        /* r values below 1 in the window (0: the gain is exactly 1.0) */
+    double r_sum;           /* sum of the window's r */
+    double e_last;          /* interval peak of the last interval */
+    double reduction;       /* u of the last position, where the release goes on from */
+    double gain;            /* the gain on the last frame out (1.0: not limiting) */
+};
+
 struct rl_state {
     /* Set once by Python before the first period. */
     int64_t channels;
@@ -39,8 +64,10 @@ struct rl_state {
     uint64_t clock_thread; /* pthread_t of the clock thread */
     int64_t clock_period;  /* frames per clock period */
     int64_t clock_rate;    /* clock frames per second */
-    int64_t cut_ramp;      /* frames over which a change of `cut` ramps (the output gain's ramp) */
-    int64_t cut_channels;  /* the first channels, the audio ones, take the cut (CV jacks above them do not) */
+    int64_t gain_ramp;     /* frames over which the output gain reaches a new `gain` */
+    int64_t audio_channels; /* the first channels, the audio ones, take the gain (CV jacks above them do not) */
+    int64_t limit;         /* 1: the limiter runs after the gain, reading the ring its delay ahead */
+    struct rl_limiter limiter;
 
     /* Positions on the device timeline (frames), each written by one side only. */
     _Atomic int64_t latency;   /* Python: input frame t plays at t + latency (the dry fallback's delay) */
@@ -51,8 +78,8 @@ struct rl_state {
     _Atomic int64_t recorded;  /* callback: frames copied into `record` */
     _Atomic int64_t saved;     /* recorder: frames taken out of `record` */
     _Atomic int64_t clock_run; /* Python: 1 while the clock thread should run */
-    _Atomic int64_t cut;       /* control thread: the output gain's attenuation (<= 1) in units of 2^-30, applied
-                                  to each period as it plays (boosts go through the limiter, in the worker) */
+    _Atomic int64_t gain;      /* control thread: the output gain in units of 2^-30, applied to each period as it
+                                  plays, before the limiter */
 
     /* Counters, written by the callback only. */
     _Atomic int64_t periods;              /* periods run */
@@ -71,7 +98,9 @@ struct rl_state {
     /* Callback-private. */
     int64_t in_fallback;
     int64_t last_late_block;
-    double cut_now;            /* the attenuation on the last sample played, ramping towards `cut` */
+    int64_t gain_target;       /* the `gain` the ramp goes to */
+    double gain_now;           /* the output gain on the last sample played */
+    double gain_step;          /* per sample, until gain_now reaches gain_target */
 };
 
 int rl_callback(const void *input, void *output, unsigned long frames, const rl_time_info *time_info,
@@ -81,6 +110,7 @@ void rl_store(int64_t *position, int64_t value);
 int rl_clock_start(struct rl_state *state, int64_t period, int64_t sample_rate);
 void rl_clock_stop(struct rl_state *state);
 int64_t rl_state_size(void);
+void rl_limit(struct rl_limiter *limiter, float *frames, int64_t count); /* in place, output `delay` late */
 const char *rl_source_hash(void);
 
 /* rtjack.c: our own JACK client running rl_callback (libjack is opened at run time, not linked). */
