@@ -2,9 +2,10 @@
 
 `Server(config)` loads the model, warms it up (which also measures the
 compute time per block that `--latency-margin auto` needs), and wires
-StreamEngine -> OutputStage (engine/output.py: gains, wet/dry, latents and
-attributes from the control store, the NaN guard, DC blocker and limiter)
-into the realtime worker, and the worker into the audio path. Model and
+StreamEngine -> OutputStage (engine/output.py: input gain, wet/dry, latents and
+attributes from the control store, the NaN guard, DC blocker) into the
+realtime worker, and the worker into the audio path, whose C callback applies
+the output gain and the true-peak limiter. Model and
 method changes go through engine/swap.py's ModelSwapper.
 `ravelive.daemon.run()` adds what the process needs around it: the
 control services, signals, `--duration`, periodic stats and the summary.
@@ -266,11 +267,6 @@ class Server:
             "preloaded_models": self.swapper.preloaded,
             **self._cv_status(),
         } | (self.midi_status() if self.midi_status is not None else {})
-
-    def _stage(self) -> OutputStage:
-        """The playing model's output stage (inside its CV jacks, if any)."""
-        processor = self.swapper.playing.processor
-        return processor.inner if isinstance(processor, CvStage) else processor
 
     def _cv_status(self) -> dict[str, Any]:
         """CV counters: parameter writes from CV inputs, gate edges seen, gate actions run (none without CV)."""
