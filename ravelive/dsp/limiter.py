@@ -82,7 +82,7 @@ def configure(limiter, ffi, channels: int, audio_channels: int, sample_rate: int
     limiter.ceiling, limiter.headroom = 10 ** (ceiling_db / 20), DETECTOR_HEADROOM
     limiter.beta, limiter.floor = math.exp(-1.0 / (release * sample_rate)), RELEASE_FLOOR
     taps = np.ascontiguousarray(interpolator().T)  # [phases, 2K]
-    x = np.zeros(limiter.history * channels)
+    x = np.zeros(2 * limiter.history * channels)  # the history twice over (rtlimiter.c: contiguous windows)
     q, r = np.ones(length), np.ones(length)
     limiter.taps, limiter.x, limiter.q, limiter.r = (ffi.cast("double *", ffi.from_buffer(a)) for a in (taps, x, q, r))
     limiter.n, limiter.since_limited, limiter.r_below, limiter.r_sum = 0, length, 0, float(length)

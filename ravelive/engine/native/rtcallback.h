@@ -29,7 +29,7 @@ struct rl_limiter {        /* rtlimiter.c: the true-peak limiter's constants (ds
     double beta;            /* release decay per sample */
     double floor;           /* a reduction below this is none */
     const double *taps;     /* [phases][2K]: point p after sample i from x[i-K+1 .. i+K] */
-    double *x;              /* [history][channels]: the input, circular (zeros before the start) */
+    double *x;              /* [2 * history][channels]: the input, circular, written twice (zeros before the start) */
     double *q;              /* [lookahead]: the last L required gains, circular (ones before the start) */
     double *r;              /* [lookahead]: the last L released gains, circular (ones before the start) */
     int64_t n;              /* frames taken in */

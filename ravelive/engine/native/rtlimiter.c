@@ -15,27 +15,33 @@
 
 #include <math.h>
 
-static double interval_peak(const struct rl_limiter *l, int64_t i) {
-    int64_t channels = l->channels, size = l->history, k = l->half_taps;
+/* x[j] for j in (n - history, n]: the circular history is written twice, so every window is contiguous. */
+static const double *at(const struct rl_limiter *l, int64_t n, int64_t j) {
+    return l->x + ((n % l->history) + l->history - (n - j)) * l->channels;
+}
+
+/* e[n-K]: max |x| over [n-K, n-K+1], both samples and the points between (from x[n-2K+1 .. n]). */
+static double interval_peak(const struct rl_limiter *l, int64_t n) {
+    int64_t channels = l->channels, k = l->half_taps, i = n - k;
+    const double *window = at(l, n, n - 2 * k + 1); /* x[i-K+1 .. i+K], frame after frame */
     double peak = 0.0;
     for (int64_t c = 0; c < l->audio_channels; c++) {
-        double here = fabs(l->x[(i % size) * channels + c]), next = fabs(l->x[((i + 1) % size) * channels + c]);
-        double sample_peak = here > next ? here : next;
-        if (sample_peak > peak) peak = sample_peak;
+        double here = fabs(at(l, n, i)[c]), next = fabs(at(l, n, i + 1)[c]);
+        if (here > peak) peak = here;
+        if (next > peak) peak = next;
         for (int64_t p = 0; p < l->phases; p++) {
             const double *taps = l->taps + p * 2 * k;
             double point = 0.0;
-            for (int64_t j = 0; j < 2 * k; j++) point += taps[j] * l->x[((i - k + 1 + j) % size) * channels + c];
+            for (int64_t j = 0; j < 2 * k; j++) point += taps[j] * window[j * channels + c];
             if (fabs(point) > peak) peak = fabs(point);
         }
     }
     return peak;
 }
 
-/* q for position n - K, once x[n] is in; the history holds x[n - H + 1 .. n] (zeros before the start). */
+/* q for position n - K, once x[n] is in. */
 static double required(struct rl_limiter *l, int64_t n) {
-    int64_t i = n - l->half_taps + l->history; /* + history: positions stay non-negative for the modulo */
-    double e = interval_peak(l, i);
+    double e = interval_peak(l, n);
     double peak = (e > l->e_last ? e : l->e_last) * l->headroom;
     l->e_last = e;
     return peak > l->ceiling ? l->ceiling / peak : 1.0;
@@ -46,8 +52,8 @@ void rl_limit(struct rl_limiter *l, float *frames, int64_t count) {
     for (int64_t f = 0; f < count; f++) {
         float *frame = frames + f * channels;
         int64_t n = l->n++;
-        double *slot = l->x + (n % size) * channels;
-        for (int64_t c = 0; c < channels; c++) slot[c] = frame[c];
+        double *slot = l->x + (n % size) * channels, *twin = slot + size * channels;
+        for (int64_t c = 0; c < channels; c++) slot[c] = twin[c] = frame[c];
         double q = required(l, n);
         l->q[n % lookahead] = q;
         l->since_limited = q < 1.0 ? 0 : l->since_limited + 1;
@@ -67,7 +73,7 @@ void rl_limit(struct rl_limiter *l, float *frames, int64_t count) {
         double g = l->r_below == 0 ? 1.0 : l->r_sum / (double)lookahead;
         if (l->r_below == 0) l->r_sum = (double)lookahead; /* unity again: no drift carried into the next peak */
         l->gain = g;
-        const double *due = l->x + ((n - l->delay + size) % size) * channels; /* x[t], t = n - D */
+        const double *due = at(l, n, n - l->delay); /* x[t], t = n - D */
         for (int64_t c = 0; c < channels; c++) frame[c] = (float)(c < l->audio_channels ? g * due[c] : due[c]);
     }
 }
