@@ -33,7 +33,7 @@ from ravelive.control.model_params import ALLOW_CONTROL_OUTPUT, OUTPUT_GAIN, Con
 from ravelive.control.named_files import NamedFiles
 from ravelive.control.params import Change, ParameterStore
 from ravelive.control.presets import AUTOSAVE_NAME, LOOP_PLAY, PresetLibrary, default_presets_dir
-from ravelive.dsp.limiter import CEILING_DBTP
+from ravelive.dsp.limiter import CEILING_DBTP, delay_at
 from ravelive.engine.cv_stage import CvSignals, CvStage, LatentTap
 from ravelive.engine.latent_fanout import LatentFanout
 from ravelive.dsp.smoothing import db_to_gain
@@ -88,7 +88,8 @@ class Server:
         first = self.swapper.prepare(model, method)
         if config.latency_margin_ms is None:
             engine, processor = first.engine, first.processor
-            _, alignment = schedule(processor.latency, processor.step, config.period, 0)
+            lookahead = delay_at(self.sample_rate) if config.limiter else 0  # the callback's limiter (Realtime)
+            _, alignment = schedule(processor.latency + lookahead, processor.step, config.period, 0)
             ceiling = nn_tilde_ceiling(engine.block, engine.model_rate, self.sample_rate, alignment, config.period)
             margin = margin_from_compute(first.p99, self.sample_rate, config.period, ceiling)
         else:
@@ -277,7 +278,7 @@ class Server:
 
     def describe_start(self) -> str:
         s = self.status()
-        lookahead = self.realtime.native.lookahead
+        lookahead = self.realtime.lookahead
         resampled = "" if s["model_sample_rate"] == s["sample_rate"] else \
             f" (resampled from the model's {s['model_sample_rate']} Hz)"
         jacks = f" + CV jacks {', '.join(map(str, sorted(self.config.cv.channels)))}" if self.config.cv else ""

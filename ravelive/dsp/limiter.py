@@ -66,6 +66,16 @@ def interpolator(oversampling: int = OVERSAMPLING, half_taps: int = HALF_TAPS, b
     return taps / taps.sum(axis=0, keepdims=True)  # unity gain at DC for every phase
 
 
+def lookahead_frames(sample_rate: int, lookahead: float = LOOKAHEAD_SECONDS) -> int:
+    """L: the attack ramp in samples."""
+    return max(1, round(lookahead * sample_rate))
+
+
+def delay_at(sample_rate: int, lookahead: float = LOOKAHEAD_SECONDS) -> int:
+    """D = L - 1 + K: how late the limiter's output is at this rate (79 samples at 48 kHz)."""
+    return lookahead_frames(sample_rate, lookahead) - 1 + HALF_TAPS
+
+
 def configure(limiter, ffi, channels: int, audio_channels: int, sample_rate: int, ceiling_db: float = CEILING_DBTP,
               lookahead: float = LOOKAHEAD_SECONDS, release: float = RELEASE_SECONDS) -> list[np.ndarray]:
     """Fill a `struct rl_limiter *` for a stream; returns the arrays its pointers refer to (keep them alive).
@@ -74,8 +84,7 @@ def configure(limiter, ffi, channels: int, audio_channels: int, sample_rate: int
     """
     if ceiling_db > 0:
         raise ValueError(f"limiter ceiling {ceiling_db} dBTP is above full scale; give 0 or less (e.g. -1)")
-    length = max(1, round(lookahead * sample_rate))  # L
-    delay = length - 1 + HALF_TAPS  # D
+    length, delay = lookahead_frames(sample_rate, lookahead), delay_at(sample_rate, lookahead)
     limiter.channels, limiter.audio_channels, limiter.lookahead = channels, audio_channels, length
     limiter.half_taps, limiter.phases, limiter.delay = HALF_TAPS, OVERSAMPLING - 1, delay
     limiter.history = max(delay + 1, 2 * HALF_TAPS)

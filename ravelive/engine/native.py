@@ -188,11 +188,6 @@ class CallbackState:
         self.store("gain", round(max(0.0, gain) * _GAIN_ONE))
 
     @property
-    def lookahead(self) -> int:
-        """Frames the callback reads the output ring ahead of the device: the limiter's delay (0 without one)."""
-        return self._state.limiter.delay if self._state.limit else 0
-
-    @property
     def limiter_gain(self) -> float:
         """The limiter's gain on the last frame played (1.0: not limiting, or no limiter)."""
         return self._state.limiter.gain if self._state.limit else 1.0

@@ -51,6 +51,7 @@ from typing import Callable, ContextManager, Protocol
 
 import numpy as np
 
+from ravelive.dsp import limiter
 from ravelive.dsp.fifo import Ring
 from ravelive.engine.native import RT_OUTCOMES, CallbackState
 from ravelive.errors import ConfigError
@@ -170,15 +171,8 @@ class Realtime:
             raise ConfigError(f"fallback {config.fallback!r} is not one of {FALLBACKS}; pick one of them")
         self.config = config
         self.margin = whole_periods(config.margin, config.period)  # the compute budget
-        self._input = Ring(config.ring_frames, config.channels)
-        self._output = Ring(config.ring_frames, config.channels)
-        self._wake_read, self._wake_write = os.pipe()
-        os.set_blocking(self._wake_write, False)
-        fade = np.linspace(0.0, 1.0, config.fade + 2, dtype=np.float32)[1:-1].copy()
-        self.native = CallbackState(self._input, self._output, fade, config.fallback, config.startup,
-                                    self._wake_write, max_frames=config.ring_frames // 4, gain_ramp=config.gain_ramp,
-                                    audio_channels=config.audio_channels,
-                                    limiter_rate=config.sample_rate if config.limiter else None)
+        # the callback reads the output ring this far ahead of the device: the limiter plays it that much later
+        self.lookahead = limiter.delay_at(config.sample_rate) if config.limiter else 0
         latency, self.alignment = self._schedule(processor)
         if config.ring_frames < 4 * (latency + config.period + processor.step):
             raise ConfigError(
@@ -193,6 +187,15 @@ class Realtime:
         self._processor = processor
         self._pending: tuple[Processor, int, int, int] | None = None  # processor, crossfade, block, latency
         self._fade: _Crossfade | None = None
+        self._input = Ring(config.ring_frames, config.channels)
+        self._output = Ring(config.ring_frames, config.channels)
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_write, False)
+        fade = np.linspace(0.0, 1.0, config.fade + 2, dtype=np.float32)[1:-1].copy()
+        self.native = CallbackState(self._input, self._output, fade, config.fallback, config.startup,
+                                    self._wake_write, max_frames=config.ring_frames // 4, gain_ramp=config.gain_ramp,
+                                    audio_channels=config.audio_channels,
+                                    limiter_rate=config.sample_rate if config.limiter else None)
         self.native.store("latency", latency)
         self.native.store("block", config.block)
         # Positions on the device timeline: `played` (callback) lives in C, the worker's own ones here.
@@ -296,9 +299,9 @@ class Realtime:
         self.native.store("latency", latency)  # the dry fallback follows the new latency at once
 
     def _schedule(self, processor: Processor) -> tuple[int, int]:
-        """(latency, alignment) of `processor` here: the callback reads the ring the limiter's delay early,
-        so its output must be there as if the processor's latency held that delay too."""
-        return schedule(processor.latency + self.native.lookahead, processor.step, self.config.period, self.margin)
+        """(latency, alignment) of `processor` here: the callback reads the ring `lookahead` early, so its
+        output must be there as if the processor's latency held that delay too."""
+        return schedule(processor.latency + self.lookahead, processor.step, self.config.period, self.margin)
 
     @property
     def swapping(self) -> bool:

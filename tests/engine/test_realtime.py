@@ -72,7 +72,7 @@ def drive(realtime, signal, wait_for_worker: bool):
     for start in range(0, len(signal), PERIOD):
         if wait_for_worker:
             deadline = time.monotonic() + 1
-            while realtime.ready < realtime.played + realtime.native.lookahead + PERIOD and time.monotonic() < deadline:
+            while realtime.ready < realtime.played + realtime.lookahead + PERIOD and time.monotonic() < deadline:
                 time.sleep(0.0005)
         else:
             time.sleep(PERIOD / RATE)
@@ -437,7 +437,7 @@ def test_the_output_gain_is_heard_in_the_next_period_on_the_model_output_and_on_
 
 def test_the_limiter_holds_a_24_db_boost_under_the_ceiling_from_the_next_period_at_the_same_alignment():
     bare, limited = make(BlockDelay()), make(BlockDelay(ramp=False), limiter=True)
-    lookahead = limited.native.lookahead
+    lookahead = limited.lookahead
     assert lookahead == TruePeakLimiter(1, RATE).delay and limited.latency == bare.latency + lookahead
     bare.close()
     half = 100 * PERIOD
