@@ -82,3 +82,14 @@ def test_streaming_in_any_chunk_sizes_equals_one_shot(sizes):
 def test_a_ceiling_above_full_scale_is_refused():
     with pytest.raises(ValueError, match="above full scale"):
         TruePeakLimiter(1, RATE, ceiling_db=1.0)
+
+
+def test_a_non_finite_sample_plays_zero_and_the_limiter_goes_on_limiting():
+    x = sine(1000, 0.5, 0.2)
+    x[0, 1000], x[0, 1001] = np.nan, np.inf
+    x[0, 6000:] *= 8  # loud after the NaN: still limited
+    limiter = TruePeakLimiter(1, RATE)
+    y = limiter.process(x)
+    assert np.isfinite(y).all() and y[0, 1000 + limiter.delay] == 0.0
+    assert np.abs(y[0, 7000:]).max() <= CEILING
+

@@ -10,6 +10,7 @@
  *   u[t]    max(1 - m[t], beta * u[t-1]), 0 below `floor`; r[t] = 1 - u[t]
  *   g[t]    mean r[t-L+1 .. t]: exactly 1.0 while every r in the window is
  *   y[t]    g[t] * x[t] on the audio channels; the channels above them (CV jacks) are delayed unscaled.
+ * A non-finite input sample is taken as 0 (and so plays 0).
  */
 #include "rtcallback.h"
 
@@ -53,7 +54,8 @@ void rl_limit(struct rl_limiter *l, float *frames, int64_t count) {
         float *frame = frames + f * channels;
         int64_t n = l->n++;
         double *slot = l->x + (n % size) * channels, *twin = slot + size * channels;
-        for (int64_t c = 0; c < channels; c++) slot[c] = twin[c] = frame[c];
+        for (int64_t c = 0; c < channels; c++) slot[c] = twin[c] = isfinite(frame[c]) ? frame[c] : 0.0; /* a NaN kept
+            in the history would disable the detector for good */
         double q = required(l, n);
         l->q[n % lookahead] = q;
         l->since_limited = q < 1.0 ? 0 : l->since_limited + 1;
