@@ -67,18 +67,18 @@ def compute_p99(times: Sequence[float], block_seconds: float) -> float:
     12 to 48 timed blocks the p99 is their slowest, so one stall would set the margin, and the latency,
     for the whole session. Stalls are left out while they are isolated (at most STALL_SHARE of the
     blocks); more often than that they are how this machine runs, and they count. Leaving one out is
-    logged; it is a warning only when the stall outlasted a block (`block_seconds`): live, that would
-    have been a late block, so the machine is too busy for this model now (a few ms on a small model's
-    block is the scheduler's business, and printed nothing but noise before the error line of a start-up).
+    logged at info (`-v`), saying whether it outlasted a block (`block_seconds`: live, a late block): as a
+    warning it was printed before the one error line of a start-up that then failed (seen on CI, for
+    stalls of 4.5-9 ms), and the late blocks it foretells are counted in the stats anyway.
     """
     median = float(np.median(times))
     steady = [t for t in times if t <= max(STALL_FACTOR * median, STALL_SECONDS)]
     stalls = len(times) - len(steady)
     if stalls and stalls <= STALL_SHARE * len(times):
-        log.log(logging.WARNING if max(times) > block_seconds else logging.INFO,
-                "warm-up: %d of %d blocks stalled (slowest %.1f ms, median %.1f ms): the machine was busy; "
-                "they do not count towards --latency-margin auto", stalls, len(times), 1000 * max(times),
-                1000 * median)
+        log.info("warm-up: %d of %d blocks stalled (slowest %.1f ms, median %.1f ms, %s the %.1f ms block): the "
+                 "machine was busy; they do not count towards --latency-margin auto", stalls, len(times),
+                 1000 * max(times), 1000 * median, "over" if max(times) > block_seconds else "within",
+                 1000 * block_seconds)
         return float(np.percentile(steady, 99))
     return float(np.percentile(times, 99))
 

@@ -16,15 +16,15 @@ def test_steady_blocks_give_their_p99():
     assert compute_p99(STEADY, BLOCK_SECONDS) == pytest.approx(np.percentile(STEADY, 99))
 
 
-def test_an_isolated_stall_is_left_out_and_warned_when_it_outlasted_a_block(caplog):
+def test_an_isolated_stall_is_left_out_and_logged_at_info_only(caplog):
     with caplog.at_level(logging.INFO, logger="ravelive.engine.warmup"):
         p99 = compute_p99(STEADY + [0.37], BLOCK_SECONDS)  # seen waiting for a CPU while tests ran beside serve
         small = [0.0006] * 172 + [0.0045]  # a small model's 4.5 ms stall (seen on CI), shorter than its block
-        short = compute_p99(small, 512 / 48000)  # ... is logged, not warned: start-up prints nothing of it
+        short = compute_p99(small, 512 / 48000)
     assert p99 == pytest.approx(np.percentile(STEADY, 99)) and short == pytest.approx(0.0006)
-    warned = [record for record in caplog.records if record.levelno == logging.WARNING]
-    assert len(warned) == 1 and "1 of 41 blocks stalled (slowest 370.0 ms" in warned[0].getMessage()
-    assert "1 of 173 blocks stalled (slowest 4.5 ms" in caplog.text
+    assert all(record.levelno == logging.INFO for record in caplog.records)  # a start-up prints nothing of it
+    assert "1 of 41 blocks stalled (slowest 370.0 ms, median 21.1 ms, over the 42.7 ms block)" in caplog.text
+    assert "1 of 173 blocks stalled (slowest 4.5 ms, median 0.6 ms, within the 10.7 ms block)" in caplog.text
 
 
 def test_frequent_slow_blocks_count_they_are_how_the_machine_runs():
