@@ -33,15 +33,15 @@ from ravelive.control.model_params import ALLOW_CONTROL_OUTPUT, OUTPUT_GAIN, Con
 from ravelive.control.named_files import NamedFiles
 from ravelive.control.params import Change, ParameterStore
 from ravelive.control.presets import AUTOSAVE_NAME, LOOP_PLAY, PresetLibrary, default_presets_dir
-from ravelive.dsp.limiter import CEILING_DBTP, delay_at
+from ravelive.dsp.limiter import CEILING_DBTP
 from ravelive.engine.cv_stage import CvSignals, CvStage, LatentTap
 from ravelive.engine.latent_fanout import LatentFanout
 from ravelive.dsp.smoothing import db_to_gain
 from ravelive.engine.output import RAMP_SECONDS, NonFiniteBurst, OutputStage, SafetyCounters
-from ravelive.engine.realtime import AUDIO_PRIORITY, Processor, Realtime, RealtimeConfig, lock_memory, schedule
+from ravelive.engine.realtime import AUDIO_PRIORITY, Processor, Realtime, RealtimeConfig, lock_memory
 from ravelive.engine.stream import LatentSink, StreamEngine
 from ravelive.engine.swap import Done, EngineSettings, ModelSwapper
-from ravelive.engine.warmup import margin_from_compute, nn_tilde_ceiling
+from ravelive.engine.warmup import auto_margin
 from ravelive.errors import AudioDeviceError, ConfigError, ParameterError
 from ravelive.generation.prior_file import has_trained_prior
 from ravelive.models.default import DEFAULT_MODEL_PATH
@@ -87,11 +87,8 @@ class Server:
         self.swapper.set_latent_sink(self._latents if self._latents.active else None)
         first = self.swapper.prepare(model, method)
         if config.latency_margin_ms is None:
-            engine, processor = first.engine, first.processor
-            lookahead = delay_at(self.sample_rate) if config.limiter else 0  # the callback's limiter (Realtime)
-            _, alignment = schedule(processor.latency + lookahead, processor.step, config.period, 0)
-            ceiling = nn_tilde_ceiling(engine.block, engine.model_rate, self.sample_rate, alignment, config.period)
-            margin = margin_from_compute(first.p99, self.sample_rate, config.period, ceiling)
+            margin = auto_margin(first.p99, first.engine, first.processor, self.sample_rate, config.period,
+                                 config.limiter)
         else:
             margin = math.ceil(config.latency_margin_ms * self.sample_rate / 1000)  # Realtime: whole periods
         self.realtime = Realtime(

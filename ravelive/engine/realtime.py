@@ -106,6 +106,17 @@ def whole_periods(margin: int, period: int) -> int:
     return max(1, math.ceil(margin / period)) * period
 
 
+def callback_lookahead(sample_rate: int, limiter_on: bool) -> int:
+    """Frames the callback reads the output ring ahead of the device: its limiter's delay (0 without one)."""
+    return limiter.delay_at(sample_rate) if limiter_on else 0
+
+
+def processor_schedule(processor: "Processor", period: int, margin: int, lookahead: int) -> tuple[int, int]:
+    """(latency, alignment) of `processor` behind a callback that reads the ring `lookahead` early: its
+    output must be there as if the processor's latency held that delay too."""
+    return schedule(processor.latency + lookahead, processor.step, period, margin)
+
+
 def schedule(latency: int, step: int, period: int, margin: int) -> tuple[int, int]:
     """(realtime latency, alignment) for a processor of `latency` pushed `step` frames at a time.
 
@@ -171,9 +182,8 @@ class Realtime:
             raise ConfigError(f"fallback {config.fallback!r} is not one of {FALLBACKS}; pick one of them")
         self.config = config
         self.margin = whole_periods(config.margin, config.period)  # the compute budget
-        # the callback reads the output ring this far ahead of the device: the limiter plays it that much later
-        self.lookahead = limiter.delay_at(config.sample_rate) if config.limiter else 0
-        latency, self.alignment = self._schedule(processor)
+        self.lookahead = callback_lookahead(config.sample_rate, config.limiter)  # the limiter plays it that much later
+        latency, self.alignment = processor_schedule(processor, config.period, self.margin, self.lookahead)
         if config.ring_frames < 4 * (latency + config.period + processor.step):
             raise ConfigError(
                 f"ring of {config.ring_frames} frames is too short for a latency of {latency} samples and "
@@ -292,16 +302,11 @@ class Realtime:
 
         `block`: the new model block in stream samples (default: unchanged), for the statistics.
         """
-        latency, _ = self._schedule(processor)
+        latency, _ = processor_schedule(processor, self.config.period, self.margin, self.lookahead)
         block = block or self.compute.block_frames
         self._pending = (processor, crossfade, block, latency)
         self._latency = latency
         self.native.store("latency", latency)  # the dry fallback follows the new latency at once
-
-    def _schedule(self, processor: Processor) -> tuple[int, int]:
-        """(latency, alignment) of `processor` here: the callback reads the ring `lookahead` early, so its
-        output must be there as if the processor's latency held that delay too."""
-        return schedule(processor.latency + self.lookahead, processor.step, self.config.period, self.margin)
 
     @property
     def swapping(self) -> bool:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ravelive.engine.realtime import Processor, callback_lookahead, processor_schedule
 from ravelive.engine.stream import StreamEngine
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,15 @@ def margin_from_compute(p99_seconds: float, sample_rate: int, period: int, ceili
     if ceiling is not None and compute + period <= ceiling:
         frames = min(frames, ceiling)
     return math.ceil(frames / period) * period
+
+
+def auto_margin(p99_seconds: float, engine: StreamEngine, processor: Processor, sample_rate: int, period: int,
+                limiter_on: bool) -> int:
+    """`--latency-margin auto` for `processor` (around `engine`) behind the callback: margin_from_compute under
+    nn~'s ceiling for the engine's block, the alignment the realtime schedule will give it included."""
+    _, alignment = processor_schedule(processor, period, 0, callback_lookahead(sample_rate, limiter_on))
+    ceiling = nn_tilde_ceiling(engine.block, engine.model_rate, sample_rate, alignment, period)
+    return margin_from_compute(p99_seconds, sample_rate, period, ceiling)
 
 
 def nn_tilde_ceiling(block: int, model_rate: int, sample_rate: int, alignment: int, period: int) -> int:
