@@ -1,28 +1,34 @@
 """Time from an OSC message, or a MIDI CC, to its effect in the output audio, through the real daemon.
 
-Runs `ravelive serve` in file mode (no sound card; the clock paces the audio)
-with an identity model at the bundled default model's block (512: the
-default model's own output swings 60x in level from one period to the next,
-which hid where a boost starts) and OSC on a free port, then moves the output
-gain several times: a cut (`/ravelive/gain/out -60`, from another UDP socket)
-and a boost (+24 dB). For each message it records the playback position when
-the message was sent and finds, in the recorded output, the sample where the
-gain ramp starts. The C callback applies the output gain as each period
-plays, before its limiter, so that is the control delay itself: the time for
-the message to reach the store, and for the next period to carry it (plus,
-with the limiter, its 79-sample lookahead: the boost is measured with it on,
-as serve runs by default; the cut with it off, since the DC blocker's tail
-would hide the first exact zero after a mute), measured to the resolution of
-one audio period.
+Runs the daemon (`Server`) with an identity model at the bundled default
+model's block (512: the default model's own output swings 60x in level from
+one period to the next, which hid where a change starts), looping a noise
+file as its input and recording what it plays, then moves the output gain
+several times: a cut (`gain/out` to -60 dB) and a boost (+24 dB). For each
+message it records the playback position when the message was sent (the
+first sample of the next period) and finds, in the recording, the first
+sample that differs from the unchanged output (the identity's input at the
+reported latency, through the DC blocker; the noise is quiet enough that the
+limiter never reduces, even boosted): the first sample of the gain's ramp.
+The C callback applies the output gain as each period plays, before its
+limiter (on, as serve runs by default), so that is the control delay itself:
+the time for the message to reach the store and for the next period to carry
+it, plus the limiter's lookahead of 79 samples, which delays the change as it
+delays the audio. Messages are sent at random points of a period.
 Target: control delay at most one model block. Prints it, and its ratio to
 one model block.
 
-`--path midi` does the same with MIDI: a `jackd -d dummy` server
-(tests/jack_server.py), a controller port in this process sending CC 7
-(mapped to gain/out, -60..0 dB) over real JACK MIDI, and the server's
-MidiService reading it; `--path both` runs OSC then MIDI.
+- `--path osc`: serve on the clock (file mode, no sound card), the messages
+  from another UDP socket.
+- `--path midi`: a `jackd -d dummy` server (tests/jack_server.py) runs both
+  the audio (serve on JACK, as on a JACK rig: MIDI and audio share one
+  clock) and the MIDI: a controller port in this process sends CC 7 (mapped
+  to gain/out, -60..0 dB) and CC 8 (0..+24 dB) over real JACK MIDI, and the
+  server's MidiService reads them. JACK delivers MIDI once per cycle, so
+  `--period` (serve's and JACK's) sets most of that delay.
+- `--path both`: OSC, then MIDI.
 
-    .venv/bin/python benchmarks/control_latency.py [--repeats 20] [--path osc|midi|both]
+    .venv/bin/python benchmarks/control_latency.py [--repeats 20] [--path osc|midi|both] [--period 256]
 """
 
 import argparse
@@ -43,7 +49,8 @@ from ravelive.control.osc import OscConfig
 from ravelive.control.osc_wire import build_message
 from ravelive.control.service import ControlService
 from ravelive.config import ServeConfig
-from ravelive.engine.output import RAMP_SECONDS
+from ravelive.dsp.dc_blocker import DCBlocker
+from ravelive.dsp.limiter import delay_at
 from ravelive.server import Server
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -53,6 +60,9 @@ from nn_fixtures import build_identity  # noqa: E402
 RATE = 48000
 DEFAULT_BLOCK = 512  # the bundled default model's block: the unit of the target
 SETTLE_SECONDS = 0.25  # between messages: the ramp (10 ms) and any block in flight are long over
+AUDIBLE = 0.002  # samples of the unchanged output this loud (of the noise's 0.02) are compared ...
+DEPARTURE = 1e-3  # ... and one departs at this relative difference: a ramp's first step is 0.2% (cut) or 3% (boost)
+LOOKAHEAD = delay_at(RATE)
 
 
 MIDI_MAP = """
@@ -81,12 +91,11 @@ def osc_path(server):
 
 
 @contextlib.contextmanager
-def midi_path(server, directory, jack_period):
-    """send(db) as CC 7 (0 -> -60 dB, 127 -> 0 dB) from a JACK MIDI port into the server's MidiService."""
+def midi_path(server, directory):
+    """send(db) as CC 7 (0 -> -60 dB, 127 -> 0 dB) or CC 8 (127 -> +24 dB) from a JACK MIDI port into the
+    server's MidiService."""
     import rtmidi
 
-    jack = JackServer(period=jack_period).start()  # JACK MIDI is delivered once per JACK cycle
-    os.environ.update(JACK_DEFAULT_SERVER=jack.name, JACK_NO_START_SERVER="1")
     controller = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "benchmark")
     controller.open_virtual_port("knobs")
     map_file = Path(directory) / "map.toml"
@@ -100,64 +109,96 @@ def midi_path(server, directory, jack_period):
     finally:
         midi.close()
         controller.delete()
+
+
+@contextlib.contextmanager
+def jack_environment(period: int):
+    """A JACK dummy server at RATE that this process's JACK clients (serve's audio, the MIDI ports) join."""
+    jack = JackServer(RATE, period).start()
+    saved = {name: os.environ.get(name) for name in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
+    os.environ.update(JACK_DEFAULT_SERVER=jack.name, JACK_NO_START_SERVER="1")
+    try:
+        yield jack
+    finally:
         jack.stop()
+        for name, value in saved.items():
+            os.environ.pop(name, None) if value is None else os.environ.update({name: value})
 
 
-def measure(path: str, kind: str, repeats: int, margin_ms: float, jack_period: int) -> None:
+def unchanged_output(source: np.ndarray, length: int, latency: int) -> np.ndarray:
+    """What serve plays at 0 dB: the identity's looped input through the DC blocker, `latency` late (the
+    limiter, which this quiet noise never makes reduce, is a pure delay; its lookahead is in `latency`)."""
+    looped = np.tile(source, length // len(source) + 1)[: length - latency]
+    return np.concatenate([np.zeros(latency, dtype=np.float32), DCBlocker(1, RATE).process(looped[None])[0]])
+
+
+def change_starts(played: np.ndarray, expected: np.ndarray, marks: list[int]) -> tuple[list[int], float]:
+    """For each mark (the first sample of the period after a message was sent): samples to the first one that
+    departs from the unchanged output (the gain ramp's first sample, within the 0.1% its first step passes
+    over a few samples). Also the largest relative error over the settled stretch before each mark,
+    which shows that the unchanged output was predicted right."""
+    settled, window = int(SETTLE_SECONDS * RATE * 0.5), int(SETTLE_SECONDS * RATE * 0.9)
+    delays, error = [], 0.0
+    for mark in marks:
+        before = slice(mark - settled, mark)
+        audible = np.abs(expected[before]) > AUDIBLE
+        error = max(error, float(np.max(np.abs(played[before][audible] / expected[before][audible] - 1))))
+        after = slice(mark, mark + window)
+        audible = np.abs(expected[after]) > AUDIBLE
+        departed = audible & (np.abs(played[after] / np.where(audible, expected[after], 1) - 1) > DEPARTURE)
+        delays.append(int(np.argmax(departed)) if departed.any() else window)
+    return delays, error
+
+
+def measure(path: str, repeats: int, margin_ms: float, period: int) -> None:
     torch.set_num_threads(1)
-    with tempfile.TemporaryDirectory() as directory:
+    with tempfile.TemporaryDirectory() as directory, (
+            jack_environment(period) if path == "midi" else contextlib.nullcontext()):
         source, recorded = Path(directory) / "noise.wav", Path(directory) / "out.wav"
-        noise = np.random.default_rng(0).uniform(-0.05, 0.05, RATE).astype(np.float32)  # room for a 24 dB boost
-        soundfile.write(source, noise, RATE)
-        model = build_identity(Path(directory))
-        config = ServeConfig(model=model, block=DEFAULT_BLOCK, input_device="none", output_device="none",
-                             input_file=source, output_file=recorded,
-                             latency_margin_ms=margin_ms, realtime=False,
-                             limiter=kind == "boost")  # see the module docstring
+        noise = np.random.default_rng(0).uniform(-0.02, 0.02, RATE).astype(np.float32)  # +24 dB stays below the limiter
+        soundfile.write(source, noise, RATE, subtype="FLOAT")  # the input exactly as predicted
+        device = "system" if path == "midi" else "none"  # JACK's, or none: the clock
+        config = ServeConfig(model=build_identity(Path(directory)), block=DEFAULT_BLOCK, period=period,
+                             input_device=device, output_device=device, input_file=source, output_file=recorded,
+                             latency_margin_ms=margin_ms, realtime=path == "midi")
         server = Server(config)
         server.start()
-        period, latency, block = config.period, server.latency, server.status()["block"]
-        sent_at, stored = [], []
-        surface = osc_path(server) if path == "osc" else midi_path(server, directory, jack_period)
-        with surface as send:
+        latency, block = server.latency, server.status()["block"]
+        marks = {kind: [] for kind in CHANGES}
+        stored = {kind: [] for kind in CHANGES}
+        rng = np.random.default_rng(1)
+        with osc_path(server) if path == "osc" else midi_path(server, directory) as send:
             time.sleep(0.5)
             for _ in range(repeats):
-                send(0.0)
-                time.sleep(SETTLE_SECONDS)
-                sent_at.append(server.realtime.counters.periods * period)  # the next sample to be played
-                started = time.perf_counter()
-                send(CHANGES[kind])
-                while server.controls.get("gain/out") != CHANGES[kind] and time.perf_counter() - started < 1.0:
-                    time.sleep(0.0001)  # poll: the store holds the value as soon as the control thread handled it
-                stored.append(time.perf_counter() - started)
-                time.sleep(SETTLE_SECONDS)
+                for kind, db in CHANGES.items():
+                    send(0.0)
+                    time.sleep(SETTLE_SECONDS + rng.uniform(0, period / RATE))  # sent anywhere in a period
+                    marks[kind].append(server.realtime.counters.periods * period)  # the next sample to be played
+                    started = time.perf_counter()
+                    send(db)
+                    while server.controls.get("gain/out") != db and time.perf_counter() - started < 1.0:
+                        time.sleep(0.0001)  # poll: the store holds the value as soon as the control thread has it
+                    stored[kind].append(time.perf_counter() - started)
+                    time.sleep(SETTLE_SECONDS)
         server.stop()
+        late = server.status()["late_blocks"]
         played, _ = soundfile.read(recorded, dtype="float32")
-    ramp = int(RAMP_SECONDS * RATE)
-    totals = []
-    for position in sent_at:
-        segment = played[position : position + int(SETTLE_SECONDS * RATE * 0.9)]
-        if kind == "cut":
-            nonzero = np.flatnonzero(segment)
-            silent_from = nonzero[-1] + 1 if len(nonzero) else 0  # the ramp's last sample is the first exact zero
-            totals.append(silent_from - ramp)
-        else:  # the first sample above 3x the loudest of the settled quarter second before: early in the ramp
-            before = np.abs(played[position - int(SETTLE_SECONDS * RATE * 0.5) : position]).max()
-            totals.append(int(np.argmax(np.abs(segment) > 3 * before)))
-    delays = np.array(totals)
-    path = f"{path} {kind} to {CHANGES[kind]:+g} dB"
-    print(f"[{path}] control delays, samples: {sorted(delays.tolist())}")
-    label = "OSC message" if path.startswith("osc") else f"MIDI CC (JACK, period {jack_period})"
-    print(f"[{path}] identity model, block {block} samples ({1000 * block / RATE:.1f} ms), period {period}, "
-          f"audio latency {latency} samples ({1000 * latency / RATE:.1f} ms), limiter "
-          f"{'on' if config.limiter else 'off'}, {repeats} messages")
-    print(f"[{path}] {label} -> audible change: median {np.median(delays):.0f} samples "
-          f"({1000 * np.median(delays) / RATE:.1f} ms), max {delays.max()} ({1000 * delays.max() / RATE:.1f} ms)")
-    print(f"[{path}] {label} -> value in the store: median {1e3 * np.median(stored):.2f} ms, "
-          f"max {1e3 * max(stored):.2f} ms")
-    print(f"[{path}] (the audio is measured in whole periods of {period} samples: 0 means the change was heard in "
-          f"the first period that could carry it)")
-    print(f"[{path}] ratio of the max control delay to one model block: {delays.max() / block:.2f} (target <= 1.00)")
+    expected = unchanged_output(noise, len(played), latency)
+    surface = "OSC message" if path == "osc" else "MIDI CC (JACK MIDI, audio on the same JACK server)"
+    print(f"\n== {path}: identity model, block {block} samples ({1000 * block / RATE:.1f} ms), period {period}, "
+          f"audio latency {latency} samples ({1000 * latency / RATE:.1f} ms, the limiter's 79-sample lookahead "
+          f"in it), {repeats} messages of each kind, {late} late blocks")
+    for kind, db in CHANGES.items():
+        delays, error = change_starts(played, expected, marks[kind])
+        label = f"[{path} {kind} to {db:+g} dB]"
+        print(f"{label} control delays, samples: {sorted(delays)} (unchanged output predicted within {error:.1e})")
+        print(f"{label} {surface} -> audible change: median {np.median(delays):.0f} samples "
+              f"({1000 * np.median(delays) / RATE:.1f} ms), max {max(delays)} ({1000 * max(delays) / RATE:.1f} ms)")
+        print(f"{label} {surface} -> value in the store: median {1e3 * np.median(stored[kind]):.2f} ms, "
+              f"max {1e3 * max(stored[kind]):.2f} ms")
+        print(f"{label} ratio of the max control delay to one model block: {max(delays) / block:.2f} (target <= 1.00)")
+    print(f"(a delay is counted from the first sample of the period after the message was sent: the "
+          f"{LOOKAHEAD} samples of the limiter's lookahead are the least it can be)")
 
 
 if __name__ == "__main__":
@@ -165,10 +206,7 @@ if __name__ == "__main__":
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--margin-ms", type=float, default=40.0, help="serve's --latency-margin")
     parser.add_argument("--path", choices=["osc", "midi", "both"], default="osc", help="which control surface")
-    parser.add_argument("--jack-period", type=int, default=256, help="JACK's period for the MIDI path (frames)")
-    parser.add_argument("--change", choices=[*CHANGES, "both"], default="both",
-                        help="a cut (gain/out to -60 dB) or a boost (+24 dB), both per period in C")
+    parser.add_argument("--period", type=int, default=256, help="serve's period, and JACK's for the MIDI path")
     arguments = parser.parse_args()
     for path in ("osc", "midi") if arguments.path == "both" else (arguments.path,):
-        for kind in CHANGES if arguments.change == "both" else (arguments.change,):
-            measure(path, kind, arguments.repeats, arguments.margin_ms, arguments.jack_period)
+        measure(path, arguments.repeats, arguments.margin_ms, arguments.period)
