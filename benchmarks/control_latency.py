@@ -196,9 +196,12 @@ def measure(path: str, repeats: int, margin_ms: float, period: int) -> None:
               f"({1000 * np.median(delays) / RATE:.1f} ms), max {max(delays)} ({1000 * max(delays) / RATE:.1f} ms)")
         print(f"{label} {surface} -> value in the store: median {1e3 * np.median(stored[kind]):.2f} ms, "
               f"max {1e3 * max(stored[kind]):.2f} ms")
-        print(f"{label} ratio of the max control delay to one model block: {max(delays) / block:.2f} (target <= 1.00)")
+        print(f"{label} ratio of the max control delay to one model block: {max(delays) / block:.2f}, "
+              f"{(max(delays) + period - 1) / block:.2f} counted from the send (target <= 1.00)")
     print(f"(a delay is counted from the first sample of the period after the message was sent: the "
-          f"{LOOKAHEAD} samples of the limiter's lookahead are the least it can be)")
+          f"{LOOKAHEAD} samples of the limiter's lookahead are the least it can be. Counted from the send itself, "
+          f"add where in its period the message was sent, 0 to {period - 1} samples: any host that plays in "
+          f"periods waits for the next one)")
 
 
 if __name__ == "__main__":
