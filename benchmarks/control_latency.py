@@ -186,8 +186,8 @@ def measure(path: str, repeats: int, margin_ms: float, period: int) -> None:
     expected = unchanged_output(noise, len(played), latency)
     surface = "OSC message" if path == "osc" else "MIDI CC (JACK MIDI, audio on the same JACK server)"
     print(f"\n== {path}: identity model, block {block} samples ({1000 * block / RATE:.1f} ms), period {period}, "
-          f"audio latency {latency} samples ({1000 * latency / RATE:.1f} ms, the limiter's 79-sample lookahead "
-          f"in it), {repeats} messages of each kind, {late} late blocks")
+          f"audio latency {latency} samples ({1000 * latency / RATE:.1f} ms, the limiter's {LOOKAHEAD}-sample "
+          f"lookahead in it), {repeats} messages of each kind, {late} late blocks")
     for kind, db in CHANGES.items():
         delays, error = change_starts(played, expected, marks[kind])
         label = f"[{path} {kind} to {db:+g} dB]"
@@ -196,8 +196,7 @@ def measure(path: str, repeats: int, margin_ms: float, period: int) -> None:
               f"({1000 * np.median(delays) / RATE:.1f} ms), max {max(delays)} ({1000 * max(delays) / RATE:.1f} ms)")
         print(f"{label} {surface} -> value in the store: median {1e3 * np.median(stored[kind]):.2f} ms, "
               f"max {1e3 * max(stored[kind]):.2f} ms")
-        print(f"{label} ratio of the max control delay to one model block: {max(delays) / block:.2f}, "
-              f"{(max(delays) + period - 1) / block:.2f} counted from the send (target <= 1.00)")
+        print(f"{label} ratio of the max control delay to one model block: {max(delays) / block:.2f} (target <= 1.00)")
     print(f"(a delay is counted from the first sample of the period after the message was sent: the "
           f"{LOOKAHEAD} samples of the limiter's lookahead are the least it can be. Counted from the send itself, "
           f"add where in its period the message was sent, 0 to {period - 1} samples: any host that plays in "
