@@ -80,9 +80,18 @@ def _sounddevice():
     return sounddevice
 
 
+def _portaudio():
+    """sounddevice with PortAudio initialised, to list and open devices: a JACK stream of ours terminates it
+    (AudioPath._open_jack), and the next server of the process must find the devices again."""
+    sd = _sounddevice()
+    if not sd._initialized:
+        sd._initialize()
+    return sd
+
+
 def list_devices() -> list[DeviceInfo]:
     """Every PortAudio device with its host API (ALSA, JACK, CoreAudio, WASAPI ...), channels and rate."""
-    sd = _sounddevice()
+    sd = _portaudio()
     apis = sd.query_hostapis()
     default_in, default_out = sd.default.device
     return [
@@ -111,7 +120,7 @@ def device_sample_rate(device: int | str | None) -> int:
     A JACK device reports the server's rate, the only one JACK can run; ALSA, PipeWire and CoreAudio
     devices report their default rate (48 kHz on most interfaces).
     """
-    sd = _sounddevice()
+    sd = _portaudio()
     try:
         return int(sd.query_devices(device, "output")["default_samplerate"])
     except (ValueError, sd.PortAudioError) as error:
@@ -129,7 +138,7 @@ def check_device(settings: AudioSettings) -> None:
     """
     if not settings.use_device:
         return
-    sd = _sounddevice()
+    sd = _portaudio()
     try:
         output = sd.query_devices(settings.output_device, "output")
         if sd.query_hostapis(output["hostapi"])["name"] == JACK_API:
@@ -265,7 +274,7 @@ class AudioPath:
         self.state = "running"
 
     def _open_device(self, input_device, output_device) -> None:
-        sd = _sounddevice()
+        sd = _portaudio()
         s = self.settings
         try:
             devices = [sd.query_devices(device, kind) for device, kind in ((input_device, "input"),

@@ -81,6 +81,32 @@ def test_serve_on_jack_runs_the_default_model_for_10_s_without_a_late_block(jack
     np.testing.assert_allclose(played, expected, atol=1e-5)  # every sample in place: nothing late, nothing moved
 
 
+SERVE_TWICE = """
+import sys, time
+from pathlib import Path
+from ravelive.config import ServeConfig
+from ravelive.server import Server
+for run in range(2):
+    server = Server(ServeConfig(model=Path(sys.argv[1]), block=256, input_device="system", output_device="system",
+                                input_file=Path(sys.argv[2]), latency_margin_ms=20))
+    server.start()
+    time.sleep(0.5)
+    server.stop()
+    print(run, server.status()["audio"], server.realtime.counters.periods)
+"""
+
+
+def test_a_second_server_in_the_same_process_finds_the_jack_devices_again(jack_server, identity_model_path,
+                                                                          noise_file):
+    # the first one's JACK client terminated PortAudio (which lists the devices): the second must start it again
+    result = subprocess.run([sys.executable, "-c", SERVE_TWICE, str(identity_model_path), str(noise_file)],
+                            env=jack_server.env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    runs = [line.split() for line in result.stdout.splitlines()]
+    assert [run[0] for run in runs] == ["0", "1"] and all(int(run[-1]) > 0 for run in runs), result.stdout
+    assert all("JACK" in " ".join(run) for run in runs), result.stdout
+
+
 def test_on_jack_an_impulse_comes_back_exactly_at_the_reported_latency(jack_server, identity_model_path, tmp_path):
     impulse_at = 3000
     impulse = np.zeros(RATE, dtype=np.float32)
