@@ -33,11 +33,14 @@ one model block.
 
 import argparse
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import socket
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +128,39 @@ def jack_environment(period: int):
             os.environ.pop(name, None) if value is None else os.environ.update({name: value})
 
 
+class JackClock:
+    """JACK's frame time, read through a client of this process's own (libjack by ctypes), to place a send on
+    the recording's timeline to the sample."""
+
+    def __init__(self):
+        self._lib = ctypes.CDLL(ctypes.util.find_library("jack") or "libjack.so.0")
+        self._lib.jack_client_open.restype = ctypes.c_void_p
+        self._lib.jack_frame_time.argtypes = self._lib.jack_last_frame_time.argtypes = [ctypes.c_void_p]
+        self._lib.jack_frame_time.restype = self._lib.jack_last_frame_time.restype = ctypes.c_uint32
+        self._lib.jack_client_close.argtypes = [ctypes.c_void_p]
+        self._client = self._lib.jack_client_open(b"benchmark-clock", 1, None)  # 1: JackNoStartServer
+        if not self._client:
+            raise SystemExit("cannot open a JACK client to read the frame time")
+
+    def now(self) -> int:
+        return self._lib.jack_frame_time(self._client)
+
+    def first_frame(self, periods: Callable[[], int], period: int) -> int:
+        """The frame time of the recording's first sample: the start of the cycle serve's callback has reached,
+        less the periods it ran before. A read between a cycle's start and that callback comes out one period
+        late, never early: the least of many reads is exact."""
+        estimates = []
+        for _ in range(200):
+            count, start = periods(), self._lib.jack_last_frame_time(self._client)
+            if count == periods():
+                estimates.append(start - (count - 1) * period)
+            time.sleep(0.0013)
+        return min(estimates)
+
+    def close(self) -> None:
+        self._lib.jack_client_close(self._client)
+
+
 def unchanged_output(source: np.ndarray, length: int, latency: int) -> np.ndarray:
     """What serve plays at 0 dB: the identity's looped input through the DC blocker, `latency` late (the
     limiter, which this quiet noise never makes reduce, is a pure delay; its lookahead is in `latency`)."""
@@ -152,19 +188,20 @@ def change_starts(played: np.ndarray, expected: np.ndarray, marks: list[int]) ->
 
 def measure(path: str, repeats: int, margin_ms: float, period: int) -> None:
     torch.set_num_threads(1)
-    with tempfile.TemporaryDirectory() as directory, (
-            jack_environment(period) if path == "midi" else contextlib.nullcontext()):
+    with tempfile.TemporaryDirectory() as directory, jack_environment(period):
         source, recorded = Path(directory) / "noise.wav", Path(directory) / "out.wav"
         noise = np.random.default_rng(0).uniform(-0.02, 0.02, RATE).astype(np.float32)  # +24 dB stays below the limiter
         soundfile.write(source, noise, RATE, subtype="FLOAT")  # the input exactly as predicted
-        device = "system" if path == "midi" else "none"  # JACK's, or none: the clock
         config = ServeConfig(model=build_identity(Path(directory)), block=DEFAULT_BLOCK, period=period,
-                             input_device=device, output_device=device, input_file=source, output_file=recorded,
-                             latency_margin_ms=margin_ms, realtime=path == "midi")
+                             input_device="system", output_device="system", input_file=source, output_file=recorded,
+                             latency_margin_ms=margin_ms)
         server = Server(config)
         server.start()
         latency, block = server.latency, server.status()["block"]
-        marks = {kind: [] for kind in CHANGES}
+        clock = JackClock()  # where in its period each message was sent
+        first = clock.first_frame(lambda: server.realtime.counters.periods, period)
+        marks = {kind: [] for kind in CHANGES}  # the first sample of the period after each send
+        sends = {kind: [] for kind in CHANGES}  # the sample being played at each send (JACK's frame time)
         stored = {kind: [] for kind in CHANGES}
         rng = np.random.default_rng(1)
         with osc_path(server) if path == "osc" else midi_path(server, directory) as send:
@@ -173,34 +210,40 @@ def measure(path: str, repeats: int, margin_ms: float, period: int) -> None:
                 for kind, db in CHANGES.items():
                     send(0.0)
                     time.sleep(SETTLE_SECONDS + rng.uniform(0, period / RATE))  # sent anywhere in a period
-                    marks[kind].append(server.realtime.counters.periods * period)  # the next sample to be played
+                    at = clock.now() - first
+                    sends[kind].append(at)
+                    marks[kind].append(-(-at // period) * period)
                     started = time.perf_counter()
                     send(db)
                     while server.controls.get("gain/out") != db and time.perf_counter() - started < 1.0:
                         time.sleep(0.0001)  # poll: the store holds the value as soon as the control thread has it
                     stored[kind].append(time.perf_counter() - started)
                     time.sleep(SETTLE_SECONDS)
+        clock.close()
         server.stop()
         late = server.status()["late_blocks"]
         played, _ = soundfile.read(recorded, dtype="float32")
     expected = unchanged_output(noise, len(played), latency)
-    surface = "OSC message" if path == "osc" else "MIDI CC (JACK MIDI, audio on the same JACK server)"
+    surface = "OSC message" if path == "osc" else "MIDI CC over JACK MIDI"
     print(f"\n== {path}: identity model, block {block} samples ({1000 * block / RATE:.1f} ms), period {period}, "
           f"audio latency {latency} samples ({1000 * latency / RATE:.1f} ms, the limiter's {LOOKAHEAD}-sample "
           f"lookahead in it), {repeats} messages of each kind, {late} late blocks")
     for kind, db in CHANGES.items():
         delays, error = change_starts(played, expected, marks[kind])
         label = f"[{path} {kind} to {db:+g} dB]"
-        print(f"{label} control delays, samples: {sorted(delays)} (unchanged output predicted within {error:.1e})")
-        print(f"{label} {surface} -> audible change: median {np.median(delays):.0f} samples "
+        print(f"{label} from the next period, samples: {sorted(delays)} (unchanged output predicted within {error:.1e})")
+        print(f"{label} {surface} -> audible change, from the next period: median {np.median(delays):.0f} samples "
               f"({1000 * np.median(delays) / RATE:.1f} ms), max {max(delays)} ({1000 * max(delays) / RATE:.1f} ms)")
+        spans = [mark + delay - at for mark, delay, at in zip(marks[kind], delays, sends[kind])]
+        print(f"{label} {surface} -> audible change, from the send: median {np.median(spans):.0f} samples, "
+              f"min {min(spans)}, max {max(spans)} ({1000 * max(spans) / RATE:.1f} ms)")
         print(f"{label} {surface} -> value in the store: median {1e3 * np.median(stored[kind]):.2f} ms, "
               f"max {1e3 * max(stored[kind]):.2f} ms")
-        print(f"{label} ratio of the max control delay to one model block: {max(delays) / block:.2f} (target <= 1.00)")
-    print(f"(a delay is counted from the first sample of the period after the message was sent: the "
-          f"{LOOKAHEAD} samples of the limiter's lookahead are the least it can be. Counted from the send itself, "
-          f"add where in its period the message was sent, 0 to {period - 1} samples: any host that plays in "
-          f"periods waits for the next one)")
+        print(f"{label} ratio of the max control delay from the send to one model block: {max(spans) / block:.2f} "
+              f"(target <= 1.00)")
+    print(f"(the {LOOKAHEAD} samples of the limiter's lookahead are the least a delay can be; counted from the send "
+          f"rather than from the next period, a delay also holds where in its period the message was sent: "
+          f"any host that plays in periods waits for the next one)")
 
 
 if __name__ == "__main__":
