@@ -1,31 +1,32 @@
 """Time from an OSC message, or a MIDI CC, to its effect in the output audio, through the real daemon.
 
-Runs the daemon (`Server`) with an identity model at the bundled default
+Runs the daemon (`Server`) on a `jackd -d dummy` server (tests/jack_server.py;
+period `--period`, serve's too) with an identity model at the bundled default
 model's block (512: the default model's own output swings 60x in level from
 one period to the next, which hid where a change starts), looping a noise
 file as its input and recording what it plays, then moves the output gain
-several times: a cut (`gain/out` to -60 dB) and a boost (+24 dB). For each
-message it records the playback position when the message was sent (the
-first sample of the next period) and finds, in the recording, the first
-sample that differs from the unchanged output (the identity's input at the
-reported latency, through the DC blocker; the noise is quiet enough that the
-limiter never reduces, even boosted): the first sample of the gain's ramp.
-The C callback applies the output gain as each period plays, before its
-limiter (on, as serve runs by default), so that is the control delay itself:
-the time for the message to reach the store and for the next period to carry
-it, plus the limiter's lookahead of 79 samples, which delays the change as it
-delays the audio. Messages are sent at random points of a period.
-Target: control delay at most one model block. Prints it, and its ratio to
-one model block.
+several times: a cut (`gain/out` to -60 dB) and a boost (+24 dB), each sent
+at a random point of a period. For each message it reads JACK's frame time
+just before the send (through a JACK client of its own), which places the
+send on the recording's timeline to the sample, and finds, in the recording,
+the first sample that differs from the unchanged output (the identity's
+input at the reported latency, through the DC blocker; the noise is quiet
+enough that the limiter never reduces, even boosted): the first sample of
+the gain's ramp. The C callback applies the output gain as each period
+plays, before its limiter (on, as serve runs by default), so that is the
+control delay itself: the wait for a period that can carry the change (the
+message must reach the store first), plus the limiter's lookahead of 79
+samples, which delays the change as it delays the audio. Printed from the
+send, and from the first sample of the period after the send (what serve
+adds beyond the wait for the next period, which any host playing in periods
+has).
+Target: control delay at most one model block. Prints its ratio to one block.
 
-- `--path osc`: serve on the clock (file mode, no sound card), the messages
-  from another UDP socket.
-- `--path midi`: a `jackd -d dummy` server (tests/jack_server.py) runs both
-  the audio (serve on JACK, as on a JACK rig: MIDI and audio share one
-  clock) and the MIDI: a controller port in this process sends CC 7 (mapped
-  to gain/out, -60..0 dB) and CC 8 (0..+24 dB) over real JACK MIDI, and the
-  server's MidiService reads them. JACK delivers MIDI once per cycle, so
-  `--period` (serve's and JACK's) sets most of that delay.
+- `--path osc`: the messages from another UDP socket.
+- `--path midi`: a controller port in this process sends CC 7 (mapped to
+  gain/out, -60..0 dB) and CC 8 (0..+24 dB) over real JACK MIDI on the same
+  server as the audio (one clock, as on a JACK rig), and the server's
+  MidiService reads them. JACK delivers MIDI once per cycle.
 - `--path both`: OSC, then MIDI.
 
     .venv/bin/python benchmarks/control_latency.py [--repeats 20] [--path osc|midi|both] [--period 256]
@@ -147,15 +148,14 @@ class JackClock:
 
     def first_frame(self, periods: Callable[[], int], period: int) -> int:
         """The frame time of the recording's first sample: the start of the cycle serve's callback has reached,
-        less the periods it ran before. A read between a cycle's start and that callback comes out one period
-        late, never early: the least of many reads is exact."""
-        estimates = []
-        for _ in range(200):
-            count, start = periods(), self._lib.jack_last_frame_time(self._client)
-            if count == periods():
-                estimates.append(start - (count - 1) * period)
-            time.sleep(0.0013)
-        return min(estimates)
+        less the periods it ran before. Read once serve's callback for the cycle has surely run (half a
+        period in), so that it holds also after a cycle serve's callback missed."""
+        while True:
+            count, now = periods(), self.now()
+            start = self._lib.jack_last_frame_time(self._client)
+            if now - start >= period // 2 and periods() == count:
+                return start - (count - 1) * period
+            time.sleep(period / 4 / RATE)
 
     def close(self) -> None:
         self._lib.jack_client_close(self._client)
@@ -168,22 +168,24 @@ def unchanged_output(source: np.ndarray, length: int, latency: int) -> np.ndarra
     return np.concatenate([np.zeros(latency, dtype=np.float32), DCBlocker(1, RATE).process(looped[None])[0]])
 
 
-def change_starts(played: np.ndarray, expected: np.ndarray, marks: list[int]) -> tuple[list[int], float]:
+def change_starts(played: np.ndarray, expected: np.ndarray, marks: list[int]) -> list[int | None]:
     """For each mark (the first sample of the period after a message was sent): samples to the first one that
     departs from the unchanged output (the gain ramp's first sample, within the 0.1% its first step passes
-    over a few samples). Also the largest relative error over the settled stretch before each mark,
-    which shows that the unchanged output was predicted right."""
+    over a few samples). None where the stretch before the mark departs already: the recording glitched
+    there, or the send was misplaced, and no delay can be read."""
     settled, window = int(SETTLE_SECONDS * RATE * 0.5), int(SETTLE_SECONDS * RATE * 0.9)
-    delays, error = [], 0.0
+    delays: list[int | None] = []
     for mark in marks:
-        before = slice(mark - settled, mark)
-        audible = np.abs(expected[before]) > AUDIBLE
-        error = max(error, float(np.max(np.abs(played[before][audible] / expected[before][audible] - 1))))
-        after = slice(mark, mark + window)
-        audible = np.abs(expected[after]) > AUDIBLE
-        departed = audible & (np.abs(played[after] / np.where(audible, expected[after], 1) - 1) > DEPARTURE)
-        delays.append(int(np.argmax(departed)) if departed.any() else window)
-    return delays, error
+        before, after = (departures(played[span], expected[span])
+                         for span in (slice(mark - settled, mark), slice(mark, mark + window)))
+        delays.append(None if before.any() else int(np.argmax(after)) if after.any() else window)
+    return delays
+
+
+def departures(played: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Where `played` differs from `expected` by more than DEPARTURE, among the samples loud enough to tell."""
+    audible = np.abs(expected) > AUDIBLE
+    return audible & (np.abs(played / np.where(audible, expected, 1) - 1) > DEPARTURE)
 
 
 def measure(path: str, repeats: int, margin_ms: float, period: int) -> None:
@@ -199,26 +201,33 @@ def measure(path: str, repeats: int, margin_ms: float, period: int) -> None:
         server.start()
         latency, block = server.latency, server.status()["block"]
         clock = JackClock()  # where in its period each message was sent
-        first = clock.first_frame(lambda: server.realtime.counters.periods, period)
-        marks = {kind: [] for kind in CHANGES}  # the first sample of the period after each send
-        sends = {kind: [] for kind in CHANGES}  # the sample being played at each send (JACK's frame time)
+        periods = lambda: server.realtime.counters.periods  # noqa: E731
+        marks = {kind: [] for kind in CHANGES}  # the first sample of the period after each send (None: unknown)
+        sends = {kind: [] for kind in CHANGES}  # the sample being played at each send, by JACK's frame time
         stored = {kind: [] for kind in CHANGES}
+        missed = 0  # messages left out: serve's callback missed a JACK cycle around them (see below)
         rng = np.random.default_rng(1)
         with osc_path(server) if path == "osc" else midi_path(server, directory) as send:
             time.sleep(0.5)
+            first = clock.first_frame(periods, period)
             for _ in range(repeats):
                 for kind, db in CHANGES.items():
                     send(0.0)
                     time.sleep(SETTLE_SECONDS + rng.uniform(0, period / RATE))  # sent anywhere in a period
-                    at = clock.now() - first
-                    sends[kind].append(at)
-                    marks[kind].append(-(-at // period) * period)
+                    sent = clock.now()
                     started = time.perf_counter()
                     send(db)
                     while server.controls.get("gain/out") != db and time.perf_counter() - started < 1.0:
                         time.sleep(0.0001)  # poll: the store holds the value as soon as the control thread has it
                     stored[kind].append(time.perf_counter() - started)
                     time.sleep(SETTLE_SECONDS)
+                    # The recording has no samples for a cycle serve's callback missed: the frame time of its first
+                    # sample moves on by a period. Only with the same one on both sides is the send placed right.
+                    first, before = clock.first_frame(periods, period), first
+                    steady = first == before
+                    missed += not steady
+                    sends[kind].append(sent - first if steady else None)
+                    marks[kind].append(-(-(sent - first) // period) * period if steady else None)
         clock.close()
         server.stop()
         late = server.status()["late_blocks"]
@@ -227,14 +236,18 @@ def measure(path: str, repeats: int, margin_ms: float, period: int) -> None:
     surface = "OSC message" if path == "osc" else "MIDI CC over JACK MIDI"
     print(f"\n== {path}: identity model, block {block} samples ({1000 * block / RATE:.1f} ms), period {period}, "
           f"audio latency {latency} samples ({1000 * latency / RATE:.1f} ms, the limiter's {LOOKAHEAD}-sample "
-          f"lookahead in it), {repeats} messages of each kind, {late} late blocks")
+          f"lookahead in it), {repeats} messages of each kind, {late} late blocks; {missed} messages left out: "
+          f"serve's callback missed a JACK cycle around them")
     for kind, db in CHANGES.items():
-        delays, error = change_starts(played, expected, marks[kind])
+        placed = [(mark, at) for mark, at in zip(marks[kind], sends[kind]) if mark is not None]
+        found = change_starts(played, expected, [mark for mark, _ in placed])
+        delays = [delay for delay in found if delay is not None]
+        spans = [mark + delay - at for (mark, at), delay in zip(placed, found) if delay is not None]
         label = f"[{path} {kind} to {db:+g} dB]"
-        print(f"{label} from the next period, samples: {sorted(delays)} (unchanged output predicted within {error:.1e})")
+        print(f"{label} from the next period, samples: {sorted(delays)} ({len(found) - len(delays)} left out: the "
+              f"output departed from the unchanged one before the send)")
         print(f"{label} {surface} -> audible change, from the next period: median {np.median(delays):.0f} samples "
               f"({1000 * np.median(delays) / RATE:.1f} ms), max {max(delays)} ({1000 * max(delays) / RATE:.1f} ms)")
-        spans = [mark + delay - at for mark, delay, at in zip(marks[kind], delays, sends[kind])]
         print(f"{label} {surface} -> audible change, from the send: median {np.median(spans):.0f} samples, "
               f"min {min(spans)}, max {max(spans)} ({1000 * max(spans) / RATE:.1f} ms)")
         print(f"{label} {surface} -> value in the store: median {1e3 * np.median(stored[kind]):.2f} ms, "
