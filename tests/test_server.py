@@ -253,7 +253,8 @@ def test_hot_swap_keeps_the_stream_running(identity_model_path, noise_file, tmp_
     status = server.status()
     assert errors == [None]
     assert status["model"] == str(identity)
-    assert status["late_blocks"] == 0 and status["callback_errors"] == 0, status  # a failure shows the counters and compute times
+    # a failure shows the counters and compute times
+    assert status["late_blocks"] == 0 and status["callback_errors"] == 0, status
     played, _ = soundfile.read(tmp_path / "out.wav", dtype="float32")
     expected = looped(noise_file, len(played))
     tail = slice(len(played) - RATE // 4, len(played))  # after the crossfade: the identity model, exact latency
