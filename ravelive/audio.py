@@ -17,7 +17,9 @@ name every REOPEN_SECONDS until it returns; the stream timeline carries on,
 so the latency is the same afterwards.
 
 PortAudio's errors become one-line `AudioDeviceError`s naming the device and
-the fix; `list_devices` is what `ravelive devices` prints.
+the fix; `list_devices` is what `ravelive devices` prints. A stream runs at the
+device's own rate and, on JACK, the server's own period unless told otherwise
+(`device_sample_rate`, `device_period`).
 """
 
 import logging
@@ -30,7 +32,7 @@ import numpy as np
 import soundfile
 
 from ravelive.dsp.fifo import Ring
-from ravelive.engine.native import CallbackState
+from ravelive.engine.native import CallbackState, jack_period
 from ravelive.errors import AudioDeviceError, AudioFileError, one_line
 
 log = logging.getLogger(__name__)
@@ -130,11 +132,28 @@ def device_sample_rate(device: int | str | None) -> int:
         ) from error
 
 
+def device_period(device: int | str | None) -> int | None:
+    """The period a stream on output `device` (None: the default) runs at unless told: a JACK server's own,
+    the only one it runs; None for other devices (any period will do) and for a device PortAudio lacks
+    (check_device reports it)."""
+    sd = _portaudio()
+    try:
+        output = sd.query_devices(device, "output")
+    except (ValueError, sd.PortAudioError):
+        return None
+    if sd.query_hostapis(output["hostapi"])["name"] != JACK_API:
+        return None
+    try:
+        return jack_period()
+    except OSError:
+        return None  # the server went away since PortAudio listed it: opening the device will say so
+
+
 def check_device(settings: AudioSettings) -> None:
     """Refuse, before a model warms up, settings the devices cannot run (AudioPath.start's own refusals).
 
-    A JACK server runs one rate: another is refused here, with its fix, rather than after the warm-up;
-    other devices are asked whether they take the channels and the rate.
+    A JACK server runs one rate and one period: others are refused here, with the fix, rather than after the
+    warm-up; other devices are asked whether they take the channels and the rate.
     """
     if not settings.use_device:
         return
@@ -145,6 +164,10 @@ def check_device(settings: AudioSettings) -> None:
             if int(output["default_samplerate"]) != settings.sample_rate:
                 raise AudioDeviceError(_jack_refusal(output["name"], settings,
                                                      f"the server runs at {int(output['default_samplerate'])} Hz"))
+            period = device_period(settings.output_device)
+            if period is not None and period != settings.period:
+                raise AudioDeviceError(_jack_refusal(output["name"], settings,
+                                                     f"the server runs {period} frames per period"))
             return
         sd.check_input_settings(settings.input_device, channels=settings.channels, dtype="float32",
                                 samplerate=settings.sample_rate)

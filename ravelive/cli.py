@@ -177,7 +177,8 @@ def _device(text: str | None) -> int | str | None:
 @click.option("--samplerate", type=int, help="Stream rate in Hz; default: the device's own (JACK's, else its default "
               "rate), resampled to the model's; without a device the model's.")
 @click.option("--channels", type=int, help="Audio channels; default: the method's channel count.")
-@click.option("--period", type=int, default=256, show_default=True, help="Frames per audio callback.")
+@click.option("--period", type=int, default=None,
+              help="Frames per audio callback; default: a JACK server's own (the only one it runs), else 256.")
 @click.option("--block", type=int, help="Model block in samples, any multiple of the model's ratios; default: the "
               "smallest one of at least 256 (RAVE: 2048, v2_small: 512, a ratio-1 effect: 256).")
 @click.option("--resample-quality", type=click.Choice(QUALITIES), default=LIVE_QUALITY, show_default=True,

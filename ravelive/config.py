@@ -1,8 +1,9 @@
 """What `ravelive serve` is asked to do: one frozen dataclass, filled by the CLI (or a test, or a unit file).
 
 Defaults are the ones a new user on a common rig needs: the device's own
-sample rate (resampled to the model's), the smallest legal model block, a
-latency margin measured from the model's warm-up.
+sample rate (resampled to the model's) and, on JACK, the server's own period,
+the smallest legal model block, a latency margin measured from the model's
+warm-up.
 """
 
 import os
@@ -24,7 +25,7 @@ class ServeConfig:
     output_device: int | str | None = None
     sample_rate: int | None = None  # None: the device's rate (JACK's; else its default), resampled to the model's
     channels: int | None = None  # None: the method's channel count
-    period: int = 256  # frames per audio callback
+    period: int | None = None  # frames per audio callback; None: a JACK server's own, else DEFAULT_PERIOD
     block: int | None = None  # model block; None: the smallest legal one
     latency_margin_ms: float | None = None  # None: auto, from the warm-up compute times
     threads: int | None = None  # torch threads; None: default_threads()
@@ -47,6 +48,9 @@ class ServeConfig:
     preload: bool = False  # with osc.models_dir: load every model there before the stream starts (instant swaps)
     prior: Path | None = None  # a `ravelive export-prior` file played into decode while prior/play is on
     cv: CvConfig | None = None  # Eurorack CV and gate jacks above the audio channels (ravelive.control.cv); None: none
+
+
+DEFAULT_PERIOD = 256  # frames per callback where the device takes any: 5.3 ms at 48 kHz
 
 
 def default_threads() -> int:

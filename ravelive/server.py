@@ -27,8 +27,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ravelive.audio import AudioPath, AudioSettings, check_device, device_sample_rate, has_output_device
-from ravelive.config import ServeConfig, default_threads
+from ravelive.audio import AudioPath, AudioSettings, check_device, device_period, device_sample_rate, has_output_device
+from ravelive.config import DEFAULT_PERIOD, ServeConfig, default_threads
 from ravelive.control.model_params import ALLOW_CONTROL_OUTPUT, OUTPUT_GAIN, ControlSnapshot, ModelControls
 from ravelive.control.named_files import NamedFiles
 from ravelive.control.params import Change, ParameterStore
@@ -63,6 +63,7 @@ class Server:
         torch.set_flush_denormal(True)
         model = NNModel.load(Path(config.model) if config.model else DEFAULT_MODEL_PATH)
         self.sample_rate = config.sample_rate or self._device_rate() or model.sample_rate or 48000
+        self.period = config.period or self._device_period() or DEFAULT_PERIOD
         probe = StreamEngine(model, config.method, config.block, self.sample_rate, config.channels)
         _check_audio_output(model, probe.method, config.allow_control_output, "--allow-control-output")
         self.channels = probe.channels
@@ -80,21 +81,21 @@ class Server:
         self.controls: ParameterStore[ControlSnapshot] = ModelControls.from_model(
             model, method=probe.method, allow_control_output=config.allow_control_output,
             prior=(config.prior is not None or has_trained_prior(model)) and probe.latent_dims > 0).store()
-        settings = EngineSettings(self.sample_rate, self.channels, config.period, config.block, config.resample_quality,
+        settings = EngineSettings(self.sample_rate, self.channels, self.period, config.block, config.resample_quality,
                                   config.prior)
         method = self._recall_preset(probe.method)  # before any model plays: nothing can hot-swap yet
         self.swapper = ModelSwapper(settings, self.controls, self._make_processor, admit=self._admit)
         self.swapper.set_latent_sink(self._latents if self._latents.active else None)
         first = self.swapper.prepare(model, method)
         if config.latency_margin_ms is None:
-            margin = auto_margin(first.p99, first.engine, first.processor, self.sample_rate, config.period,
+            margin = auto_margin(first.p99, first.engine, first.processor, self.sample_rate, self.period,
                                  config.limiter)
         else:
             margin = math.ceil(config.latency_margin_ms * self.sample_rate / 1000)  # Realtime: whole periods
         self.realtime = Realtime(
             first.processor,
             RealtimeConfig(
-                sample_rate=self.sample_rate, channels=self.device_channels, period=config.period,
+                sample_rate=self.sample_rate, channels=self.device_channels, period=self.period,
                 block=first.engine.block * self.sample_rate // first.engine.model_rate,
                 margin=margin, ring_frames=_ring_frames(first.processor.latency + margin, self.sample_rate),
                 fallback=config.fallback, startup=round(STARTUP_SECONDS * self.sample_rate),
@@ -171,10 +172,14 @@ class Server:
         """The output device's own rate (JACK's is fixed, others' the default): streams run at it unless told."""
         return device_sample_rate(self.config.output_device) if self._use_device else None
 
+    def _device_period(self) -> int | None:
+        """A JACK server's own period (the only one it runs); None for devices that take any."""
+        return device_period(self.config.output_device) if self._use_device else None
+
     def _audio_settings(self) -> AudioSettings:
         c = self.config
         return AudioSettings(
-            sample_rate=self.sample_rate, channels=self.device_channels, period=c.period,
+            sample_rate=self.sample_rate, channels=self.device_channels, period=self.period,
             input_device=c.input_device, output_device=c.output_device,
             input_file=c.input_file, output_file=c.output_file, record_seconds=c.record_seconds,
             use_device=self._use_device,
@@ -237,7 +242,7 @@ class Server:
             "sample_rate": self.sample_rate,
             "model_sample_rate": playing.engine.model_rate,
             "channels": self.channels,
-            "period": self.config.period,
+            "period": self.period,
             "block": playing.engine.block,
             "latency": self.latency,
             "latency_ms": 1000 * self.latency / self.sample_rate,

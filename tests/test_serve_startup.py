@@ -30,6 +30,34 @@ def test_samplerate_still_forces_a_rate(jack_server, sr44100_model_path):
     assert re.fullmatch(r"Error: JACK client 'system' cannot run 1 channels at 44100 Hz.*48000 Hz.*\n", result.stderr)
 
 
+@pytest.fixture(scope="module")
+def jack_at_128():
+    """A JACK server at 128 frames per period: half the default, as many musicians run it."""
+    from jack_server import JackServer
+
+    server = JackServer(sample_rate=48000, period=128).start()
+    yield server
+    server.stop()
+
+
+def test_on_jack_the_period_is_the_servers_own_by_default(jack_at_128):
+    result = serve(jack_at_128.env, "--device", "system", "--no-osc", "--duration", SECONDS)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "block 512, period 128;" in result.stdout
+    assert "callback errors 0" in result.stdout.split("summary:")[1]
+
+
+def test_period_still_forces_one_and_jack_refuses_another_before_the_warm_up(jack_at_128):
+    result = subprocess.run([sys.executable, "-m", "ravelive", "-v", "serve", "--no-discovery", "--device", "system",
+                             "--no-osc", "--period", "256"], env=jack_at_128.env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1
+    assert re.fullmatch(r"Error: JACK client 'system' cannot run 1 channels at 48000 Hz, period 256: the server runs "
+                        r"128 frames per period; start jackd with -r 48000 -p 256, or give serve the server's "
+                        r"--samplerate and --period\n", result.stderr.splitlines(keepends=True)[-1])
+    assert "warm-up" not in result.stderr  # -v logs the warm-up: it never started
+
+
 @pytest.fixture
 def busy_udp_port():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:

@@ -124,6 +124,16 @@ def load() -> tuple[cffi.FFI, object]:
         return _loaded
 
 
+def jack_period() -> int:
+    """The running JACK server's frames per period; OSError (its one-line reason) when none runs."""
+    ffi, lib = load()
+    error = ffi.new("char[]", 256)
+    period = lib.rl_jack_period(error, 256)
+    if period < 0:
+        raise OSError(ffi.string(error).decode(errors="replace"))
+    return period
+
+
 FALLBACK_CODES = {"dry": 0, "silence": 1}
 RT_OUTCOMES = {0: "no period yet", 1: "raised to SCHED_FIFO", 2: "realtime already", 3: "not asked"}
 XRUN_STATUS = 0x4  # paOutputUnderflow: what the test hook passes for `xrun`

@@ -119,6 +119,7 @@ struct rl_jack *rl_jack_open(struct rl_state *state, const char *client_name, co
                              int64_t sample_rate, char *error, int64_t error_size);
 int64_t rl_jack_running(struct rl_jack *jack);
 void rl_jack_close(struct rl_jack *jack);
+int64_t rl_jack_period(char *error, int64_t error_size); /* the running server's frames per period; -1: none */
 /* cdef end */
 
 #endif

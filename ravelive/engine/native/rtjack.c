@@ -160,6 +160,20 @@ void rl_jack_close(struct rl_jack *j) {
     free(j);
 }
 
+int64_t rl_jack_period(char *error, int64_t error_size) {
+    struct jack_api *api = load_api(error, error_size);
+    if (api == NULL) return -1;
+    int status = 0;
+    jack_client_t *client = api->client_open("ravelive-probe", NO_START_SERVER, &status);
+    if (client == NULL) {
+        snprintf(error, (size_t)error_size, "no JACK server is running (jack_client_open status 0x%x)", status);
+        return -1;
+    }
+    int64_t period = api->get_buffer_size(client);
+    api->client_close(client);
+    return period;
+}
+
 struct rl_jack *rl_jack_open(struct rl_state *state, const char *client_name, const char *device, int64_t period,
                              int64_t sample_rate, char *error, int64_t error_size) {
     struct jack_api *api = load_api(error, error_size);
