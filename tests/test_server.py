@@ -305,10 +305,17 @@ def test_a_server_with_no_sound_card_and_no_file_says_what_to_do():
         Server(ServeConfig())
 
 
-def test_auto_margin_is_p99_plus_the_larger_of_half_of_it_and_one_period_in_whole_periods():
+def test_auto_margin_is_p99_plus_the_larger_of_half_of_it_and_the_jitter_in_whole_periods():
     assert margin_from_compute(0.0, RATE, 256) == 256  # one period of jitter headroom, even for no compute
     assert margin_from_compute(0.002, RATE, 256) == 2 * 256  # 96 samples + a period -> two periods
     assert margin_from_compute(0.030, RATE, 256) == 9 * 256  # 1.5 x 1440 = 2160 samples -> nine periods
+
+
+def test_the_jitter_is_a_time_so_a_long_period_buys_no_second_one_for_a_light_model():
+    assert margin_from_compute(0.0016, RATE, 1024) == 1024  # 77 samples + 5.3 ms fit in one period of 21 ms
+    assert margin_from_compute(0.010, RATE, 1024) == 1024  # 480 + 256
+    assert margin_from_compute(0.025, RATE, 1024) == 2 * 1024  # 1.5 x 1200 = 1800 (with a whole period: 3)
+    assert margin_from_compute(0.0014, RATE, 64) == 3 * 64  # a short period is the jitter: 67 + 64 samples
 
 
 def test_auto_margin_asks_no_more_latency_than_nn_tilde_for_a_model_its_budget_runs():

@@ -19,6 +19,7 @@ from ravelive.engine.stream import StreamEngine
 log = logging.getLogger(__name__)
 
 AUTO_HEADROOM = 1.5  # auto margin: at least this many times the p99 warm-up compute time (margin_from_compute)
+JITTER_SECONDS = 256 / 48000  # ... and the p99 plus this much, or one period if shorter: late wake-ups (5.3 ms)
 WARMUP_SECONDS = 1.0  # audio timed through a throwaway engine before the stream starts (at least 8 blocks)
 WARMUP_UNTIMED = 4  # first blocks not timed: TorchScript profiles and optimises its first calls
 SWAP_REST = 3.0  # a hot swap's warm-up rests this many times each block's compute time (a quarter of a core)
@@ -90,18 +91,22 @@ def margin_from_compute(p99_seconds: float, sample_rate: int, period: int, ceili
     The worker gets a block when the callback that completes it returns, and the callback `margin / period`
     periods later plays its first sample (`engine.realtime.schedule`): the margin is the compute budget,
     and only whole periods buy any (so `--latency-margin MS` is rounded up to them too). The headroom is
-    the larger of AUTO_HEADROOM x p99 (slow blocks of a heavy model) and one period (scheduling jitter:
-    with a budget of one period and a p99 near it, a single late wake-up of the audio or worker thread is
-    a late block; seen as 2 late blocks in 10 s on a JACK dummy server with the bundled model).
+    the larger of AUTO_HEADROOM x p99 (slow blocks of a heavy model) and the scheduling jitter: with a
+    budget of one period and a p99 near it, a single late wake-up of the audio or worker thread is a late
+    block (seen as 2 late blocks in 10 s on a JACK dummy server with the bundled model, period 256 at
+    48 kHz). A wake-up is late by a time, not by a share of the period: the jitter is JITTER_SECONDS, or
+    one period where that is shorter (at 64 frames, one period ran the bundled model with no late block),
+    so a long period (JACK at 1024 frames) does not buy a second whole period of latency for a light model.
 
     `ceiling` (`nn_tilde_ceiling`): the largest margin whose latency stays below nn~'s for this model. A
-    model heavy enough that 1.5 x p99 passes it, yet whose p99 leaves a period of slack under it, gets the
-    ceiling: nn~'s own budget runs it, so the auto margin asks no more latency than nn~ would (a 33 M
+    model heavy enough that 1.5 x p99 passes it, yet whose p99 leaves that jitter of slack under it, gets
+    the ceiling: nn~'s own budget runs it, so the auto margin asks no more latency than nn~ would (a 33 M
     model at 80% of a block on one core: 10 periods otherwise, 8 under the ceiling, no late block seen).
     """
     compute = p99_seconds * sample_rate
-    frames = max(AUTO_HEADROOM * compute, compute + period)
-    if ceiling is not None and compute + period <= ceiling:
+    jitter = min(period, JITTER_SECONDS * sample_rate)
+    frames = max(AUTO_HEADROOM * compute, compute + jitter)
+    if ceiling is not None and compute + jitter <= ceiling:
         frames = min(frames, ceiling)
     return math.ceil(frames / period) * period
 
