@@ -143,10 +143,15 @@ def device_period(device: int | str | None) -> int | None:
         return None
     if sd.query_hostapis(output["hostapi"])["name"] != JACK_API:
         return None
+    return _jack_server_period()
+
+
+def _jack_server_period() -> int | None:
+    """The running JACK server's period; None if it went away since PortAudio listed it (opening says so)."""
     try:
         return jack_period()
     except OSError:
-        return None  # the server went away since PortAudio listed it: opening the device will say so
+        return None
 
 
 def check_device(settings: AudioSettings) -> None:
@@ -164,7 +169,7 @@ def check_device(settings: AudioSettings) -> None:
             if int(output["default_samplerate"]) != settings.sample_rate:
                 raise AudioDeviceError(_jack_refusal(output["name"], settings,
                                                      f"the server runs at {int(output['default_samplerate'])} Hz"))
-            period = device_period(settings.output_device)
+            period = _jack_server_period()
             if period is not None and period != settings.period:
                 raise AudioDeviceError(_jack_refusal(output["name"], settings,
                                                      f"the server runs {period} frames per period"))
