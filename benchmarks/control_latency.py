@@ -202,10 +202,8 @@ def measure(path: str, repeats: int, margin_ms: float, period: int) -> None:
         latency, block = server.latency, server.status()["block"]
         clock = JackClock()  # where in its period each message was sent
         periods = lambda: server.realtime.counters.periods  # noqa: E731
-        marks = {kind: [] for kind in CHANGES}  # the first sample of the period after each send (None: unknown)
         sends = {kind: [] for kind in CHANGES}  # the sample being played at each send, by JACK's frame time
         stored = {kind: [] for kind in CHANGES}
-        missed = 0  # messages left out: serve's callback missed a JACK cycle around them (see below)
         rng = np.random.default_rng(1)
         with osc_path(server) if path == "osc" else midi_path(server, directory) as send:
             time.sleep(0.5)
@@ -224,22 +222,20 @@ def measure(path: str, repeats: int, margin_ms: float, period: int) -> None:
                     # The recording has no samples for a cycle serve's callback missed: the frame time of its first
                     # sample moves on by a period. Only with the same one on both sides is the send placed right.
                     first, before = clock.first_frame(periods, period), first
-                    steady = first == before
-                    missed += not steady
-                    sends[kind].append(sent - first if steady else None)
-                    marks[kind].append(-(-(sent - first) // period) * period if steady else None)
+                    sends[kind].append(sent - first if first == before else None)  # None: left out
         clock.close()
         server.stop()
         late = server.status()["late_blocks"]
         played, _ = soundfile.read(recorded, dtype="float32")
     expected = unchanged_output(noise, len(played), latency)
+    missed = sum(at is None for ats in sends.values() for at in ats)
     surface = "OSC message" if path == "osc" else "MIDI CC over JACK MIDI"
     print(f"\n== {path}: identity model, block {block} samples ({1000 * block / RATE:.1f} ms), period {period}, "
           f"audio latency {latency} samples ({1000 * latency / RATE:.1f} ms, the limiter's {LOOKAHEAD}-sample "
           f"lookahead in it), {repeats} messages of each kind, {late} late blocks; {missed} messages left out: "
           f"serve's callback missed a JACK cycle around them")
     for kind, db in CHANGES.items():
-        placed = [(mark, at) for mark, at in zip(marks[kind], sends[kind]) if mark is not None]
+        placed = [(-(-at // period) * period, at) for at in sends[kind] if at is not None]  # (next period, send)
         found = change_starts(played, expected, [mark for mark, _ in placed])
         delays = [delay for delay in found if delay is not None]
         spans = [mark + delay - at for (mark, at), delay in zip(placed, found) if delay is not None]
@@ -264,7 +260,7 @@ if __name__ == "__main__":
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--margin-ms", type=float, default=40.0, help="serve's --latency-margin")
     parser.add_argument("--path", choices=["osc", "midi", "both"], default="osc", help="which control surface")
-    parser.add_argument("--period", type=int, default=256, help="serve's period, and JACK's for the MIDI path")
+    parser.add_argument("--period", type=int, default=256, help="serve's period, and the JACK server's")
     arguments = parser.parse_args()
     for path in ("osc", "midi") if arguments.path == "both" else (arguments.path,):
         measure(path, arguments.repeats, arguments.margin_ms, arguments.period)
