@@ -1,9 +1,10 @@
-"""The output stage's cost per model block: DC blocker (worker, numpy) and true-peak limiter (C), quiet and loud.
+"""The output safety's cost per model block: the DC blocker and the true-peak limiter (both C), quiet and loud.
 
     .venv/bin/python benchmarks/output_stage.py [--block 2048] [--rate 48000] [--blocks 300]
 
-The limiter runs in the audio callback, one sample at a time in C
-(engine/native/rtlimiter.c): the detector runs on every sample, the
+Both run in the audio callback, one sample at a time in C
+(engine/native/rtdcblock.c, rtlimiter.c); here on numpy blocks through the
+same code. The limiter's detector runs on every sample, the
 lookahead minimum only while some sample of the last lookahead needs
 limiting, so loud input costs more than quiet. Each figure is printed as a share of the block's
 duration (the share of one core it takes live), and the limiter against the

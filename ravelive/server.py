@@ -3,8 +3,8 @@
 `Server(config)` loads the model, warms it up (which also measures the
 compute time per block that `--latency-margin auto` needs), and wires
 StreamEngine -> OutputStage (engine/output.py: input gain, wet/dry, latents and
-attributes from the control store, the NaN guard, DC blocker) into the
-realtime worker, and the worker into the audio path, whose C callback applies
+attributes from the control store, the NaN guard) into the realtime worker,
+and the worker into the audio path, whose C callback applies the DC blocker,
 the output gain and the true-peak limiter. Model and
 method changes go through engine/swap.py's ModelSwapper.
 `ravelive.daemon.run()` adds what the process needs around it: the
@@ -122,8 +122,8 @@ class Server:
 
     def _make_processor(self, engine: StreamEngine, controls: ModelControls) -> Processor:
         """What every model (the first and each swapped-in one) plays through: its OutputStage, inside the CV jacks."""
-        stage = OutputStage(engine, self.controls, controls, safety=self.config.limiter, fallback=self.config.fallback,
-                            counters=self.safety, on_nonfinite=self._on_nonfinite)
+        stage = OutputStage(engine, self.controls, controls, fallback=self.config.fallback, counters=self.safety,
+                            on_nonfinite=self._on_nonfinite)
         if self.cv_signals is None:
             return stage
         return CvStage(stage, self.cv_signals, self.channels, self.device_channels, self.sample_rate,

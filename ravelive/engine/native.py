@@ -25,11 +25,11 @@ from pathlib import Path
 
 import cffi
 
-from ravelive.dsp import limiter
+from ravelive.dsp import dc_blocker, limiter
 from ravelive.errors import ConfigError, one_line
 
 NATIVE_DIR = Path(__file__).with_name("native")
-SOURCES = (NATIVE_DIR / "rtcallback.c", NATIVE_DIR / "rtjack.c", NATIVE_DIR / "rtlimiter.c")
+SOURCES = tuple(NATIVE_DIR / name for name in ("rtcallback.c", "rtjack.c", "rtlimiter.c", "rtdcblock.c"))
 HEADER = NATIVE_DIR / "rtcallback.h"
 HASH_MARK = b"RAVELIVE_RT_SOURCE="
 CFLAGS = ("-std=c11", "-O2", "-fPIC", "-shared", "-pthread", "-Wall", "-Wextra", "-Werror")
@@ -150,7 +150,7 @@ class CallbackState:
 
     def __init__(self, input_ring, output_ring, fade_in, fallback: str, startup: int, wake_fd: int,
                  max_frames: int, gain_ramp: int = 1, audio_channels: int | None = None,
-                 limiter_rate: int | None = None):
+                 safety_rate: int | None = None):
         self.ffi, self.lib = load()
         self.channels = input_ring.channels
         self._keep = [input_ring.data, output_ring.data, fade_in]  # the C pointers refer to these
@@ -162,10 +162,12 @@ class CallbackState:
         s.last_late_block = -1  # no block counted late yet: block 0 (the stream's first) can be
         s.gain, s.gain_target, s.gain_now, s.gain_ramp = _GAIN_ONE, _GAIN_ONE, 1.0, gain_ramp
         s.audio_channels = self.channels if audio_channels is None else audio_channels  # not the CV jacks above them
-        if limiter_rate is not None:  # the true-peak limiter after the gain, at this stream rate
-            s.limit = 1
+        if safety_rate is not None:  # the DC blocker before the gain and the true-peak limiter after it, at this rate
+            s.safety = 1
+            self._keep += dc_blocker.configure(self.ffi.addressof(s, "dc_blocker"), self.ffi, self.channels,
+                                               s.audio_channels, safety_rate)
             self._keep += limiter.configure(self.ffi.addressof(s, "limiter"), self.ffi, self.channels,
-                                            s.audio_channels, limiter_rate)
+                                            s.audio_channels, safety_rate)
         s.input, s.output = self._pointer(input_ring.data), self._pointer(output_ring.data)
         s.fade_in, s.last, s.clock_output = self._pointer(fade_in), self._pointer(self._last), self._pointer(
             self._clock_output)
@@ -200,7 +202,7 @@ class CallbackState:
     @property
     def limiter_gain(self) -> float:
         """The limiter's gain on the last frame played (1.0: not limiting, or no limiter)."""
-        return self._state.limiter.gain if self._state.limit else 1.0
+        return self._state.limiter.gain if self._state.safety else 1.0
 
     def counter(self, name: str) -> int:
         return getattr(self._state, name)

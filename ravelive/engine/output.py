@@ -11,12 +11,13 @@ push, on the worker thread:
     engine output     the NaN/Inf guard: a chunk with any non-finite sample is replaced by the fallback
                       (the latency-aligned dry input, or silence), faded in and out, counted, and the
                       model's streaming state is reset (its own reset(), or `on_nonfinite` reloads it)
-      -> wet/dry mix against the dry -> DC blocker (`safety=True`, the default; `serve --no-limiter` drops it)
+      -> wet/dry mix against the dry
 
-The output gain and the true-peak limiter after it are not applied here: the C callback applies both as
-each period plays (`CallbackState.set_gain`, set by the server as gain/out changes; dsp/limiter.py), so a
-fader or a boost is heard in the next period rather than after the model's next block, limited, and it
-acts on a late block's fallback too.
+The DC blocker, the output gain and the true-peak limiter are not applied here: the C callback applies
+them as each period plays (dsp/dc_blocker.py; `CallbackState.set_gain`, set by the server as gain/out
+changes; dsp/limiter.py), so a fader or a boost is heard in the next period rather than after the model's
+next block, limited, and all three act on a late block's fallback too. (The DC blocker cost the worker
+more there than in C: each block starts with cold caches; benchmarks/output_stage.py.)
 
 Output sample j of the stage is the response to input sample j, and it is out once input j + `latency`
 has been pushed: `latency` is the engine's.
@@ -33,7 +34,6 @@ import numpy as np
 
 from ravelive.control.model_params import AttributeApplier, ControlSnapshot, ModelControls
 from ravelive.control.params import ParameterStore
-from ravelive.dsp.dc_blocker import DCBlocker
 from ravelive.dsp.fifo import AudioFifo
 from ravelive.dsp.smoothing import GainRamp, WetDryMix
 from ravelive.engine.realtime import FALLBACKS
@@ -75,7 +75,7 @@ class OutputStage:
     """The engine with the control snapshot applied and the output made safe, as a realtime Processor."""
 
     def __init__(self, engine: StreamEngine, store: ParameterStore[ControlSnapshot], controls: ModelControls,
-                 safety: bool = True, fallback: str = "dry", counters: SafetyCounters | None = None,
+                 fallback: str = "dry", counters: SafetyCounters | None = None,
                  on_nonfinite: Callable[[NonFiniteBurst], None] | None = None) -> None:
         if fallback not in FALLBACKS:
             raise ConfigError(f"fallback {fallback!r} is not one of {FALLBACKS}; pick one of them")
@@ -92,12 +92,10 @@ class OutputStage:
         self._input_gain = GainRamp(ramp, snapshot.input_gain)
         self._mix = WetDryMix(ramp, snapshot.wet)
         self._dry = AudioFifo(engine.channels, 2 * engine.latency + 4096)  # inputs whose output is not out yet
-        channels, rate = engine.output_channels, engine.sample_rate
-        self.dc_blocker = DCBlocker(channels, rate) if safety else None
         self.latency = engine.latency
         fade = np.linspace(0.0, 1.0, FADE + 2, dtype=np.float32)[1:-1]
         self._fade_in, self._fade_out = fade, 1.0 - fade
-        self._last_wet = np.zeros((channels, 1), dtype=np.float32)  # the last model sample played
+        self._last_wet = np.zeros((engine.output_channels, 1), dtype=np.float32)  # the last model sample played
         self._replacing = False  # inside a burst of non-finite output
 
     def frames_wanted(self) -> int:
@@ -120,8 +118,7 @@ class OutputStage:
             return wet
         dry = self._dry.read(wet.shape[1])
         wet = self._guard(wet, dry)
-        y = self._mix.apply(wet, dry, snapshot.wet)
-        return self.dc_blocker.process(y) if self.dc_blocker else y
+        return self._mix.apply(wet, dry, snapshot.wet)
 
     # -- the NaN/Inf guard ---------------------------------------------------------------------
 

@@ -24,9 +24,9 @@ from a push's first frame to the callback that completes it, less the one
 period that the margin already counts. So no sample of the latency is spent on
 nothing: one sample less and the worst-placed push would lose a period.
 
-The output gain and the true-peak limiter are the callback's too (a fader or a boost is heard in the next
-period, limited): it reads the output ring the limiter's delay ahead of the device, so the schedule counts
-that delay as part of the processor's latency.
+The DC blocker, the output gain and the true-peak limiter are the callback's too (a fader or a boost is
+heard in the next period, limited): it reads the output ring the limiter's delay ahead of the device, so the
+schedule counts that delay as part of the processor's latency.
 
 Fallback: a period whose output is not ready plays the dry input delayed by
 the same latency (or silence), faded in from the last played sample; when the
@@ -97,8 +97,10 @@ class RealtimeConfig:
     fade: int = 64  # samples of the fades into and out of the fallback
     startup: int = 0  # frames after the stream starts whose late periods count as start-up, not as late ones
     gain_ramp: int = 1  # frames a change of the output gain (CallbackState.set_gain) ramps over
-    audio_channels: int | None = None  # the channels the gain and limiter act on, the first ones (CV jacks follow)
-    limiter: bool = False  # the true-peak limiter after the output gain, in the callback (its delay is latency)
+    audio_channels: int | None = None  # the channels the DC blocker, gain and limiter act on, the first ones (CV
+    # jacks follow)
+    limiter: bool = False  # in the callback: the DC blocker before the output gain, the true-peak limiter after it
+    # (the limiter's delay is latency)
 
 
 def whole_periods(margin: int, period: int) -> int:
@@ -205,7 +207,7 @@ class Realtime:
         self.native = CallbackState(self._input, self._output, fade, config.fallback, config.startup,
                                     self._wake_write, max_frames=config.ring_frames // 4, gain_ramp=config.gain_ramp,
                                     audio_channels=config.audio_channels,
-                                    limiter_rate=config.sample_rate if config.limiter else None)
+                                    safety_rate=config.sample_rate if config.limiter else None)
         self.native.store("latency", latency)
         self.native.store("block", config.block)
         # Positions on the device timeline: `played` (callback) lives in C, the worker's own ones here.

@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 
+from ravelive.dsp.dc_blocker import DCBlocker
 from ravelive.dsp.limiter import CEILING_DBTP, TruePeakLimiter
 from ravelive.engine.realtime import Realtime, RealtimeConfig
 from ravelive.errors import ConfigError
@@ -31,13 +32,14 @@ class BlockDelay:
 
     step = BLOCK
 
-    def __init__(self, latency: int = BLOCK - 1, gain: float = 1.0, slow_blocks=(), sleep: float = 0.0, ramp=True):
+    def __init__(self, latency: int = BLOCK - 1, gain: float = 1.0, slow_blocks=(), sleep: float = 0.0, ramp=True,
+                 channels: int = 1):
         self.latency = latency
         self.ramp = ramp
         self.gain = gain
         self.slow_blocks = set(slow_blocks)
         self.sleep = sleep
-        self.pending = np.zeros((1, 0), dtype=np.float32)
+        self.pending = np.zeros((channels, 0), dtype=np.float32)
         self.seen = 0
         self.expected = None
         self.pushes = []  # frames of each push
@@ -448,10 +450,28 @@ def test_the_limiter_holds_a_24_db_boost_under_the_ceiling_from_the_next_period_
     after = drive(limited, signal[half:], wait_for_worker=True)
     limited.close()
     latency = limited.latency
-    np.testing.assert_allclose(before[latency:], signal[: half - latency], atol=1e-6)  # unity below the ceiling
+    dc_blocked = DCBlocker(1, RATE).process(signal.T).T  # the callback's DC blocker runs before the gain
+    np.testing.assert_allclose(before[latency:], dc_blocked[: half - latency], atol=1e-6)  # unity below the ceiling
     heard = after[lookahead : lookahead + PERIOD]  # the boost enters the limiter with the next period it reads
-    assert np.abs(heard).max() > 4 * np.abs(before[-PERIOD:]).max()  # heard at once ...
+    unboosted = dc_blocked[half + lookahead - latency :][:PERIOD]  # what those samples play at unity
+    assert np.sqrt(np.mean(heard**2)) > 3 * np.sqrt(np.mean(unboosted**2))  # heard at once (+9.5 dB at least) ...
     assert true_peak(after.T) <= np.float32(10 ** (CEILING_DBTP / 20))  # ... and limited
+
+
+def test_the_dc_blocker_removes_an_offset_from_the_model_and_the_fallback_on_the_audio_channels_only():
+    config = RealtimeConfig(sample_rate=RATE, channels=2, period=PERIOD, block=BLOCK, margin=PERIOD,
+                            ring_frames=1 << 14, fade=16, audio_channels=1, limiter=True)  # channel 2: a CV jack
+    offset = np.full((40 * PERIOD, 2), 0.25, dtype=np.float32)
+    for started in (True, False):  # the model's output; never started, the dry fallback
+        realtime = Realtime(BlockDelay(ramp=False, channels=2), config)
+        if started:
+            realtime.start()
+        played = drive(realtime, offset, wait_for_worker=started)
+        realtime.close()
+        tail = played[-PERIOD:]
+        assert played[:, 0].max() > 0.2  # the offset's step comes through ...
+        assert np.abs(tail[:, 0]).max() < 0.001  # ... and decays on the audio channel
+        np.testing.assert_array_equal(tail[:, 1], 0.25)  # the CV jack keeps its DC
 
 
 def test_the_fallback_plays_no_nan_and_nothing_over_the_ceiling():

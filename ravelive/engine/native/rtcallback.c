@@ -8,8 +8,9 @@
  *      sample played, and the first period that is ready again fades back to the model; the dry input
  *      bypasses the worker's output stage, so it is made safe here: a non-finite sample plays 0 (it must
  *      not reach the limiter's state), the rest is clipped to the limiter's ceiling;
- *   4. the output gain (ramped) and, unless --no-limiter, the true-peak limiter (rtlimiter.c): the ring is
- *      read the limiter's delay ahead of the device, so what it plays is still at `start + latency`;
+ *   4. unless --no-limiter, the DC blocker (rtdcblock.c); the output gain (ramped); unless --no-limiter, the
+ *      true-peak limiter (rtlimiter.c): the ring is read the limiter's delay ahead of the device, so what
+ *      it plays is still at `start + latency`;
  *   5. what was played is copied for the recorder, and the period is counted.
  * The same function runs on PortAudio's thread (a PaStreamCallback: rl_callback's signature is
  * PortAudio's) and on the clock thread below, which paces headless runs from absolute deadlines.
@@ -231,7 +232,7 @@ int rl_callback(const void *input, void *output, unsigned long frame_count, cons
             ssize_t written = write((int)s->wake_fd, &byte, 1); /* EAGAIN: the pipe is full, the worker awake */
             (void)written;
         }
-        int64_t at = start + (s->limit ? s->limiter.delay : 0); /* the limiter plays it `delay` frames later */
+        int64_t at = start + (s->safety ? s->limiter.delay : 0); /* the limiter plays it `delay` frames later */
         int64_t ready = atomic_load_explicit(&s->ready, memory_order_acquire) - at;
         if (ready >= frames) {
             ring_read(s->output, s->ring_frames, s->channels, at, out, frames);
@@ -240,8 +241,9 @@ int rl_callback(const void *input, void *output, unsigned long frame_count, cons
             enter_fallback(s, at, ready > 0 ? ready : 0, out, frames);
         }
         memcpy(s->last, out + (frames - 1) * s->channels, (size_t)s->channels * sizeof(float)); /* before the gain */
+        if (s->safety) rl_dc_block(&s->dc_blocker, out, frames);
         apply_gain(s, out, frames); /* the fallback too: a fader down silences a late block's dry input */
-        if (s->limit) rl_limit(&s->limiter, out, frames);
+        if (s->safety) rl_limit(&s->limiter, out, frames);
         if (s->record != NULL) record(s, out, frames);
     }
     if (status & XRUN_FLAGS) atomic_fetch_add_explicit(&s->xruns, 1, memory_order_relaxed);

@@ -41,6 +41,14 @@ struct rl_limiter {        /* rtlimiter.c: the true-peak limiter's constants (ds
     double gain;            /* the gain on the last frame out (1.0: not limiting) */
 };
 
+struct rl_dc_blocker {     /* rtdcblock.c: dsp/dc_blocker.py's one-pole high-pass on the audio channels */
+    int64_t channels;       /* channels of a frame */
+    int64_t audio_channels; /* the first ones, filtered (the CV jacks above them pass: their DC is the signal) */
+    double pole;            /* R */
+    double *x;              /* [audio_channels]: the last input sample */
+    double *y;              /* [audio_channels]: the last output sample */
+};
+
 struct rl_state {
     /* Set once by Python before the first period. */
     int64_t channels;
@@ -66,7 +74,9 @@ struct rl_state {
     int64_t clock_rate;    /* clock frames per second */
     int64_t gain_ramp;     /* frames over which the output gain reaches a new `gain` */
     int64_t audio_channels; /* the first channels, the audio ones, take the gain (CV jacks above them do not) */
-    int64_t limit;         /* 1: the limiter runs after the gain, reading the ring its delay ahead */
+    int64_t safety;        /* 1: the DC blocker runs before the gain and the limiter after it (reading the ring
+                              the limiter's delay ahead) */
+    struct rl_dc_blocker dc_blocker;
     struct rl_limiter limiter;
 
     /* Positions on the device timeline (frames), each written by one side only. */
@@ -111,6 +121,7 @@ int rl_clock_start(struct rl_state *state, int64_t period, int64_t sample_rate);
 void rl_clock_stop(struct rl_state *state);
 int64_t rl_state_size(void);
 void rl_limit(struct rl_limiter *limiter, float *frames, int64_t count); /* in place, output `delay` late */
+void rl_dc_block(struct rl_dc_blocker *blocker, float *frames, int64_t count); /* in place, no delay */
 const char *rl_source_hash(void);
 
 /* rtjack.c: our own JACK client running rl_callback (libjack is opened at run time, not linked). */
