@@ -1,6 +1,6 @@
 """`ravelive serve` on a JACK dummy server with RAVE-v2-sized models: late blocks, latency, CPU overhead.
 
-    .venv/bin/python benchmarks/realtime.py [--seconds 20] [--rounds 3] [--threads 1] [--model FILE.ts]
+    .venv/bin/python benchmarks/realtime.py [--seconds 20] [--rounds 5] [--threads 1] [--model FILE.ts]
                                             [--period 256] [--latency-margin MS|auto]
 
 Two runs: a model at the server's own rate (48 kHz), and a 44.1 kHz model
@@ -247,7 +247,8 @@ def scenario(model_path: Path, rate: int, args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="of each run of serve and of the live host")
-    parser.add_argument("--rounds", type=int, default=3, help="runs of each, in turn")
+    parser.add_argument("--rounds", type=int, default=5, help="runs of each, in turn (one round's ratio varies "
+                        "+-4%% on a shared machine)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--period", type=int, default=256)
     parser.add_argument("--model", type=Path, help="a .ts file (default: the RAVE-v2-shaped models, built here)")
