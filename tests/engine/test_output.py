@@ -41,7 +41,7 @@ def test_the_latency_is_the_engines_and_an_impulse_arrives_exactly_there(identit
     assert y[0, 300 + stage.latency] == 0.5
 
 
-def test_the_stage_plays_the_model_output_untouched_the_safety_stages_are_the_callbacks(identity_model_path):
+def test_the_stage_plays_an_offset_through_the_dc_blocker_is_the_callbacks(identity_model_path):
     x = noise(1.0) + 0.25  # an offset too: the DC blocker runs in the callback (engine.realtime), not here
     stage = stage_for(identity_model_path)
     np.testing.assert_array_equal(played(stage, x)[:, stage.latency :], x[:, : -stage.latency])
