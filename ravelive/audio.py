@@ -141,9 +141,12 @@ def device_period(device: int | str | None) -> int | None:
         output = sd.query_devices(device, "output")
     except (ValueError, sd.PortAudioError):
         return None
-    if sd.query_hostapis(output["hostapi"])["name"] != JACK_API:
-        return None
-    return _jack_server_period()
+    return _jack_server_period() if _on_jack(sd, output) else None
+
+
+def _on_jack(sd, device: dict) -> bool:
+    """Whether a device PortAudio describes (query_devices) belongs to its JACK host API."""
+    return sd.query_hostapis(device["hostapi"])["name"] == JACK_API
 
 
 def _jack_server_period() -> int | None:
@@ -165,7 +168,7 @@ def check_device(settings: AudioSettings) -> None:
     sd = _portaudio()
     try:
         output = sd.query_devices(settings.output_device, "output")
-        if sd.query_hostapis(output["hostapi"])["name"] == JACK_API:
+        if _on_jack(sd, output):
             if int(output["default_samplerate"]) != settings.sample_rate:
                 raise AudioDeviceError(_jack_refusal(output["name"], settings,
                                                      f"the server runs at {int(output['default_samplerate'])} Hz"))
@@ -310,7 +313,7 @@ class AudioPath:
         except (sd.PortAudioError, ValueError) as error:
             raise AudioDeviceError(f"audio device {input_device or 'default'}/{output_device or 'default'}: "
                                    f"{one_line(error)}; check `ravelive devices` and pick one it lists") from error
-        if sd.query_hostapis(devices[1]["hostapi"])["name"] == JACK_API:
+        if _on_jack(sd, devices[1]):
             if devices[0]["name"] != devices[1]["name"]:
                 raise AudioDeviceError(f"JACK: capture '{devices[0]['name']}' and playback '{devices[1]['name']}' "
                                        f"differ; give one JACK client (e.g. --device system)")
