@@ -105,6 +105,7 @@ def midi_path(server, directory):
     map_file = Path(directory) / "map.toml"
     map_file.write_text(MIDI_MAP)
     midi = MidiService.start(server.controls, MidiConfig(inputs=("knobs",), api="jack", map_file=map_file))
+    midi.attach_audio(server.audio)  # as serve does: gain/out's CCs also go straight to the callback's gain
     deadline = time.monotonic() + 10
     while "in: none" in midi.describe() and time.monotonic() < deadline:
         time.sleep(0.05)

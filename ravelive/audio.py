@@ -278,6 +278,8 @@ class AudioPath:
         self._stream = None
         self._jack = None  # our own JACK client, instead of a PortAudio stream, on JACK devices
         self._jack_device: str | None = None
+        self._midi_sources: set[str] = set()  # JACK MIDI ports connected to our client's midi_in (connect_midi)
+        self._midi_refused: set[str] = set()  # ... and those JACK refused, reported once
         self._clock = False
         self._names: tuple[str, str] | None = None  # "name, host API" of the open devices, to reopen them
         self._watcher: threading.Thread | None = None
@@ -359,7 +361,42 @@ class AudioPath:
         except OSError as error:
             raise AudioDeviceError(_jack_refusal(device, s, str(error))) from error
         self._jack_device = device
+        self._midi_sources.clear()  # a new client: nothing is connected to its midi_in yet
         self.description = f"{JACK_API}: in '{device}', out '{device}'"
+
+    # -- MIDI straight into the callback's gain (engine/native/rtjack.c, control/midi/gain_table.py) ----------
+
+    def use_midi_gain(self, cells) -> None:
+        """The CCs our JACK client applies to the output gain itself (native.use_midi_gain)."""
+        left_out = self._native.use_midi_gain(cells)
+        if left_out:
+            log.info("%d MIDI controls of gain/out are applied a cycle later: more curves than the table holds",
+                     left_out)
+
+    @property
+    def midi_gain_events(self) -> int:
+        """CCs our JACK client has applied to the output gain in the cycle they came."""
+        return self._native.counter("midi_gain_events")
+
+    def connect_midi(self, sources: list[str]) -> None:
+        """Keep our JACK client's midi_in connected to exactly the JACK MIDI ports the control thread reads
+        (present now): a port that went and came back is connected again, and so is a reopened client.
+        No-op unless the audio runs on our JACK client."""
+        with self._lock:
+            if self._jack is None:
+                return
+            self._midi_sources &= set(sources)  # gone: JACK dropped the connection with the port
+            for source in sources:
+                if source in self._midi_sources:
+                    continue
+                try:
+                    self._native.connect_jack_midi(self._jack, source)
+                except OSError as error:
+                    if source not in self._midi_refused:
+                        self._midi_refused.add(source)
+                        log.warning("%s; its CCs reach gain/out a JACK cycle later", error)
+                    continue
+                self._midi_sources.add(source)
 
     # -- device loss -----------------------------------------------------------------------
 

@@ -61,6 +61,8 @@ def run(config: ServeConfig, report: Callable[[str], None]) -> dict[str, Any]:
             cv = CvControl(server.cv_signals, server.controls, config.cv, presets_dir,
                            learn=_learn_hook(midi)).start()
         server.start()
+        if midi is not None:  # on JACK, gain/out's CCs are heard in the cycle they come (control/midi/gain_table.py)
+            midi.attach_audio(server.audio)
         if config.preset == AUTOSAVE_NAME:  # an installation resumes where it was left, after a power cut too
             autosave = Autosave(PresetLibrary(presets_dir), server.controls, str(server.model_path)).start()
         report(server.describe_start())

@@ -20,7 +20,8 @@ from ravelive.engine import native  # noqa: E402
 
 TARGETS = {"x86_64": ("gcc", "Advanced Micro Devices X86-64"), "aarch64": ("aarch64-linux-gnu-gcc", "AArch64")}
 SYMBOLS = ("rl_callback", "rl_load", "rl_store", "rl_clock_start", "rl_clock_stop", "rl_state_size", "rl_source_hash",
-           "rl_jack_open", "rl_jack_running", "rl_jack_close", "rl_jack_period", "rl_limit", "rl_dc_block")
+           "rl_jack_open", "rl_jack_running", "rl_jack_close", "rl_jack_period", "rl_jack_connect_midi", "rl_limit",
+           "rl_dc_block", "rl_use_midi_gain")
 
 
 def check(architecture: str) -> list[str]:

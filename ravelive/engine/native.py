@@ -21,6 +21,7 @@ import platform
 import shutil
 import subprocess
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import cffi
@@ -171,6 +172,8 @@ class CallbackState:
         s.input, s.output = self._pointer(input_ring.data), self._pointer(output_ring.data)
         s.fade_in, s.last, s.clock_output = self._pointer(fade_in), self._pointer(self._last), self._pointer(
             self._clock_output)
+        self._midi_gain_table = None  # the table the JACK client reads (use_midi_gain) ...
+        self._retired_gain_tables: list[tuple[object, int]] = []  # ... and those replaced, with the period count then
         self._positions = {name: self.ffi.addressof(s, name) for name in
                            ("latency", "block", "played", "wake_at", "ready", "recorded", "saved", "gain")}
 
@@ -276,6 +279,40 @@ class CallbackState:
         if jack == self.ffi.NULL:
             raise OSError(self.ffi.string(error).decode(errors="replace"))
         return jack
+
+    def use_midi_gain(self, cells: Mapping[tuple[int, int], Sequence[float]]) -> int:
+        """Our JACK client sets the output gain itself from these CCs, in the cycle they come (rtjack.c):
+        (channel 0-15, CC number) -> the linear gain at each CC value 0..127 (control/midi/gain_table.py).
+        Returns how many cells did not fit: they have more distinct curves than the table's rows."""
+        table = self.ffi.new("struct rl_midi_gain *")
+        rows: dict[tuple[float, ...], int] = {}
+        for channel in range(16):
+            for number in range(128):
+                table.row[channel][number] = -1
+        left_out = 0
+        for (channel, number), gains in cells.items():
+            row = rows.setdefault(tuple(gains), len(rows))
+            if row >= len(table.gain):
+                left_out += 1
+                continue
+            table.row[channel][number] = row
+            for value, gain in enumerate(gains):
+                table.gain[row][value] = round(max(0.0, gain) * _GAIN_ONE)
+        # A period may still read the table it replaces: that one is freed once two more periods have run.
+        periods = self.counter("periods")
+        self._retired_gain_tables = [(old, at) for old, at in self._retired_gain_tables if periods - at < 2]
+        if self._midi_gain_table is not None:
+            self._retired_gain_tables.append((self._midi_gain_table, periods))
+        self._midi_gain_table = table
+        self.lib.rl_use_midi_gain(self._state, table)
+        return left_out
+
+    def connect_jack_midi(self, jack, source: str) -> None:
+        """Connect JACK MIDI port `source` to our JACK client's midi_in (registered on the first call); OSError
+        if JACK refuses."""
+        error = self.ffi.new("char[]", 256)
+        if self.lib.rl_jack_connect_midi(jack, source.encode(), error, 256) != 0:
+            raise OSError(self.ffi.string(error).decode(errors="replace"))
 
     def jack_running(self, jack) -> bool:
         """False once the JACK server has shut the client down."""

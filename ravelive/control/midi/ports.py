@@ -42,6 +42,7 @@ from ravelive.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 CLIENT_NAME = "ravelive-midi"  # our own ports start with this; patterns never match them (JACK lists them too)
+OWN_PREFIXES = (CLIENT_NAME, "ravelive:")  # ... nor the audio's JACK client's (audio.py), whose midi_in is an input
 ACTIVE_POLL_SECONDS = 0.001  # JACK: how often inputs are read while a control moves
 ACTIVE_SECONDS = 1.0  # ... for this long after the last message
 IDLE_POLL_SECONDS = 0.004  # ... and then. Idle MIDI on JACK, test machine: 5% of a core polling every 1 ms,
@@ -169,6 +170,12 @@ class MidiPorts:
                         failed += 1
         return failed
 
+    def jack_sources(self) -> list[str]:
+        """The JACK MIDI ports the inputs are connected to now (none off JACK; a virtual input has none)."""
+        if self._probe_in is None or self._probe_in.get_current_api() != rtmidi.API_UNIX_JACK:
+            return []
+        return [o.name for o in list(self._opened_in.values()) if o.present and o.name]
+
     @property
     def has_outputs(self) -> bool:
         return any(o.present for o in self._opened_out.values())
@@ -198,14 +205,14 @@ class MidiPorts:
 
     def _follow(self, listed: list[str], patterns: Sequence[str], opened: dict[str, _Opened],
                 open_one: Callable[[int, str], None], kind: str) -> None:
-        names = [name for name in listed if not name.startswith(CLIENT_NAME)]
+        names = [name for name in listed if not name.startswith(OWN_PREFIXES)]
         for name, entry in opened.items():
             if entry.name and entry.present and name not in names:
                 entry.present = False
                 self.report(f"MIDI {kind} {name!r} vanished; reconnecting when it comes back")
         for pattern in patterns:
             matches = [(index, name) for index, name in enumerate(listed) if pattern.lower() in name.lower()
-                       and not name.startswith(CLIENT_NAME)]
+                       and not name.startswith(OWN_PREFIXES)]
             if not matches:
                 if pattern not in self._missing and not any(pattern.lower() in n.lower() for n in opened):
                     self._missing.add(pattern)
@@ -270,8 +277,8 @@ def list_ports(api_name: str | None) -> tuple[list[str], list[str]]:
     except (rtmidi.SystemError, rtmidi.RtMidiError) as error:
         raise ConfigError(f"MIDI backend cannot be used ({error}); no ALSA sequencer or JACK server?") from error
     try:
-        inputs = [name for name in probe_in.get_ports() if not name.startswith(CLIENT_NAME)]
-        return inputs, [name for name in probe_out.get_ports() if not name.startswith(CLIENT_NAME)]
+        inputs = [name for name in probe_in.get_ports() if not name.startswith(OWN_PREFIXES)]
+        return inputs, [name for name in probe_out.get_ports() if not name.startswith(OWN_PREFIXES)]
     finally:
         probe_in.delete()
         probe_out.delete()

@@ -10,6 +10,11 @@ them (control/midi/decode.py), turns events into values
 control as `source`; it also polls the ports for hot-plug and finishes MIDI
 learn. Nothing here runs on the audio path. Every fault is counted by
 kind; `status()` gives the counters for `/ravelive/status`.
+
+On JACK, `attach_audio(server.audio)` also hands the audio's own JACK
+client the `gain/out` bindings as a lookup table and the ports to listen
+to (control/midi/gain_table.py says why): the fader is heard in the cycle
+its CC arrives, not one later.
 """
 
 import collections
@@ -19,11 +24,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ravelive.control.midi.binding import Binding
 from ravelive.control.midi.decode import Decoder, Source, Tokenizer
 from ravelive.control.midi.feedback import MidiFeedback
+from ravelive.control.midi.gain_table import gain_cells
 from ravelive.control.midi.learn import Learner, learnable, write_bindings
 from ravelive.control.midi.mapping import ControlMapping, MidiMap, load_map
 from ravelive.control.midi.ports import MidiPorts, resolve_api
@@ -54,6 +60,17 @@ class MidiConfig:
     feedback_rate: float = 200.0  # feedback rounds per second at most (motor faders move smoothly at 100)
 
 
+class DirectGain(Protocol):
+    """What the audio offers MIDI: CCs it applies to the output gain itself (audio.AudioPath)."""
+
+    def use_midi_gain(self, cells: dict[tuple[int, int], tuple[float, ...]]) -> None: ...
+
+    def connect_midi(self, sources: list[str]) -> None: ...
+
+    @property
+    def midi_gain_events(self) -> int: ...
+
+
 class MidiService:
     """The MIDI side of one server; see the module docstring."""
 
@@ -75,6 +92,7 @@ class MidiService:
         self._learning: tuple[Learner, Callable[[str | None], None]] | None = None
         self._lock = threading.Lock()  # map, bindings and learner: written by OSC, read by the control thread
         self._ports: MidiPorts | None = None
+        self._audio: DirectGain | None = None
         self.feedback = MidiFeedback(self._send, self.faults, config.feedback_rate)
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="ravelive-midi", daemon=True)
@@ -112,6 +130,14 @@ class MidiService:
         return service
 
     # ---- what OSC and the server use -----------------------------------------------------------
+
+    def attach_audio(self, audio: DirectGain) -> None:
+        """Hand `audio` the gain/out bindings and, on JACK, the ports read (again at each map change and poll)."""
+        with self._lock:
+            self._audio = audio
+            audio.use_midi_gain(gain_cells(self._bindings, self._map))
+        if self._ports is not None:
+            audio.connect_midi(self._ports.jack_sources())
 
     def learn(self, name: str, done: Callable[[str | None], None]) -> None:
         """Bind the next control moved to `name`; done(None) once bound, done(reason) if replaced or refused."""
@@ -157,7 +183,8 @@ class MidiService:
         faults["queue_full"] = self._ports.dropped if self._ports is not None else 0
         return {"midi_faults": sum(faults.values()),
                 "midi": {"ports": ports, "messages": self.messages, "writes": self.writes,
-                         "bindings": len(self._bindings), **faults}}
+                         "bindings": len(self._bindings),
+                         "gain_in_cycle": self._audio.midi_gain_events if self._audio is not None else 0, **faults}}
 
     def describe(self) -> str:
         """One line for the start-up report."""
@@ -194,6 +221,8 @@ class MidiService:
                 if now >= next_poll and self._ports is not None:
                     if self._ports.poll():  # a fader box plugged in: show it every value
                         self.feedback.show(self._bindings, self.store.values())
+                    if self._audio is not None:
+                        self._audio.connect_midi(self._ports.jack_sources())
                     next_poll = now + self.config.poll_seconds
                 self._finish_learning(now, None)
             except Exception:  # the boundary: no byte a controller sends may stop MIDI
@@ -286,6 +315,8 @@ class MidiService:
         self._bindings = bindings
         self._decoders = {}  # the pairs and NRPN use may have changed
         self.feedback.use(bindings)
+        if self._audio is not None:
+            self._audio.use_midi_gain(gain_cells(bindings, midi_map))
 
     def _new_decoder(self) -> Decoder:
         return Decoder(self._map.pairs, self._map.uses_parameters)

@@ -259,6 +259,10 @@ void rl_store(int64_t *position, int64_t value) {
     atomic_store((_Atomic int64_t *)position, value);
 }
 
+void rl_use_midi_gain(struct rl_state *s, struct rl_midi_gain *table) {
+    atomic_store_explicit(&s->midi_gain, table, memory_order_release); /* the table is written before */
+}
+
 /* Headless mode: one period per period of real time, from absolute deadlines (no drift). */
 static void *clock_main(void *argument) {
     struct rl_state *s = argument;

@@ -49,6 +49,12 @@ struct rl_dc_blocker {     /* rtdcblock.c: dsp/dc_blocker.py's one-pole high-pas
     double *y;              /* [audio_channels]: the last output sample */
 };
 
+struct rl_midi_gain {       /* rtjack.c: absolute 7-bit CCs bound to gain/out, as the MIDI control thread compiles
+                               them (control/midi/gain_table.py): the JACK client applies one in the cycle it comes */
+    int16_t row[16][128];   /* channel (0-15), CC number -> the row of `gain` it sets; -1: not bound */
+    int64_t gain[16][128];  /* row, CC value -> the value `rl_state.gain` takes */
+};
+
 struct rl_state {
     /* Set once by Python before the first period. */
     int64_t channels;
@@ -89,7 +95,8 @@ struct rl_state {
     _Atomic int64_t saved;     /* recorder: frames taken out of `record` */
     _Atomic int64_t clock_run; /* Python: 1 while the clock thread should run */
     _Atomic int64_t gain;      /* control thread: the output gain in units of 2^-30, applied to each period as it
-                                  plays, before the limiter */
+                                  plays, before the limiter; also our JACK client, from a CC in `midi_gain` */
+    struct rl_midi_gain *_Atomic midi_gain; /* control thread: NULL, or the CCs the JACK client applies itself */
 
     /* Counters, written by the callback only. */
     _Atomic int64_t periods;              /* periods run */
@@ -104,6 +111,7 @@ struct rl_state {
     _Atomic int64_t rt_result;            /* 0: no period yet, 1: raised to SCHED_FIFO, 2: realtime already,
                                              3: not asked, < 0: -errno of the refusal */
     _Atomic int64_t rt_priority_now;      /* the audio thread's SCHED_FIFO/RR priority after the first period */
+    _Atomic int64_t midi_gain_events;     /* CCs our JACK client applied to `gain` from `midi_gain` */
 
     /* Callback-private. */
     int64_t in_fallback;
@@ -117,6 +125,7 @@ int rl_callback(const void *input, void *output, unsigned long frames, const rl_
                 unsigned long status, void *state);
 int64_t rl_load(const int64_t *position);
 void rl_store(int64_t *position, int64_t value);
+void rl_use_midi_gain(struct rl_state *state, struct rl_midi_gain *table); /* NULL: none */
 int rl_clock_start(struct rl_state *state, int64_t period, int64_t sample_rate);
 void rl_clock_stop(struct rl_state *state);
 int64_t rl_state_size(void);
@@ -131,6 +140,7 @@ struct rl_jack *rl_jack_open(struct rl_state *state, const char *client_name, co
 int64_t rl_jack_running(struct rl_jack *jack);
 void rl_jack_close(struct rl_jack *jack);
 int64_t rl_jack_period(char *error, int64_t error_size); /* the running server's frames per period; -1: none */
+int rl_jack_connect_midi(struct rl_jack *jack, const char *source, char *error, int64_t error_size); /* 0: done */
 /* cdef end */
 
 #endif

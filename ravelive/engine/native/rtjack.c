@@ -5,6 +5,14 @@
  * fails an assertion, so a restarted server could never be used again in the same process. A client
  * of our own is closed and opened again. libjack is opened with dlopen, so the library needs no JACK
  * at build time and loads where JACK is not installed.
+ *
+ * MIDI on JACK: rtmidi's client receives a CC in the cycle after it was sent, and by the time the control
+ * thread has decoded it and set the output gain, this cycle's callback has run: the knob is heard a cycle
+ * later than it could be (at period 256 and a 512-frame model block, more than a block after the send). So
+ * once the control thread connects a source here (rl_jack_connect_midi), a MIDI port of ours takes the same
+ * messages, and each period starts by looking up the CCs it holds in the table the control thread compiled
+ * (rl_state.midi_gain: absolute 7-bit CCs bound to gain/out) and setting the gain: a table lookup, no
+ * decoding. The control thread still decodes every message and writes the store, which sets the same gain.
  */
 #define _GNU_SOURCE
 #include "rtcallback.h"
@@ -17,9 +25,15 @@
 
 enum { MAX_CHANNELS = 64, NO_START_SERVER = 0x01, PORT_IS_INPUT = 0x1, PORT_IS_OUTPUT = 0x2 };
 #define AUDIO_TYPE "32 bit float mono audio"
+#define MIDI_TYPE "8 bit raw midi"
 
 typedef void jack_client_t;
 typedef void jack_port_t;
+typedef struct {
+    uint32_t time;
+    size_t size;
+    unsigned char *buffer;
+} jack_midi_event_t;
 
 struct jack_api { /* the few libjack functions used, resolved once */
     jack_client_t *(*client_open)(const char *, int, int *, ...);
@@ -37,6 +51,8 @@ struct jack_api { /* the few libjack functions used, resolved once */
     void (*free)(void *);
     uint32_t (*get_sample_rate)(jack_client_t *);
     uint32_t (*get_buffer_size)(jack_client_t *);
+    uint32_t (*midi_get_event_count)(void *);
+    int (*midi_event_get)(jack_midi_event_t *, void *, uint32_t);
 };
 
 struct rl_jack {
@@ -47,6 +63,7 @@ struct rl_jack {
     int64_t period;
     jack_port_t *inputs[MAX_CHANNELS];
     jack_port_t *outputs[MAX_CHANNELS];
+    jack_port_t *_Atomic midi_in; /* registered by the first rl_jack_connect_midi */
     float *captured; /* [period][channels] interleaved */
     float *played;
     _Atomic int64_t running;
@@ -85,9 +102,30 @@ static struct jack_api *load_api(char *error, int64_t size) {
     RESOLVE(free, "jack_free");
     RESOLVE(get_sample_rate, "jack_get_sample_rate");
     RESOLVE(get_buffer_size, "jack_get_buffer_size");
+    RESOLVE(midi_get_event_count, "jack_midi_get_event_count");
+    RESOLVE(midi_event_get, "jack_midi_event_get");
 #undef RESOLVE
     loaded = 1;
     return &api;
+}
+
+/* The CCs of this cycle that the control thread's table binds to gain/out: the gain is theirs from this period. */
+static void apply_midi_gain(struct rl_jack *j, uint32_t frames) {
+    jack_port_t *port = atomic_load_explicit(&j->midi_in, memory_order_acquire);
+    struct rl_midi_gain *table = atomic_load_explicit(&j->state->midi_gain, memory_order_acquire);
+    if (port == NULL || table == NULL) return;
+    void *buffer = j->api->port_get_buffer(port, frames);
+    uint32_t count = j->api->midi_get_event_count(buffer);
+    for (uint32_t i = 0; i < count; i++) {
+        jack_midi_event_t event;
+        if (j->api->midi_event_get(&event, buffer, i) != 0 || event.size != 3) continue;
+        const unsigned char *bytes = event.buffer;
+        if ((bytes[0] & 0xF0) != 0xB0 || bytes[1] > 127 || bytes[2] > 127) continue; /* not a whole CC */
+        int row = table->row[bytes[0] & 0x0F][bytes[1]];
+        if (row < 0) continue;
+        atomic_store_explicit(&j->state->gain, table->gain[row][bytes[2]], memory_order_relaxed);
+        atomic_fetch_add_explicit(&j->state->midi_gain_events, 1, memory_order_relaxed);
+    }
 }
 
 static int process(uint32_t frames, void *argument) {
@@ -104,6 +142,7 @@ static int process(uint32_t frames, void *argument) {
         const float *in = j->api->port_get_buffer(j->inputs[c], frames);
         for (int64_t i = 0; i < n; i++) j->captured[i * channels + c] = in[i];
     }
+    apply_midi_gain(j, frames);
     unsigned long status = atomic_exchange(&j->xrun, 0) ? 0x4 : 0; /* paOutputUnderflow */
     rl_callback(j->captured, j->played, frames, NULL, status, j->state);
     for (int64_t c = 0; c < channels; c++) {
@@ -229,6 +268,24 @@ struct rl_jack *rl_jack_open(struct rl_state *state, const char *client_name, co
         return NULL;
     }
     return j;
+}
+
+int rl_jack_connect_midi(struct rl_jack *j, const char *source, char *error, int64_t error_size) {
+    jack_port_t *port = atomic_load(&j->midi_in);
+    if (port == NULL) {
+        port = j->api->port_register(j->client, "midi_in", MIDI_TYPE, PORT_IS_INPUT, 0);
+        if (port == NULL) {
+            snprintf(error, (size_t)error_size, "JACK refused to register port midi_in");
+            return -1;
+        }
+        atomic_store(&j->midi_in, port);
+    }
+    int result = j->api->connect(j->client, source, j->api->port_name(port));
+    if (result != 0 && result != 17 /* EEXIST */) {
+        snprintf(error, (size_t)error_size, "JACK refused to connect %s to %s", source, j->api->port_name(port));
+        return -1;
+    }
+    return 0;
 }
 
 int64_t rl_jack_running(struct rl_jack *j) {
