@@ -26,7 +26,10 @@ Target: control delay at most one model block. Prints its ratio to one block.
 - `--path midi`: a controller port in this process sends CC 7 (mapped to
   gain/out, -60..0 dB) and CC 8 (0..+24 dB) over real JACK MIDI on the same
   server as the audio (one clock, as on a JACK rig), and the server's
-  MidiService reads them. JACK delivers MIDI once per cycle.
+  MidiService reads them. JACK delivers MIDI once per cycle; attached to
+  the audio as serve attaches it, the MidiService also hands these two
+  bindings to serve's JACK client, which applies them in the cycle they
+  arrive (control/midi/gain_table.py).
 - `--path both`: OSC, then MIDI.
 
     .venv/bin/python benchmarks/control_latency.py [--repeats 20] [--path osc|midi|both] [--period 256]

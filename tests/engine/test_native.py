@@ -25,7 +25,8 @@ def test_the_committed_library_is_for_its_machine_and_exports_the_callback(archi
                              check=True).stdout
     needed = [line.split("[")[1].rstrip("]") for line in dynamic.splitlines() if "(NEEDED)" in line]
     assert needed == ["libc.so.6"]  # no PortAudio, no Python, no libatomic
-    for symbol in ("rl_callback", "rl_load", "rl_store", "rl_clock_start", "rl_clock_stop", "rl_state_size"):
+    for symbol in ("rl_callback", "rl_load", "rl_store", "rl_clock_start", "rl_clock_stop", "rl_state_size",
+                   "rl_jack_connect_midi", "rl_use_midi_gain"):
         assert f" {symbol}\n" in dynamic + "\n"
 
 

@@ -437,6 +437,31 @@ def test_the_output_gain_is_heard_in_the_next_period_on_the_model_output_and_on_
         np.testing.assert_allclose(tail, expected, rtol=1e-6)
 
 
+def test_the_midi_gain_table_holds_each_cell_and_what_does_not_fit_is_counted():
+    realtime = make(BlockDelay())
+    native = realtime.native
+    curves = {(channel, 7): tuple(channel / 16 * value / 127 for value in range(128)) for channel in range(16)}
+    curves[(0, 9)] = curves[(3, 7)]  # the same curve: one row for both
+    curves[(15, 127)] = tuple([0.5] * 128)  # a 17th curve: left to the control thread
+    assert native.use_midi_gain(curves) == 1
+    table = native.ffi.cast("struct rl_midi_gain *", native._state.midi_gain)
+    for (channel, number), gains in curves.items():
+        row = table.row[channel][number]
+        if (channel, number) == (15, 127):
+            assert row == -1
+            continue
+        assert [table.gain[row][value] for value in range(128)] == [round(g * (1 << 30)) for g in gains]
+    assert table.row[0][9] == table.row[3][7] and table.row[1][9] == -1
+    first = native._state.midi_gain
+    native.use_midi_gain({})  # a new table in use; the old one kept until two periods have run
+    assert native._state.midi_gain != first and native._retired_gain_tables[0][0] == table
+    drive(realtime, np.zeros((2 * PERIOD, 1), dtype=np.float32), wait_for_worker=False)
+    native.use_midi_gain({})  # two periods later: the first one is freed, the second one retired
+    retired = native._retired_gain_tables
+    assert len(retired) == 1 and retired[0][0] != table
+    realtime.close()
+
+
 def test_the_limiter_holds_a_24_db_boost_under_the_ceiling_from_the_next_period_at_the_same_alignment():
     bare, limited = make(BlockDelay()), make(BlockDelay(ramp=False), limiter=True)
     lookahead = limited.lookahead
