@@ -366,7 +366,7 @@ class AudioPath:
 
     # -- MIDI straight into the callback's gain (engine/native/rtjack.c, control/midi/gain_table.py) ----------
 
-    def use_midi_gain(self, cells) -> None:
+    def use_midi_gain(self, cells: dict[tuple[int, int], tuple[float, ...]]) -> None:
         """The CCs our JACK client applies to the output gain itself (native.use_midi_gain)."""
         left_out = self._native.use_midi_gain(cells)
         if left_out:

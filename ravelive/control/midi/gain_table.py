@@ -9,7 +9,10 @@ client looks each CC up in (engine/native/rtjack.c): (channel, CC number)
 -> the linear gain at each of the 128 values, exactly what the binding
 gives the store. The control thread still decodes every message and
 writes the store, which sets the same gain; the table only makes it heard
-a cycle sooner.
+a cycle sooner. (Of a burst of CCs, the JACK client has set the last one's
+gain when the store's writes follow one by one: a period that starts
+between two of them ramps back towards the earlier value, a step of the
+knob, as with the control thread alone.)
 
 Only bindings whose value depends on nothing but the CC's own value are
 in it: absolute 7-bit CCs with immediate takeover. A control that is half

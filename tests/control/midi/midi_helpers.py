@@ -62,6 +62,16 @@ class Receiver:
         self.port.delete()
 
 
+def status(client: Client) -> dict:
+    """/ravelive/status over OSC, as {name: value} (names below /ravelive/status/)."""
+    client.send("/ravelive/status")
+    items = {}
+    while messages := client.receive(1.0):
+        for address, arguments in messages:
+            items[address.removeprefix("/ravelive/status/")] = arguments[0]
+    return items
+
+
 def query(client: Client, name: str):
     """The value of parameter `name`, read over OSC."""
     client.send(f"/ravelive/{name}")

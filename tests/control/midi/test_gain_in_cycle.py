@@ -135,18 +135,9 @@ takeover = "pickup"
 """
 
 
-def status(client):
-    client.send("/ravelive/status")
-    items = {}
-    while messages := client.receive(1.0):
-        for address, arguments in messages:
-            items[address.removeprefix("/ravelive/status/")] = arguments[0]
-    return items
-
-
 def test_serve_applies_immediate_gain_ccs_in_the_cycle_and_the_store_agrees(jack_midi, identity_model_path,
                                                                             noise_file, tmp_path):
-    from midi_helpers import Sender, wait_for
+    from midi_helpers import Sender, status, wait_for
 
     map_file = tmp_path / "map.toml"
     map_file.write_text(MAP)

@@ -6,7 +6,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from midi_helpers import Sender
+from midi_helpers import Sender, status
 from osc_helpers import Client
 from ravelive.cli import main
 from ravelive.control.midi.mapping import MappingFileError
@@ -50,15 +50,6 @@ mode = "relative"
 [program]
 channel = 0
 """
-
-
-def status(client):
-    client.send("/ravelive/status")
-    items = {}
-    while messages := client.receive(1.0):
-        for address, arguments in messages:
-            items[address.removeprefix("/ravelive/status/")] = arguments[0]
-    return items
 
 
 def test_bad_bytes_and_a_sysex_flood_are_counted_and_the_audio_plays_on(jack_midi, identity_model_path, noise_file,
