@@ -50,11 +50,6 @@ class DCBlocker:
         self._state = self._ffi.new("struct rl_dc_blocker *")
         self._keep = configure(self._state, self._ffi, channels, channels, sample_rate, cutoff)
 
-    def reset(self) -> None:
-        """Forget the past: the next block starts from silence."""
-        for state in self._keep:
-            state.fill(0.0)
-
     def process(self, x: np.ndarray) -> np.ndarray:
         """Filter x `[channels, n]`; returns a new float32 array of the same shape."""
         frames = np.ascontiguousarray(x.T, dtype=np.float32)  # interleaved, as the callback's periods
